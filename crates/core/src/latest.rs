@@ -105,10 +105,10 @@ fn latest_pseudo<S: AsRef<str>>(versions: &[S], facts: &impl VersionFacts) -> Op
         if facts.is_retracted(v) {
             continue;
         }
-        if let Ok(t) = pseudo::pseudo_version_time(v) {
-            if best.is_none_or(|(bt, _)| t > bt) {
-                best = Some((t, v));
-            }
+        if let Ok(t) = pseudo::pseudo_version_time(v)
+            && best.is_none_or(|(bt, _)| t > bt)
+        {
+            best = Some((t, v));
         }
     }
     best.map(|(_, v)| v.to_string())

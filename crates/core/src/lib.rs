@@ -14,6 +14,7 @@ pub mod gosum;
 pub mod latest;
 pub mod path;
 pub mod pattern;
+pub mod protocol;
 pub mod pseudo;
 pub mod semver;
 pub mod version;

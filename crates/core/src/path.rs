@@ -46,26 +46,40 @@ pub struct PathError {
     quoted: String,
 }
 
-/// A string that could not be case-encoded or decoded.
+/// A string that could not be case-encoded or decoded; messages are x/mod's.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EscapeError {
-    /// The path (before escaping or after unescaping) is not a valid module path.
+    /// `escape_path` of a path that is not a valid module path.
     #[error(transparent)]
     Path(#[from] PathError),
-    /// A version that is not a single valid file-path element or contains `!`.
-    #[error("invalid escaped version {}: {reason}", quote(version))]
-    Version {
-        /// The offending version.
-        version: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// An escaped string with a bare upper-case letter, a dangling `!`, or non-ASCII bytes.
-    #[error("invalid escaped module path {}", quote(escaped))]
-    BadEscape {
-        /// The offending escaped string.
+    /// `escape_version` of a version that is not a single file-path element or contains `!`.
+    #[error("version {} invalid: disallowed version string", quote(.0))]
+    DisallowedVersion(String),
+    /// A character the escaping cannot represent (non-ASCII, `!`).
+    #[error("internal error: inconsistency in EscapePath")]
+    Unrepresentable,
+    /// `unescape_path` of a string with a bare upper-case letter, a dangling or doubled `!`, or
+    /// non-ASCII bytes, or whose decoding is not a valid module path.
+    #[error("invalid escaped module path {}{}", quote(.escaped), suffix(.source.as_ref()))]
+    BadPath {
+        /// The escaped string.
         escaped: String,
+        /// Why the decoded path is invalid, when it decoded at all.
+        source: Option<PathError>,
     },
+    /// `unescape_version` of a malformed escaped string, or one whose decoding is not a valid
+    /// file-path element.
+    #[error("invalid escaped version {}{}", quote(.version), reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    BadVersion {
+        /// The escaped string, or the decoded version when only the element check failed.
+        version: String,
+        /// Why the decoded version is invalid, when it decoded at all.
+        reason: Option<String>,
+    },
+}
+
+fn suffix(source: Option<&PathError>) -> String {
+    source.map(|e| format!(": {e}")).unwrap_or_default()
 }
 
 /// Quotes a string as Go's `%q` (`strconv.Quote`) does.
@@ -344,26 +358,26 @@ fn split_gopkg_in(path: &str) -> Option<(&str, &str)> {
 /// Case-encodes a module path for URLs and file systems (`module.EscapePath`): `A` → `!a`.
 pub fn escape_path(path: &str) -> Result<String, EscapeError> {
     check_path(path)?;
-    Ok(escape_string(path))
+    escape_string(path)
 }
 
 /// Case-encodes a version (`module.EscapeVersion`); the version must be a single file-path
 /// element without `!`.
 pub fn escape_version(version: &str) -> Result<String, EscapeError> {
-    let bad = |reason: String| EscapeError::Version {
-        version: version.to_string(),
-        reason,
-    };
-    check_elem(version, PathKind::File).map_err(bad)?;
-    if version.contains('!') {
-        return Err(bad("contains '!'".into()));
+    if check_elem(version, PathKind::File).is_err() || version.contains('!') {
+        return Err(EscapeError::DisallowedVersion(version.to_string()));
     }
-    Ok(escape_string(version))
+    escape_string(version)
 }
 
-fn escape_string(s: &str) -> String {
+/// Replaces each upper-case ASCII letter with `!` and its lower-case form. Refuses what the
+/// encoding cannot represent unambiguously (`!` and non-ASCII), as x/mod does.
+fn escape_string(s: &str) -> Result<String, EscapeError> {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
+        if c == '!' || !c.is_ascii() {
+            return Err(EscapeError::Unrepresentable);
+        }
         if c.is_ascii_uppercase() {
             out.push('!');
             out.push(c.to_ascii_lowercase());
@@ -371,27 +385,23 @@ fn escape_string(s: &str) -> String {
             out.push(c);
         }
     }
-    out
+    Ok(out)
 }
 
 /// Decodes a case-encoded module path (`module.UnescapePath`).
 pub fn unescape_path(escaped: &str) -> Result<String, EscapeError> {
-    let path = unescape_string(escaped).ok_or_else(|| EscapeError::BadEscape {
-        escaped: escaped.to_string(),
-    })?;
-    check_path(&path)?;
+    let bad = |source| EscapeError::BadPath { escaped: escaped.to_string(), source };
+    let path = unescape_string(escaped).ok_or_else(|| bad(None))?;
+    check_path(&path).map_err(|e| bad(Some(e)))?;
     Ok(path)
 }
 
 /// Decodes a case-encoded version (`module.UnescapeVersion`).
 pub fn unescape_version(escaped: &str) -> Result<String, EscapeError> {
-    let version = unescape_string(escaped).ok_or_else(|| EscapeError::BadEscape {
-        escaped: escaped.to_string(),
-    })?;
-    check_elem(&version, PathKind::File).map_err(|reason| EscapeError::Version {
-        version: version.clone(),
-        reason,
-    })?;
+    let version = unescape_string(escaped)
+        .ok_or_else(|| EscapeError::BadVersion { version: escaped.to_string(), reason: None })?;
+    check_elem(&version, PathKind::File)
+        .map_err(|reason| EscapeError::BadVersion { version: version.clone(), reason: Some(reason) })?;
     Ok(version)
 }
 
@@ -445,7 +455,8 @@ impl ModulePath {
 
     /// The case-encoded form used in URLs and storage keys.
     pub fn escaped(&self) -> String {
-        escape_string(&self.0)
+        // A valid module path is ASCII without `!`, so escaping cannot fail.
+        escape_string(&self.0).unwrap_or_else(|_| self.0.clone())
     }
 
     /// The prefix and major-version suffix (see [`split_path_version`]).

@@ -109,10 +109,10 @@ fn scan_chunk(pattern: &[u8]) -> (bool, &[u8], &[u8]) {
 fn decode_rune(b: &[u8]) -> (char, usize) {
     let end = b.len().min(4);
     for width in 1..=end {
-        if let Ok(s) = std::str::from_utf8(&b[..width]) {
-            if let Some(c) = s.chars().next() {
-                return (c, width);
-            }
+        if let Ok(s) = std::str::from_utf8(&b[..width])
+            && let Some(c) = s.chars().next()
+        {
+            return (c, width);
         }
     }
     (char::REPLACEMENT_CHARACTER, usize::from(!b.is_empty()))

@@ -43,7 +43,7 @@ pub enum ModuleError {
     #[error(transparent)]
     Path(#[from] PathError),
     /// The version is malformed or its major version contradicts the path's suffix.
-    #[error("{path}@{version}: invalid {}: {reason}", noun(.version))]
+    #[error("{path}@{version}: invalid version: {reason}")]
     InvalidVersion {
         /// The module path.
         path: String,
@@ -60,14 +60,6 @@ pub enum ModuleError {
         /// Its canonical spelling (`""` when it is not semver at all).
         canonical: String,
     },
-}
-
-fn noun(version: &str) -> &'static str {
-    if pseudo::is_pseudo_version(version) {
-        "pseudo-version"
-    } else {
-        "version"
-    }
 }
 
 /// `module.CheckPathMajor`: whether `version`'s major version fits the path's major suffix

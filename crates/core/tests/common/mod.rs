@@ -5,6 +5,8 @@
 //! skipped and passes, so a bare checkout still builds and tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod txtar;
+
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -56,5 +58,7 @@ pub fn text(v: &Value) -> Option<String> {
 }
 
 pub fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or_else(|| panic!("field {key} missing in {v}"))
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("field {key} missing in {v}"))
 }

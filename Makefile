@@ -1,0 +1,39 @@
+# strata — build, test and benchmark entry points. `make help` lists them.
+
+SHELL := /bin/bash
+# A persistent target directory outside the checkout keeps fresh-clone CI runs incremental.
+export CARGO_TARGET_DIR ?= /var/tmp/strata-target
+CARGO ?= cargo
+
+.PHONY: help test deps fmt-check lint unit fuzz-check fuzz-build bench build
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+build: ## build every binary (release)
+	$(CARGO) build --release --workspace
+
+test: deps fmt-check lint unit fuzz-check ## install what tests need, then run every check and test
+
+deps: ## install/verify the tools the tests need (idempotent; fails loudly)
+	@scripts/ensure-deps.sh
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --workspace
+
+fuzz-check: ## type-check the fuzz targets (no nightly needed)
+	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins
+
+fuzz-build: ## build the fuzz targets with cargo-fuzz (installs it if missing)
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && if rustup toolchain list 2>/dev/null | grep -q nightly; then \
+	  $(CARGO) +nightly fuzz build; else RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build; fi
+
+bench: ## throughput and memory benchmarks (prints a report)
+	@scripts/bench-core.sh

@@ -1,0 +1,369 @@
+//! The GOPROXY protocol as data (spec §3): request paths parsed into a typed [`ProxyRequest`]
+//! before any I/O, the cache-control policy table, and the one [`ErrorKind`] every service maps
+//! exactly once to an HTTP status and once to a gRPC code.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::path::{ModulePath, unescape_version};
+use crate::version::{Version, canonical_version, check};
+
+/// What a GOPROXY request asks for, validated: module path unescaped and checked, versions
+/// canonical where the protocol requires it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProxyRequest {
+    /// `<module>/@v/list`: the known versions, one per line.
+    List(ModulePath),
+    /// `<module>/@latest`: the `.info` of the latest version.
+    Latest(ModulePath),
+    /// `<module>/@v/<version>.info` for a canonical version.
+    Info(ModulePath, Version),
+    /// `<module>/@v/<version>.mod`.
+    Mod(ModulePath, Version),
+    /// `<module>/@v/<version>.zip`.
+    Zip(ModulePath, Version),
+    /// `<module>/@v/<query>.info` where the query is not a canonical version (a branch, a tag,
+    /// a commit prefix, `v1.2`): resolvable only by an upstream or VCS.
+    Query(ModulePath, String),
+}
+
+/// The artifact kinds of one version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ArtifactKind {
+    /// `.info` JSON.
+    Info,
+    /// `.mod`: the go.mod.
+    Mod,
+    /// `.zip`: the module zip.
+    Zip,
+}
+
+impl ArtifactKind {
+    /// The file extension in proxy URLs, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArtifactKind::Info => "info",
+            ArtifactKind::Mod => "mod",
+            ArtifactKind::Zip => "zip",
+        }
+    }
+
+    /// The `Content-Type` a proxy serves this kind with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ArtifactKind::Info => "application/json",
+            ArtifactKind::Mod => "text/plain; charset=utf-8",
+            ArtifactKind::Zip => "application/zip",
+        }
+    }
+}
+
+impl ProxyRequest {
+    /// Parses the part of a request path after the proxy's base, e.g.
+    /// `github.com/!azure/azure-sdk-for-go/@v/v1.0.0.zip` (no leading `/`).
+    pub fn parse(path: &str) -> Result<Self, RequestError> {
+        let bad = |reason: String| RequestError { path: path.to_string(), reason };
+        if let Some(module) = path.strip_suffix("/@latest") {
+            return Ok(ProxyRequest::Latest(module_path(module).map_err(bad)?));
+        }
+        let (module, file) = path
+            .rsplit_once("/@v/")
+            .ok_or_else(|| bad("not a module proxy path (want <module>/@v/… or <module>/@latest)".into()))?;
+        let module = module_path(module).map_err(bad)?;
+        if file == "list" {
+            return Ok(ProxyRequest::List(module));
+        }
+        let (escaped, ext) = file
+            .rsplit_once('.')
+            .ok_or_else(|| bad(format!("unknown file {file:?} (want list, .info, .mod or .zip)")))?;
+        let kind = match ext {
+            "info" => ArtifactKind::Info,
+            "mod" => ArtifactKind::Mod,
+            "zip" => ArtifactKind::Zip,
+            _ => return Err(bad(format!("unknown file extension {ext:?} (want .info, .mod or .zip)"))),
+        };
+        let version = unescape_version(escaped).map_err(|e| bad(e.to_string()))?;
+        if canonical_version(&version) != version {
+            return match kind {
+                ArtifactKind::Info => Ok(ProxyRequest::Query(module, version)),
+                _ => Err(bad(format!(
+                    "version {version:?} is not canonical: .{ext} files exist only for canonical versions"
+                ))),
+            };
+        }
+        check(module.as_str(), &version).map_err(|e| bad(e.to_string()))?;
+        let version = Version::new(&version).map_err(|e| bad(e.to_string()))?;
+        Ok(match kind {
+            ArtifactKind::Info => ProxyRequest::Info(module, version),
+            ArtifactKind::Mod => ProxyRequest::Mod(module, version),
+            ArtifactKind::Zip => ProxyRequest::Zip(module, version),
+        })
+    }
+
+    /// The module the request is about.
+    pub fn module(&self) -> &ModulePath {
+        match self {
+            ProxyRequest::List(m)
+            | ProxyRequest::Latest(m)
+            | ProxyRequest::Info(m, _)
+            | ProxyRequest::Mod(m, _)
+            | ProxyRequest::Zip(m, _)
+            | ProxyRequest::Query(m, _) => m,
+        }
+    }
+
+    /// How a successful answer to this request may be cached.
+    pub fn cache_class(&self) -> CacheClass {
+        match self {
+            ProxyRequest::Info(..) | ProxyRequest::Mod(..) | ProxyRequest::Zip(..) => CacheClass::Immutable,
+            ProxyRequest::List(_) | ProxyRequest::Latest(_) | ProxyRequest::Query(..) => CacheClass::Mutable,
+        }
+    }
+
+    /// The canonical request path (escaped), the inverse of [`ProxyRequest::parse`].
+    pub fn path(&self) -> String {
+        let m = self.module().escaped();
+        match self {
+            ProxyRequest::List(_) => format!("{m}/@v/list"),
+            ProxyRequest::Latest(_) => format!("{m}/@latest"),
+            ProxyRequest::Info(_, v) => format!("{m}/@v/{}.info", v.escaped()),
+            ProxyRequest::Mod(_, v) => format!("{m}/@v/{}.mod", v.escaped()),
+            ProxyRequest::Zip(_, v) => format!("{m}/@v/{}.zip", v.escaped()),
+            ProxyRequest::Query(_, q) => {
+                format!("{m}/@v/{}.info", crate::path::escape_version(q).unwrap_or_else(|_| q.clone()))
+            }
+        }
+    }
+}
+
+fn module_path(escaped: &str) -> Result<ModulePath, String> {
+    ModulePath::from_escaped(escaped).map_err(|e| e.to_string())
+}
+
+/// A request path that is not a valid GOPROXY path. Served as 404 with this text, which the go
+/// command shows to the user.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid module proxy path {path:?}: {reason}")]
+pub struct RequestError {
+    /// The path as requested.
+    pub path: String,
+    /// Why it is not valid.
+    pub reason: String,
+}
+
+/// How long an answer may be cached: the policy table of the architecture, as data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CacheClass {
+    /// `.info`, `.mod`, `.zip` of a canonical version: never change.
+    Immutable,
+    /// `list`, `@latest`, non-canonical queries: change when versions are published.
+    Mutable,
+    /// A definite "not here".
+    NotFound,
+    /// The answer depends on a failing upstream: must not be cached at all.
+    UpstreamFailure,
+}
+
+impl CacheClass {
+    /// The `Cache-Control` header value for this class.
+    pub fn cache_control(self) -> &'static str {
+        match self {
+            CacheClass::Immutable => "public, max-age=31536000, immutable",
+            CacheClass::Mutable => "public, max-age=60",
+            CacheClass::NotFound => "public, max-age=60",
+            CacheClass::UpstreamFailure => "no-store",
+        }
+    }
+}
+
+/// The kinds of failure every strata service reports, each mapped exactly once to an HTTP
+/// status ([`ErrorKind::http_status`]) and a gRPC code ([`ErrorKind::grpc_code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The module, version or file does not exist here (it may exist elsewhere).
+    NotFound,
+    /// A request path that is not valid GOPROXY protocol (served like not found, with a reason).
+    BadPath,
+    /// Input that breaks a rule: an invalid zip, a go.mod naming another module.
+    InvalidInput,
+    /// No or invalid credentials.
+    Unauthenticated,
+    /// Credentials that lack the needed permission, or a request refused by policy.
+    Forbidden,
+    /// The thing exists already, or changed concurrently (immutable versions).
+    Conflict,
+    /// A body over the configured limit.
+    TooLarge,
+    /// An upstream answered with an error or could not be reached.
+    UpstreamUnavailable,
+    /// An upstream did not answer in time.
+    UpstreamTimeout,
+    /// Bytes that do not match the checksum database or their recorded hash.
+    IntegrityViolation,
+    /// This service cannot serve right now (shutting down, overloaded, storage down).
+    Unavailable,
+    /// A bug or an unexpected failure of a dependency.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status for this kind.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::NotFound | ErrorKind::BadPath => 404,
+            ErrorKind::InvalidInput => 400,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::Conflict => 409,
+            ErrorKind::TooLarge => 413,
+            ErrorKind::UpstreamUnavailable | ErrorKind::IntegrityViolation => 502,
+            ErrorKind::UpstreamTimeout => 504,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// The gRPC status code (numbering of the gRPC specification) for this kind.
+    pub fn grpc_code(self) -> GrpcCode {
+        match self {
+            ErrorKind::NotFound => GrpcCode::NotFound,
+            ErrorKind::BadPath | ErrorKind::InvalidInput => GrpcCode::InvalidArgument,
+            ErrorKind::Unauthenticated => GrpcCode::Unauthenticated,
+            ErrorKind::Forbidden => GrpcCode::PermissionDenied,
+            ErrorKind::Conflict => GrpcCode::AlreadyExists,
+            ErrorKind::TooLarge => GrpcCode::ResourceExhausted,
+            ErrorKind::UpstreamUnavailable | ErrorKind::Unavailable => GrpcCode::Unavailable,
+            ErrorKind::UpstreamTimeout => GrpcCode::DeadlineExceeded,
+            ErrorKind::IntegrityViolation => GrpcCode::DataLoss,
+            ErrorKind::Internal => GrpcCode::Internal,
+        }
+    }
+
+    /// The kind a gRPC code stands for when it comes back from another strata service.
+    pub fn from_grpc_code(code: GrpcCode) -> Self {
+        match code {
+            GrpcCode::NotFound => ErrorKind::NotFound,
+            GrpcCode::InvalidArgument => ErrorKind::InvalidInput,
+            GrpcCode::Unauthenticated => ErrorKind::Unauthenticated,
+            GrpcCode::PermissionDenied => ErrorKind::Forbidden,
+            GrpcCode::AlreadyExists => ErrorKind::Conflict,
+            GrpcCode::ResourceExhausted => ErrorKind::TooLarge,
+            GrpcCode::Unavailable => ErrorKind::Unavailable,
+            GrpcCode::DeadlineExceeded => ErrorKind::UpstreamTimeout,
+            GrpcCode::DataLoss => ErrorKind::IntegrityViolation,
+            GrpcCode::Internal | GrpcCode::Other => ErrorKind::Internal,
+        }
+    }
+
+    /// How an error answer of this kind may be cached.
+    pub fn cache_class(self) -> CacheClass {
+        match self {
+            ErrorKind::NotFound | ErrorKind::BadPath => CacheClass::NotFound,
+            _ => CacheClass::UpstreamFailure,
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// The gRPC status codes strata uses, numbered as in the gRPC specification (so services can
+/// convert with `tonic::Code::from_i32(code as i32)` without the core crate depending on tonic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum GrpcCode {
+    /// 3
+    InvalidArgument = 3,
+    /// 4
+    DeadlineExceeded = 4,
+    /// 5
+    NotFound = 5,
+    /// 6
+    AlreadyExists = 6,
+    /// 7
+    PermissionDenied = 7,
+    /// 8
+    ResourceExhausted = 8,
+    /// 13
+    Internal = 13,
+    /// 14
+    Unavailable = 14,
+    /// 15
+    DataLoss = 15,
+    /// 16
+    Unauthenticated = 16,
+    /// Any other code.
+    Other = 2,
+}
+
+impl GrpcCode {
+    /// The code for a number received on the wire.
+    pub fn from_i32(code: i32) -> Self {
+        match code {
+            3 => GrpcCode::InvalidArgument,
+            4 => GrpcCode::DeadlineExceeded,
+            5 => GrpcCode::NotFound,
+            6 => GrpcCode::AlreadyExists,
+            7 => GrpcCode::PermissionDenied,
+            8 => GrpcCode::ResourceExhausted,
+            13 => GrpcCode::Internal,
+            14 => GrpcCode::Unavailable,
+            15 => GrpcCode::DataLoss,
+            16 => GrpcCode::Unauthenticated,
+            _ => GrpcCode::Other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(p: &str) -> ProxyRequest {
+        ProxyRequest::parse(p).unwrap()
+    }
+
+    #[test]
+    fn parses_every_endpoint() {
+        let m = ModulePath::new("github.com/Azure/azure-sdk-for-go").unwrap();
+        let v = Version::new("v1.0.0-RC1").unwrap();
+        assert_eq!(parse("github.com/!azure/azure-sdk-for-go/@v/list"), ProxyRequest::List(m.clone()));
+        assert_eq!(parse("github.com/!azure/azure-sdk-for-go/@latest"), ProxyRequest::Latest(m.clone()));
+        let zip = parse("github.com/!azure/azure-sdk-for-go/@v/v1.0.0-!r!c1.zip");
+        assert_eq!(zip, ProxyRequest::Zip(m.clone(), v.clone()));
+        assert_eq!(zip.path(), "github.com/!azure/azure-sdk-for-go/@v/v1.0.0-!r!c1.zip");
+        assert_eq!(parse("github.com/!azure/azure-sdk-for-go/@v/master.info"), ProxyRequest::Query(m.clone(), "master".into()));
+        assert_eq!(parse("github.com/!azure/azure-sdk-for-go/@v/v1.2.info"), ProxyRequest::Query(m, "v1.2".into()));
+    }
+
+    #[test]
+    fn rejects_bad_paths_with_reasons() {
+        for (p, want) in [
+            ("github.com/Azure/x/@v/list", "invalid escaped module path"),
+            ("example.com/m/@v/v1.2.mod", "not canonical"),
+            ("example.com/m/@v/v2.0.0.zip", "should be v0 or v1, not v2"),
+            ("example.com/m/@v/v1.0.0.tar", "unknown file extension"),
+            ("example.com/m", "not a module proxy path"),
+            ("example.com/../etc/@v/list", "invalid path element"),
+            ("example.com/m/@v/a:b.info", "invalid char"),
+            ("example.com/m/@v/.info", "empty path element"),
+        ] {
+            let e = ProxyRequest::parse(p).unwrap_err();
+            assert!(e.to_string().contains(want), "{p}: {e}");
+        }
+    }
+
+    #[test]
+    fn policy_tables() {
+        assert_eq!(ErrorKind::BadPath.http_status(), 404);
+        assert_eq!(ErrorKind::UpstreamTimeout.http_status(), 504);
+        assert_eq!(ErrorKind::Conflict.grpc_code() as i32, 6);
+        assert_eq!(ErrorKind::from_grpc_code(GrpcCode::from_i32(5)), ErrorKind::NotFound);
+        assert_eq!(CacheClass::UpstreamFailure.cache_control(), "no-store");
+        assert!(parse("example.com/m/@v/v1.0.0.zip").cache_class().cache_control().contains("immutable"));
+    }
+}
