@@ -16,4 +16,67 @@ need python3 || true
 # module cache here so a proxy outage shows up as a clear set-up failure.
 (cd tests/xmodref && go mod download) || fail "could not download golang.org/x/mod through GOPROXY=$(go env GOPROXY)"
 
+# ---- Redis (events tests: crates/central-registry/tests/events_redis.rs) --------------------------
+# The tests start their own redis-server on a free port; they only need the binary. Installing the
+# Debian package must not leave a system service running that anything depends on, so services are
+# kept from starting during the install and the unit is disabled afterwards.
+ensure_redis() {
+  need redis-server && return 0
+  need apt-get || fail "redis-server is not on PATH and apt-get is unavailable: install Redis 5.0+ (redis-server) by hand"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    need sudo || fail "redis-server is missing and installing it needs root (no sudo found)"
+    sudo="sudo"
+  fi
+  local policy=/usr/sbin/policy-rc.d added_policy=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy" && added_policy=1
+  fi
+  echo "ensure-deps: installing redis-server with apt-get" >&2
+  local ok=1
+  if [ -z "${STRATA_APT_UPDATED:-}" ]; then
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || ok=""
+    STRATA_APT_UPDATED=1
+  fi
+  [ -n "$ok" ] && { $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server >&2 || ok=""; }
+  [ -n "$added_policy" ] && $sudo rm -f "$policy"
+  [ -n "$ok" ] || fail "apt-get could not install redis-server (see the apt output above)"
+  if [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
+  fi
+  need redis-server || fail "redis-server was installed but is still not on PATH"
+}
+ensure_redis
+redis_version=$(redis-server --version | sed -nE 's/.* v=([0-9.]+).*/\1/p')
+case "$redis_version" in
+  ""|[0-4].*) fail "redis-server 5.0 or newer (streams) is required, found '${redis_version:-unknown}'" ;;
+esac
+# ---- end Redis ----------------------------------------------------------------------------------
+
+# ---- S3-protocol server (storage conformance: crates/central-registry/tests/storage_conformance.rs)
+# MinIO, because its conditional writes (If-None-Match / If-Match on PutObject and
+# CompleteMultipartUpload) are atomic: it evaluates them under its per-object namespace lock.
+# s3s-fs 0.14.1 checks them without a lock, so concurrent create-only or compare-and-swap writers
+# can all "win" there (run the suite with STRATA_S3_SERVER=s3s-fs to see it). MinIO publishes no
+# semver tags: the pin is a pseudo-version of its source. The tests start their own server on a
+# free port; they only need the binary (PATH, $GOBIN or $(go env GOPATH)/bin).
+MINIO_MODULE=github.com/minio/minio
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+ensure_minio() {
+  local gobin
+  gobin=$(go env GOBIN)
+  [ -n "$gobin" ] || gobin="$(go env GOPATH | cut -d: -f1)/bin"
+  local bin="$gobin/minio" installed=""
+  if [ -x "$bin" ]; then
+    installed=$(go version -m "$bin" 2>/dev/null | awk -v m="$MINIO_MODULE" '$1 == "mod" && $2 == m { print $3 }')
+  fi
+  [ "$installed" = "$MINIO_VERSION" ] && return 0
+  echo "ensure-deps: building minio $MINIO_VERSION with go install (takes a few minutes)" >&2
+  go install "$MINIO_MODULE@$MINIO_VERSION" >&2 \
+    || fail "go install $MINIO_MODULE@$MINIO_VERSION failed (see above): the S3 storage tests need an S3-protocol server (STRATA_SKIP_S3=1 skips them)"
+  "$bin" --version >/dev/null 2>&1 || fail "minio was installed to $bin but does not run"
+}
+ensure_minio
+# ---- end S3 -------------------------------------------------------------------------------------
+
 echo "ensure-deps: ok (cargo $(cargo --version | cut -d' ' -f2), $(go env GOVERSION))"

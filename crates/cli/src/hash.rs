@@ -43,7 +43,11 @@ pub fn run(args: &HashArgs) -> Result<(), Failure> {
         None => {
             let mut head = [0u8; 4];
             let n = file.read(&mut head).map_err(|e| fail(&e))?;
-            if looks_like_zip(&head[..n]) { Kind::Zip } else { Kind::Mod }
+            if looks_like_zip(&head[..n]) {
+                Kind::Zip
+            } else {
+                Kind::Mod
+            }
         }
     };
     let file = File::open(&args.file).map_err(|e| fail(&e))?;
@@ -53,9 +57,13 @@ pub fn run(args: &HashArgs) -> Result<(), Failure> {
             let mut data = Vec::new();
             // go.mod files are capped at 16 MiB in module zips; refuse to slurp anything larger.
             let limit = strata_core::zip::MAX_GO_MOD;
-            file.take(limit + 1).read_to_end(&mut data).map_err(|e| fail(&e))?;
+            file.take(limit + 1)
+                .read_to_end(&mut data)
+                .map_err(|e| fail(&e))?;
             if data.len() as u64 > limit {
-                return Err(fail(&format!("go.mod file too large (max size is {limit} bytes)")));
+                return Err(fail(&format!(
+                    "go.mod file too large (max size is {limit} bytes)"
+                )));
             }
             dirhash::hash_go_mod(&data)
         }

@@ -4,7 +4,10 @@
 //! on stderr), 2 on a usage error.
 
 mod hash;
+mod netrc;
 mod package;
+mod publish;
+mod token;
 mod verify;
 
 use std::path::PathBuf;
@@ -38,6 +41,15 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Print the h1: hash of a module zip or a go.mod file.
     Hash(hash::HashArgs),
+    /// Package a module tree and publish it to a strata registry.
+    ///
+    /// Builds the zip exactly like `strata zip` (refusing invalid trees), uploads it to
+    /// REGISTRY/api/repos/REPO/upload with a token from STRATA_TOKEN (Bearer) or from ~/.netrc
+    /// (Basic, the same file the go command uses), shows progress on large uploads and prints
+    /// the go.sum lines the registry recorded.
+    Publish(publish::PublishArgs),
+    /// Create API tokens for the registry configuration.
+    Token(token::TokenArgs),
 }
 
 /// A failure to report: every line is printed on stderr, then the process exits with status 1.
@@ -57,6 +69,8 @@ fn main() -> ExitCode {
         Command::Zip(args) => package::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Hash(args) => hash::run(&args),
+        Command::Publish(args) => publish::run(&args),
+        Command::Token(args) => token::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -49,14 +49,25 @@ pub struct Packaged {
 impl Packaged {
     /// The two go.sum lines for this version.
     pub fn go_sum_lines(&self) -> String {
-        format_module_lines(&self.module.path, &self.module.version, &self.zip_hash, &hash_go_mod(&self.go_mod))
+        format_module_lines(
+            &self.module.path,
+            &self.module.version,
+            &self.zip_hash,
+            &hash_go_mod(&self.go_mod),
+        )
     }
 }
 
 /// Checks `dir` as the module `module` and writes its zip into `out` (a file that the caller
 /// persists only on success). Every violation is collected before anything is written.
-pub fn package_dir(dir: &Path, module: &ModuleVersion, out: &mut File) -> Result<Packaged, Failure> {
-    module.check_canonical().map_err(|e| Failure::msg(e.to_string()))?;
+pub fn package_dir(
+    dir: &Path,
+    module: &ModuleVersion,
+    out: &mut File,
+) -> Result<Packaged, Failure> {
+    module
+        .check_canonical()
+        .map_err(|e| Failure::msg(e.to_string()))?;
     if !dir.is_dir() {
         return Err(Failure::msg(format!("{}: not a directory", shown(dir))));
     }
@@ -79,15 +90,26 @@ pub fn package_dir(dir: &Path, module: &ModuleVersion, out: &mut File) -> Result
         return Err(Failure(problems));
     }
     let mut writer = BufWriter::new(out);
-    let created = zip::create_from_dir(&mut writer, module, dir).map_err(|e| Failure::msg(e.to_string()))?;
-    writer.flush().map_err(|e| Failure::msg(format!("writing zip: {e}")))?;
-    Ok(Packaged { module: module.clone(), zip_hash: created.hash, go_mod, omitted: report.omitted })
+    let created =
+        zip::create_from_dir(&mut writer, module, dir).map_err(|e| Failure::msg(e.to_string()))?;
+    writer
+        .flush()
+        .map_err(|e| Failure::msg(format!("writing zip: {e}")))?;
+    Ok(Packaged {
+        module: module.clone(),
+        zip_hash: created.hash,
+        go_mod,
+        omitted: report.omitted,
+    })
 }
 
 /// Runs `strata zip`.
 pub fn run(args: &ZipArgs) -> Result<(), Failure> {
     let module = ModuleVersion::new(&args.module, &args.version);
-    let output = args.output.clone().unwrap_or_else(|| default_zip_name(&args.module, &args.version));
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_zip_name(&args.module, &args.version));
     // Write next to the destination and rename at the end: a refused or failed run leaves no
     // partial zip behind.
     let parent = match output.parent() {
@@ -99,13 +121,17 @@ pub fn run(args: &ZipArgs) -> Result<(), Failure> {
         .tempfile_in(&parent)
         .map_err(|e| Failure::msg(format!("{}: {e}", shown(&parent))))?;
     let packaged = package_dir(&args.dir, &module, temp.as_file_mut())?;
-    temp.persist(&output).map_err(|e| Failure::msg(format!("{}: {}", shown(&output), e.error)))?;
+    temp.persist(&output)
+        .map_err(|e| Failure::msg(format!("{}: {}", shown(&output), e.error)))?;
     if !args.quiet {
         for omitted in &packaged.omitted {
             eprintln!("omitted {omitted}");
         }
         if !args.dir.join("go.mod").exists() {
-            eprintln!("note: no go.mod in {}; the version's .mod is synthesized", shown(&args.dir));
+            eprintln!(
+                "note: no go.mod in {}; the version's .mod is synthesized",
+                shown(&args.dir)
+            );
         }
     }
     eprintln!("wrote {}", shown(&output));

@@ -36,10 +36,17 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
     };
     let module = match (&args.module, &args.version) {
         (Some(m), Some(v)) => ModuleVersion::new(m, v),
-        _ => zip::infer_module_version(open()?).map_err(|e| Failure::msg(format!("{name}: {e}")))?,
+        _ => {
+            zip::infer_module_version(open()?).map_err(|e| Failure::msg(format!("{name}: {e}")))?
+        }
     };
-    let report = zip::check_zip_report(&module, open()?).map_err(|e| Failure::msg(format!("{name}: {e}")))?;
-    let mut problems: Vec<String> = report.violations().into_iter().map(|v| format!("{name}: {v}")).collect();
+    let report = zip::check_zip_report(&module, open()?)
+        .map_err(|e| Failure::msg(format!("{name}: {e}")))?;
+    let mut problems: Vec<String> = report
+        .violations()
+        .into_iter()
+        .map(|v| format!("{name}: {v}"))
+        .collect();
     let go_mod = match &report.go_mod {
         Some(data) => {
             if let Err(e) = GoMod::parse_for(data, &module.path) {
@@ -56,7 +63,13 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
             return Err(Failure(problems));
         }
     };
-    eprintln!("{name}: valid module zip for {module} ({} bytes)", report.zip_size);
-    print!("{}", format_module_lines(&module.path, &module.version, hash, &hash_go_mod(&go_mod)));
+    eprintln!(
+        "{name}: valid module zip for {module} ({} bytes)",
+        report.zip_size
+    );
+    print!(
+        "{}",
+        format_module_lines(&module.path, &module.version, hash, &hash_go_mod(&go_mod))
+    );
     Ok(())
 }

@@ -12,7 +12,11 @@ use strata_core::zip::ZipWriter;
 const MODULE: &str = "example.com/Team/Widget";
 
 fn strata(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata")).args(args).current_dir(cwd).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -32,7 +36,11 @@ fn write(root: &Path, rel: &str, content: &str) {
 /// A module tree with one of everything the zip rules leave out.
 fn module_tree(root: &Path) {
     write(root, "go.mod", &format!("module {MODULE}\n\ngo 1.23\n"));
-    write(root, "widget.go", "package widget\n\nfunc Answer() int { return 42 }\n");
+    write(
+        root,
+        "widget.go",
+        "package widget\n\nfunc Answer() int { return 42 }\n",
+    );
     write(root, "internal/ü/ß.go", "package ß\n");
     write(root, "vendor/example.org/dep/dep.go", "package dep\n");
     write(root, "vendor/modules.txt", "# example.org/dep v1.0.0\n");
@@ -46,8 +54,14 @@ fn module_tree(root: &Path) {
 fn go_sum_lines(out: &str) -> (String, String) {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "two go.sum lines expected: {out}");
-    let zip = lines[0].strip_prefix(&format!("{MODULE} v1.2.0 ")).expect("zip line").to_string();
-    let go_mod = lines[1].strip_prefix(&format!("{MODULE} v1.2.0/go.mod ")).expect("go.mod line").to_string();
+    let zip = lines[0]
+        .strip_prefix(&format!("{MODULE} v1.2.0 "))
+        .expect("zip line")
+        .to_string();
+    let go_mod = lines[1]
+        .strip_prefix(&format!("{MODULE} v1.2.0/go.mod "))
+        .expect("go.mod line")
+        .to_string();
     (zip, go_mod)
 }
 
@@ -56,23 +70,47 @@ fn zip_verify_hash_agree() {
     let tmp = tempfile::tempdir().unwrap();
     let tree = tmp.path().join("src");
     module_tree(&tree);
-    let out = strata(&["zip", "src", "--module", MODULE, "--version", "v1.2.0", "-o", "w.zip"], tmp.path());
+    let out = strata(
+        &[
+            "zip",
+            "src",
+            "--module",
+            MODULE,
+            "--version",
+            "v1.2.0",
+            "-o",
+            "w.zip",
+        ],
+        tmp.path(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     for (path, reason) in [
         (".git", "directory is a version control repository"),
         ("nested", "directory is in another module"),
-        ("vendor/example.org/dep/dep.go", "file is in vendor directory"),
+        (
+            "vendor/example.org/dep/dep.go",
+            "file is in vendor directory",
+        ),
         ("link.go", "not a regular file"),
-        (".hg_archival.txt", "file is inserted by 'hg archive' and is always omitted"),
+        (
+            ".hg_archival.txt",
+            "file is inserted by 'hg archive' and is always omitted",
+        ),
     ] {
-        assert!(err.lines().any(|l| l.contains(path) && l.ends_with(reason)), "{path}: {reason} in\n{err}");
+        assert!(
+            err.lines().any(|l| l.contains(path) && l.ends_with(reason)),
+            "{path}: {reason} in\n{err}"
+        );
     }
     let (zip_hash, mod_hash) = go_sum_lines(&stdout(&out));
 
     let verified = strata(&["verify", "w.zip"], tmp.path());
     assert!(verified.status.success(), "{}", stderr(&verified));
-    assert_eq!(go_sum_lines(&stdout(&verified)), (zip_hash.clone(), mod_hash.clone()));
+    assert_eq!(
+        go_sum_lines(&stdout(&verified)),
+        (zip_hash.clone(), mod_hash.clone())
+    );
 
     let hashed = strata(&["hash", "w.zip"], tmp.path());
     assert_eq!(stdout(&hashed).trim(), zip_hash);
@@ -82,11 +120,33 @@ fn zip_verify_hash_agree() {
     assert_ne!(stdout(&forced).trim(), zip_hash);
 
     // Deterministic: the same tree gives byte-identical zips.
-    let again = strata(&["zip", "src", "--module", MODULE, "--version", "v1.2.0", "-o", "w2.zip", "-q"], tmp.path());
+    let again = strata(
+        &[
+            "zip",
+            "src",
+            "--module",
+            MODULE,
+            "--version",
+            "v1.2.0",
+            "-o",
+            "w2.zip",
+            "-q",
+        ],
+        tmp.path(),
+    );
     assert!(again.status.success());
-    assert_eq!(fs::read(tmp.path().join("w.zip")).unwrap(), fs::read(tmp.path().join("w2.zip")).unwrap());
+    assert_eq!(
+        fs::read(tmp.path().join("w.zip")).unwrap(),
+        fs::read(tmp.path().join("w2.zip")).unwrap()
+    );
 
-    go_accepts(tmp.path(), &tmp.path().join("w.zip"), &tree.join("go.mod"), &zip_hash, &mod_hash);
+    go_accepts(
+        tmp.path(),
+        &tmp.path().join("w.zip"),
+        &tree.join("go.mod"),
+        &zip_hash,
+        &mod_hash,
+    );
 }
 
 /// Serves the zip as a `file://` GOPROXY and lets the real go command download it: it must
@@ -114,11 +174,21 @@ fn go_accepts(tmp: &Path, zip: &Path, go_mod: &Path, zip_hash: &str, mod_hash: &
         .output()
         .unwrap();
     let json = stdout(&out);
-    assert!(out.status.success(), "go mod download failed: {json}{}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "go mod download failed: {json}{}",
+        stderr(&out)
+    );
     assert!(json.contains(&format!("\"Sum\": \"{zip_hash}\"")), "{json}");
-    assert!(json.contains(&format!("\"GoModSum\": \"{mod_hash}\"")), "{json}");
+    assert!(
+        json.contains(&format!("\"GoModSum\": \"{mod_hash}\"")),
+        "{json}"
+    );
     // Make the read-only module cache removable by the tempdir cleanup.
-    let _ = Command::new("chmod").args(["-R", "u+w"]).arg(tmp.join("gomodcache")).status();
+    let _ = Command::new("chmod")
+        .args(["-R", "u+w"])
+        .arg(tmp.join("gomodcache"))
+        .status();
 }
 
 #[test]
@@ -130,7 +200,19 @@ fn invalid_tree_is_refused_with_every_reason() {
     write(&tree, "Case.go", "package x\n");
     write(&tree, "case.go", "package x\n");
     write(&tree, "sub/GO.MOD", "module x\n");
-    let out = strata(&["zip", "src", "--module", MODULE, "--version", "v1.2.0", "-o", "bad.zip"], tmp.path());
+    let out = strata(
+        &[
+            "zip",
+            "src",
+            "--module",
+            MODULE,
+            "--version",
+            "v1.2.0",
+            "-o",
+            "bad.zip",
+        ],
+        tmp.path(),
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     for want in [
@@ -141,7 +223,10 @@ fn invalid_tree_is_refused_with_every_reason() {
         assert!(err.contains(want), "missing {want:?} in\n{err}");
     }
     assert!(!tmp.path().join("bad.zip").exists());
-    let leftovers: Vec<PathBuf> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let leftovers: Vec<PathBuf> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(leftovers, vec![tree], "no temporary files left behind");
 }
 
@@ -150,11 +235,22 @@ fn bad_module_or_version_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     write(&tmp.path().join("src"), "go.mod", "module example.com/m\n");
     for (module, version, want) in [
-        ("example.com/m", "v1.0", r#"version "v1.0" is not canonical (should be "v1.0.0")"#),
-        ("example.com/m", "v2.0.0", "invalid version: should be v0 or v1, not v2"),
+        (
+            "example.com/m",
+            "v1.0",
+            r#"version "v1.0" is not canonical (should be "v1.0.0")"#,
+        ),
+        (
+            "example.com/m",
+            "v2.0.0",
+            "invalid version: should be v0 or v1, not v2",
+        ),
         ("example/m", "v1.0.0", "missing dot in first path element"),
     ] {
-        let out = strata(&["zip", "src", "--module", module, "--version", version], tmp.path());
+        let out = strata(
+            &["zip", "src", "--module", module, "--version", version],
+            tmp.path(),
+        );
         assert_eq!(out.status.code(), Some(1), "{module}@{version}");
         assert!(stderr(&out).contains(want), "{want:?} in {}", stderr(&out));
     }
@@ -163,7 +259,8 @@ fn bad_module_or_version_is_refused() {
 fn zip_with(entries: &[(&str, &str)]) -> Vec<u8> {
     let mut w = ZipWriter::new(Cursor::new(Vec::new()));
     for (name, content) in entries {
-        w.add_file(name.as_bytes(), &mut content.as_bytes()).unwrap();
+        w.add_file(name.as_bytes(), &mut content.as_bytes())
+            .unwrap();
     }
     w.finish().unwrap().into_inner()
 }
@@ -180,7 +277,17 @@ fn invalid_zip_reports_every_violation() {
         ("example.com/other@v1.0.0/x.go", "package x\n"),
     ]);
     fs::write(tmp.path().join("bad.zip"), data).unwrap();
-    let out = strata(&["verify", "bad.zip", "--module", "example.com/m", "--version", "v1.0.0"], tmp.path());
+    let out = strata(
+        &[
+            "verify",
+            "bad.zip",
+            "--module",
+            "example.com/m",
+            "--version",
+            "v1.0.0",
+        ],
+        tmp.path(),
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     for want in [
@@ -200,7 +307,11 @@ fn zip_whose_go_mod_names_another_module_fails_verify() {
     fs::write(tmp.path().join("m.zip"), data).unwrap();
     let out = strata(&["verify", "m.zip"], tmp.path());
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains(r#"go.mod has module path "example.com/x""#), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(r#"go.mod has module path "example.com/x""#),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -213,14 +324,26 @@ fn unreadable_input_is_a_clear_error() {
     let out = strata(&["hash", "missing.zip"], tmp.path());
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("missing.zip"));
-    let out = strata(&["verify", "x.zip", "--module", "example.com/m"], tmp.path());
-    assert_eq!(out.status.code(), Some(2), "--module without --version is a usage error");
+    let out = strata(
+        &["verify", "x.zip", "--module", "example.com/m"],
+        tmp.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--module without --version is a usage error"
+    );
 }
 
 #[test]
 fn every_subcommand_has_help() {
     let tmp = tempfile::tempdir().unwrap();
-    for sub in [vec!["--help"], vec!["zip", "--help"], vec!["verify", "--help"], vec!["hash", "--help"]] {
+    for sub in [
+        vec!["--help"],
+        vec!["zip", "--help"],
+        vec!["verify", "--help"],
+        vec!["hash", "--help"],
+    ] {
         let out = strata(&sub, tmp.path());
         assert!(out.status.success(), "{sub:?}");
         assert!(stdout(&out).contains("Usage"), "{sub:?}");

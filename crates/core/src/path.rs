@@ -390,7 +390,10 @@ fn escape_string(s: &str) -> Result<String, EscapeError> {
 
 /// Decodes a case-encoded module path (`module.UnescapePath`).
 pub fn unescape_path(escaped: &str) -> Result<String, EscapeError> {
-    let bad = |source| EscapeError::BadPath { escaped: escaped.to_string(), source };
+    let bad = |source| EscapeError::BadPath {
+        escaped: escaped.to_string(),
+        source,
+    };
     let path = unescape_string(escaped).ok_or_else(|| bad(None))?;
     check_path(&path).map_err(|e| bad(Some(e)))?;
     Ok(path)
@@ -398,10 +401,14 @@ pub fn unescape_path(escaped: &str) -> Result<String, EscapeError> {
 
 /// Decodes a case-encoded version (`module.UnescapeVersion`).
 pub fn unescape_version(escaped: &str) -> Result<String, EscapeError> {
-    let version = unescape_string(escaped)
-        .ok_or_else(|| EscapeError::BadVersion { version: escaped.to_string(), reason: None })?;
-    check_elem(&version, PathKind::File)
-        .map_err(|reason| EscapeError::BadVersion { version: version.clone(), reason: Some(reason) })?;
+    let version = unescape_string(escaped).ok_or_else(|| EscapeError::BadVersion {
+        version: escaped.to_string(),
+        reason: None,
+    })?;
+    check_elem(&version, PathKind::File).map_err(|reason| EscapeError::BadVersion {
+        version: version.clone(),
+        reason: Some(reason),
+    })?;
     Ok(version)
 }
 

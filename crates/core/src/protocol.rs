@@ -63,25 +63,34 @@ impl ProxyRequest {
     /// Parses the part of a request path after the proxy's base, e.g.
     /// `github.com/!azure/azure-sdk-for-go/@v/v1.0.0.zip` (no leading `/`).
     pub fn parse(path: &str) -> Result<Self, RequestError> {
-        let bad = |reason: String| RequestError { path: path.to_string(), reason };
+        let bad = |reason: String| RequestError {
+            path: path.to_string(),
+            reason,
+        };
         if let Some(module) = path.strip_suffix("/@latest") {
             return Ok(ProxyRequest::Latest(module_path(module).map_err(bad)?));
         }
-        let (module, file) = path
-            .rsplit_once("/@v/")
-            .ok_or_else(|| bad("not a module proxy path (want <module>/@v/… or <module>/@latest)".into()))?;
+        let (module, file) = path.rsplit_once("/@v/").ok_or_else(|| {
+            bad("not a module proxy path (want <module>/@v/… or <module>/@latest)".into())
+        })?;
         let module = module_path(module).map_err(bad)?;
         if file == "list" {
             return Ok(ProxyRequest::List(module));
         }
-        let (escaped, ext) = file
-            .rsplit_once('.')
-            .ok_or_else(|| bad(format!("unknown file {file:?} (want list, .info, .mod or .zip)")))?;
+        let (escaped, ext) = file.rsplit_once('.').ok_or_else(|| {
+            bad(format!(
+                "unknown file {file:?} (want list, .info, .mod or .zip)"
+            ))
+        })?;
         let kind = match ext {
             "info" => ArtifactKind::Info,
             "mod" => ArtifactKind::Mod,
             "zip" => ArtifactKind::Zip,
-            _ => return Err(bad(format!("unknown file extension {ext:?} (want .info, .mod or .zip)"))),
+            _ => {
+                return Err(bad(format!(
+                    "unknown file extension {ext:?} (want .info, .mod or .zip)"
+                )));
+            }
         };
         let version = unescape_version(escaped).map_err(|e| bad(e.to_string()))?;
         if canonical_version(&version) != version {
@@ -116,8 +125,12 @@ impl ProxyRequest {
     /// How a successful answer to this request may be cached.
     pub fn cache_class(&self) -> CacheClass {
         match self {
-            ProxyRequest::Info(..) | ProxyRequest::Mod(..) | ProxyRequest::Zip(..) => CacheClass::Immutable,
-            ProxyRequest::List(_) | ProxyRequest::Latest(_) | ProxyRequest::Query(..) => CacheClass::Mutable,
+            ProxyRequest::Info(..) | ProxyRequest::Mod(..) | ProxyRequest::Zip(..) => {
+                CacheClass::Immutable
+            }
+            ProxyRequest::List(_) | ProxyRequest::Latest(_) | ProxyRequest::Query(..) => {
+                CacheClass::Mutable
+            }
         }
     }
 
@@ -131,7 +144,10 @@ impl ProxyRequest {
             ProxyRequest::Mod(_, v) => format!("{m}/@v/{}.mod", v.escaped()),
             ProxyRequest::Zip(_, v) => format!("{m}/@v/{}.zip", v.escaped()),
             ProxyRequest::Query(_, q) => {
-                format!("{m}/@v/{}.info", crate::path::escape_version(q).unwrap_or_else(|_| q.clone()))
+                format!(
+                    "{m}/@v/{}.info",
+                    crate::path::escape_version(q).unwrap_or_else(|_| q.clone())
+                )
             }
         }
     }
@@ -331,13 +347,28 @@ mod tests {
     fn parses_every_endpoint() {
         let m = ModulePath::new("github.com/Azure/azure-sdk-for-go").unwrap();
         let v = Version::new("v1.0.0-RC1").unwrap();
-        assert_eq!(parse("github.com/!azure/azure-sdk-for-go/@v/list"), ProxyRequest::List(m.clone()));
-        assert_eq!(parse("github.com/!azure/azure-sdk-for-go/@latest"), ProxyRequest::Latest(m.clone()));
+        assert_eq!(
+            parse("github.com/!azure/azure-sdk-for-go/@v/list"),
+            ProxyRequest::List(m.clone())
+        );
+        assert_eq!(
+            parse("github.com/!azure/azure-sdk-for-go/@latest"),
+            ProxyRequest::Latest(m.clone())
+        );
         let zip = parse("github.com/!azure/azure-sdk-for-go/@v/v1.0.0-!r!c1.zip");
         assert_eq!(zip, ProxyRequest::Zip(m.clone(), v.clone()));
-        assert_eq!(zip.path(), "github.com/!azure/azure-sdk-for-go/@v/v1.0.0-!r!c1.zip");
-        assert_eq!(parse("github.com/!azure/azure-sdk-for-go/@v/master.info"), ProxyRequest::Query(m.clone(), "master".into()));
-        assert_eq!(parse("github.com/!azure/azure-sdk-for-go/@v/v1.2.info"), ProxyRequest::Query(m, "v1.2".into()));
+        assert_eq!(
+            zip.path(),
+            "github.com/!azure/azure-sdk-for-go/@v/v1.0.0-!r!c1.zip"
+        );
+        assert_eq!(
+            parse("github.com/!azure/azure-sdk-for-go/@v/master.info"),
+            ProxyRequest::Query(m.clone(), "master".into())
+        );
+        assert_eq!(
+            parse("github.com/!azure/azure-sdk-for-go/@v/v1.2.info"),
+            ProxyRequest::Query(m, "v1.2".into())
+        );
     }
 
     #[test]
@@ -362,8 +393,16 @@ mod tests {
         assert_eq!(ErrorKind::BadPath.http_status(), 404);
         assert_eq!(ErrorKind::UpstreamTimeout.http_status(), 504);
         assert_eq!(ErrorKind::Conflict.grpc_code() as i32, 6);
-        assert_eq!(ErrorKind::from_grpc_code(GrpcCode::from_i32(5)), ErrorKind::NotFound);
+        assert_eq!(
+            ErrorKind::from_grpc_code(GrpcCode::from_i32(5)),
+            ErrorKind::NotFound
+        );
         assert_eq!(CacheClass::UpstreamFailure.cache_control(), "no-store");
-        assert!(parse("example.com/m/@v/v1.0.0.zip").cache_class().cache_control().contains("immutable"));
+        assert!(
+            parse("example.com/m/@v/v1.0.0.zip")
+                .cache_class()
+                .cache_control()
+                .contains("immutable")
+        );
     }
 }

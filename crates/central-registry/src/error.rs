@@ -1,0 +1,111 @@
+//! The registry's error type. Every variant maps to one [`ErrorKind`] ([`RegistryError::kind`]),
+//! which maps once to an HTTP status and once to a gRPC code in `strata_core::protocol`.
+
+use strata_core::protocol::{ErrorKind, RequestError};
+
+use crate::index::IndexError;
+use crate::keys::RepoName;
+use crate::storage::StorageError;
+
+/// Everything a registry operation can fail with; `Display` is the plain-text reason clients see.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// No such repository.
+    #[error("repository {0:?} does not exist")]
+    NoSuchRepository(String),
+    /// The module or version is not in the repository.
+    #[error("{0}: not found")]
+    NotFound(String),
+    /// A version that was deleted.
+    #[error("{0}: deleted")]
+    Deleted(String),
+    /// The request path is not GOPROXY protocol.
+    #[error(transparent)]
+    BadPath(#[from] RequestError),
+    /// An upload that breaks the module rules; one line per violation.
+    #[error("{}", .0.join("\n"))]
+    InvalidModule(Vec<String>),
+    /// A body over the configured limit.
+    #[error("upload too large: the limit is {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// No credentials, or unknown ones.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Credentials without the needed permission, or a module path the repository does not
+    /// accept.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The version exists already (or existed with other bytes): versions are immutable.
+    #[error("{0}")]
+    Conflict(String),
+    /// The operation does not apply to this kind of repository.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The version index could not be read or updated.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A local I/O failure (spooling an upload).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// A bug or an unexpected failure (a panicked worker thread).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl RegistryError {
+    /// The protocol-level kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RegistryError::NoSuchRepository(_)
+            | RegistryError::NotFound(_)
+            | RegistryError::Deleted(_) => ErrorKind::NotFound,
+            RegistryError::BadPath(_) => ErrorKind::BadPath,
+            RegistryError::InvalidModule(_) => ErrorKind::InvalidInput,
+            RegistryError::TooLarge { .. } => ErrorKind::TooLarge,
+            RegistryError::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            RegistryError::Forbidden(_) => ErrorKind::Forbidden,
+            RegistryError::Conflict(_) => ErrorKind::Conflict,
+            RegistryError::Unsupported(_) => ErrorKind::Forbidden,
+            RegistryError::Index(IndexError::Contended { .. }) => ErrorKind::Unavailable,
+            RegistryError::Index(IndexError::Storage(e)) | RegistryError::Storage(e) => {
+                storage_kind(e)
+            }
+            RegistryError::Index(IndexError::Corrupt { .. }) => ErrorKind::Internal,
+            RegistryError::Io { .. } | RegistryError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// An I/O error with context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        RegistryError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The error for a repository that is not configured.
+    pub fn no_repo(name: &RepoName) -> Self {
+        RegistryError::NoSuchRepository(name.to_string())
+    }
+}
+
+fn storage_kind(e: &StorageError) -> ErrorKind {
+    if e.is_not_found() {
+        ErrorKind::NotFound
+    } else if e.is_conflict() {
+        ErrorKind::Conflict
+    } else {
+        ErrorKind::Unavailable
+    }
+}

@@ -1,0 +1,358 @@
+//! Change events: what the registry tells every tier after each publish and delete.
+//!
+//! [`Event`] is the versioned JSON document ([`event`] describes the schema). [`EventBus`] is
+//! what the registry calls: [`EventBus::emit`] never fails the caller's operation, whatever
+//! the transport's health. Two transports, chosen by [`EventsConfig`]:
+//! - **memory**: a bounded in-process broadcast, for the embedded deployment;
+//! - **redis**: a Redis Stream (`XADD … MAXLEN ~ n`), fed through a durable outbox in the
+//!   object store (module `outbox`) so events emitted while Redis is down are delivered, in
+//!   order, once it is back; delivery is at-least-once and consumers dedupe by [`Event::id`].
+//!
+//! [`EventBus::subscribe`] reads the events back as a [`Subscription`] stream of
+//! `(stream id, event)`; edges use it, resuming from the last id they applied.
+
+mod backoff;
+mod config;
+pub mod event;
+mod memory;
+mod outbox;
+mod redis;
+
+use std::{
+    fmt,
+    pin::Pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use futures::{Stream, stream::BoxStream};
+use tokio::{sync::Notify, task::JoinHandle};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+pub use self::{
+    config::{EventsConfig, MemoryEventsConfig, RedisEventsConfig},
+    event::{DecodeError, Event, EventKind, SCHEMA_VERSION},
+};
+use self::{
+    memory::MemoryBus,
+    outbox::{Deliverer, MAX_DOCUMENT_BYTES, Outbox},
+    redis::RedisStream,
+};
+use crate::storage::ObjectStore;
+
+/// Longest an `emit` waits for the outbox write before giving up on the event.
+const OUTBOX_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an event bus could not be built. Only configuration errors: an unreachable Redis or
+/// object store is a runtime condition the bus rides out.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// A value in the events section is unusable.
+    #[error("invalid events configuration: {0}")]
+    Config(String),
+}
+
+/// Where a subscription starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartFrom {
+    /// Only events emitted after the subscription (Redis `$`, pinned to a concrete id so that
+    /// a reconnect misses nothing).
+    New,
+    /// Every event still in the stream (Redis `0`). The memory bus keeps no history and
+    /// treats this as [`StartFrom::New`].
+    Beginning,
+    /// Events after this stream id: the last one a consumer applied. Memory bus: as `New`.
+    After(String),
+}
+
+/// A snapshot of the bus counters (all zero but `delivered` for the memory bus).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventStats {
+    /// Events in the outbox, not yet in the stream.
+    pub backlog: u64,
+    /// Events handed to the transport (appended to the stream, or broadcast).
+    pub delivered: u64,
+    /// Delivery attempts that failed (each is retried later).
+    pub failed: u64,
+    /// Events lost: the outbox could not store them, or they were too large to deliver.
+    pub dropped: u64,
+}
+
+/// The change-event bus of the registry; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct EventBus {
+    transport: Arc<Transport>,
+    counters: Arc<Counters>,
+}
+
+#[derive(Debug)]
+enum Transport {
+    Memory(MemoryBus),
+    Redis(RedisTransport),
+}
+
+#[derive(Debug)]
+struct RedisTransport {
+    stream: RedisStream,
+    outbox: Outbox,
+    wake: Arc<Notify>,
+    deliverer: Mutex<Option<JoinHandle<()>>>,
+    /// Stops the deliverer when the last clone of the bus goes away.
+    _stop_on_drop: DropGuard,
+}
+
+impl EventBus {
+    /// Builds the bus `config` asks for. The Redis transport keeps its outbox in `store` and
+    /// runs a deliverer until `shutdown` is cancelled (or the bus is dropped); the deliverer
+    /// first delivers what a previous run left in the outbox. Must run inside a Tokio runtime.
+    pub async fn from_config(
+        config: &EventsConfig,
+        store: Arc<dyn ObjectStore>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, EventError> {
+        match config {
+            EventsConfig::Memory(memory) => Ok(Self::memory(memory.capacity)),
+            EventsConfig::Redis(redis) => Self::redis(redis.clone(), store, shutdown).await,
+        }
+    }
+
+    /// An in-process bus buffering `capacity` events per subscriber.
+    pub fn memory(capacity: usize) -> Self {
+        Self {
+            transport: Arc::new(Transport::Memory(MemoryBus::new(capacity))),
+            counters: Arc::default(),
+        }
+    }
+
+    /// A Redis Streams bus with its outbox in `store`; see [`EventBus::from_config`].
+    pub async fn redis(
+        config: RedisEventsConfig,
+        store: Arc<dyn ObjectStore>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, EventError> {
+        config.validate().map_err(EventError::Config)?;
+        let url = config::redact_url(&config.url);
+        let stream = RedisStream::new(config)
+            .map_err(|e| EventError::Config(format!("events.url {url:?}: {e}")))?;
+        let outbox = Outbox::new(store);
+        let counters = Arc::new(Counters::default());
+        // Known before the first delivery pass, so a fresh process reports its inherited
+        // backlog at once; a store that cannot be listed now is retried by the deliverer.
+        match outbox.oldest(1).await {
+            Ok((_, total)) => counters.backlog.store(total, Ordering::SeqCst),
+            Err(error) => tracing::warn!(%error, "cannot list the event outbox yet"),
+        }
+        let wake = Arc::new(Notify::new());
+        let stop = shutdown.child_token();
+        let deliverer = Deliverer::new(
+            outbox.clone(),
+            stream.clone(),
+            Arc::clone(&counters),
+            Arc::clone(&wake),
+        );
+        let handle = tokio::spawn(deliverer.run(stop.clone()));
+        let transport = RedisTransport {
+            stream,
+            outbox,
+            wake,
+            deliverer: Mutex::new(Some(handle)),
+            _stop_on_drop: stop.drop_guard(),
+        };
+        Ok(Self {
+            transport: Arc::new(Transport::Redis(transport)),
+            counters,
+        })
+    }
+
+    /// Records that `event` happened. Never fails and never waits for Redis: with the Redis
+    /// transport the event is first written to the outbox; if even that fails (or takes longer
+    /// than 10 s) the event is logged in full, counted as dropped, and the caller carries on.
+    pub async fn emit(&self, event: Event) {
+        match &*self.transport {
+            Transport::Memory(bus) => bus.emit(event, &self.counters),
+            Transport::Redis(redis) => {
+                let document = match event.to_json() {
+                    Ok(json) if json.len() <= MAX_DOCUMENT_BYTES => Bytes::from(json),
+                    Ok(json) => return self.drop_event(&json, "event document too large"),
+                    Err(error) => {
+                        return self.drop_event(&format!("{event:?}"), &error.to_string());
+                    }
+                };
+                let in_flight = WriteInFlight::start(&self.counters);
+                let write = tokio::time::timeout(OUTBOX_WRITE_TIMEOUT, redis.outbox.put(document));
+                let written = write.await;
+                if let Ok(Ok(_)) = written {
+                    self.counters.backlog.fetch_add(1, Ordering::SeqCst);
+                }
+                drop(in_flight);
+                match written {
+                    Ok(Ok(_)) => redis.wake.notify_one(),
+                    Ok(Err(error)) => self.drop_event(&event_json(&event), &error.to_string()),
+                    Err(_) => self.drop_event(&event_json(&event), "outbox write timed out"),
+                }
+            }
+        }
+    }
+
+    fn drop_event(&self, event: &str, reason: &str) {
+        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(event, reason, "change event lost");
+    }
+
+    /// Events from `from` on (see [`StartFrom`]). The Redis subscription has its own
+    /// connection, reconnects with backoff and resumes after the last id it yielded; it never
+    /// ends by itself. The memory subscription ends when the bus is dropped.
+    pub async fn subscribe(&self, from: StartFrom) -> Subscription {
+        match &*self.transport {
+            Transport::Memory(bus) => bus.subscribe(),
+            Transport::Redis(redis) => redis.stream.subscribe(from).await,
+        }
+    }
+
+    /// Waits until the deliverer has stopped (after the shutdown token was cancelled and its
+    /// last flush ended). Returns at once for the memory bus or if already awaited.
+    pub async fn stopped(&self) {
+        let Transport::Redis(redis) = &*self.transport else {
+            return;
+        };
+        let handle = redis.deliverer.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(handle) = handle
+            && let Err(error) = handle.await
+        {
+            tracing::error!(%error, "event deliverer task failed");
+        }
+    }
+
+    /// Events waiting in the outbox.
+    pub fn backlog(&self) -> u64 {
+        self.counters.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Events handed to the transport.
+    pub fn delivered(&self) -> u64 {
+        self.counters.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Failed delivery attempts.
+    pub fn failed(&self) -> u64 {
+        self.counters.failed.load(Ordering::Relaxed)
+    }
+
+    /// Events lost.
+    pub fn dropped(&self) -> u64 {
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// All counters at once.
+    pub fn stats(&self) -> EventStats {
+        EventStats {
+            backlog: self.backlog(),
+            delivered: self.delivered(),
+            failed: self.failed(),
+            dropped: self.dropped(),
+        }
+    }
+}
+
+fn event_json(event: &Event) -> String {
+    event.to_json().unwrap_or_else(|_| format!("{event:?}"))
+}
+
+/// Counters shared by a bus and its deliverer.
+///
+/// The backlog is kept by arithmetic (+1 per outbox write, -1 per entry the deliverer
+/// removes) and reset to a listing's count only when no outbox write of this process started
+/// or finished while the listing ran (`writes_started`/`writes_finished`), so that it also
+/// picks up entries other processes left, without double-counting an in-flight write.
+#[derive(Debug, Default)]
+struct Counters {
+    backlog: AtomicU64,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+    writes_started: AtomicU64,
+    writes_finished: AtomicU64,
+}
+
+impl Counters {
+    /// A mark to take before listing the outbox, if no write is in flight.
+    fn quiet_mark(&self) -> Option<u64> {
+        let started = self.writes_started.load(Ordering::SeqCst);
+        (self.writes_finished.load(Ordering::SeqCst) == started).then_some(started)
+    }
+
+    /// Sets the backlog to `listed` if nothing was written since `mark` was taken.
+    fn resync_backlog(&self, mark: Option<u64>, listed: u64) {
+        let quiet = mark.is_some_and(|mark| {
+            self.writes_started.load(Ordering::SeqCst) == mark
+                && self.writes_finished.load(Ordering::SeqCst) == mark
+        });
+        if quiet {
+            self.backlog.store(listed, Ordering::SeqCst);
+        }
+    }
+
+    fn decrement_backlog(&self) {
+        let _ = self
+            .backlog
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(1))
+            });
+    }
+}
+
+/// An outbox write of `emit` in progress; finished when dropped, even if `emit` is cancelled.
+struct WriteInFlight<'a>(&'a Counters);
+
+impl<'a> WriteInFlight<'a> {
+    fn start(counters: &'a Counters) -> Self {
+        counters.writes_started.fetch_add(1, Ordering::SeqCst);
+        Self(counters)
+    }
+}
+
+impl Drop for WriteInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.writes_finished.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A stream of `(stream id, event)`, oldest first. Entries that are not events this build can
+/// read (unknown schema, malformed) and events a slow memory subscriber missed are skipped and
+/// counted in [`Subscription::skipped`], never turned into errors.
+pub struct Subscription {
+    inner: BoxStream<'static, (String, Event)>,
+    skipped: Arc<AtomicU64>,
+}
+
+impl Subscription {
+    fn new(inner: BoxStream<'static, (String, Event)>, skipped: Arc<AtomicU64>) -> Self {
+        Self { inner, skipped }
+    }
+
+    /// How many entries were skipped so far.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+}
+
+impl Stream for Subscription {
+    type Item = (String, Event);
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("skipped", &self.skipped())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,92 @@
+//! The registry's gRPC front end: the `strata.registry.v1.Registry` service of
+//! `proto/strata/registry/v1/registry.proto` (info, mod, zip streamed in chunks, list, latest,
+//! query, stat, publish as a client stream) and the standard `grpc.health.v1.Health` service.
+//! Like the HTTP front end it is a thin layer over [`Registry`](crate::registry::Registry), so
+//! authentication, authorization and module rules are the same whichever way a request comes.
+//!
+//! Server limits, and why:
+//!
+//! | limit | value | why |
+//! |---|---|---|
+//! | largest message received | [`MAX_RECEIVE_MESSAGE`] (4 MiB) | the gRPC default; a `Publish` chunk, everything else is tiny |
+//! | largest message sent | [`MAX_SEND_MESSAGE`] (17 MiB) | a `.mod` of up to 16 MiB in one `Mod` answer |
+//! | zip data per message | [`MAX_ZIP_CHUNK`] (256 KiB) | small enough to interleave streams, large enough for throughput |
+//! | HTTP/2 streams per connection | 256 | an edge multiplexes its misses over few connections |
+//! | in-flight calls per connection | 256 | the tower concurrency limit (a call holds its slot until its handler returns) |
+//! | HTTP/2 flow-control window | 1 MiB per stream, 4 MiB per connection | bounds what a connection can make the server buffer on receive |
+//! | HTTP/2 keepalive | ping every 30 s, dead after 10 s unanswered | drops half-open connections of vanished edges |
+//! | TCP | `TCP_NODELAY`, keepalive after 60 s idle | latency of small unary calls; dead peers behind NAT |
+//!
+//! There is deliberately no server-wide request timeout: a `Publish` handler runs for the whole
+//! upload and a `Zip` stream for the whole download. Clients bound their calls with the
+//! standard `grpc-timeout` deadline, which the server honours.
+//!
+//! Memory stays bounded per call: zip bytes go from the storage stream to the wire chunk by
+//! chunk as HTTP/2 flow control lets them, and publish chunks go from the wire into the upload
+//! spool file the same way.
+
+mod convert;
+mod service;
+mod streams;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::http::AppState;
+pub use service::RegistryService;
+
+/// The generated messages, server and client of `strata.registry.v1`.
+#[allow(missing_docs, clippy::all, clippy::unwrap_used, clippy::expect_used)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/strata.registry.v1.rs"));
+}
+
+/// Largest message the server accepts (a `Publish` chunk).
+pub const MAX_RECEIVE_MESSAGE: usize = 4 << 20;
+/// Largest message the server sends (a `Mod` answer with a go.mod of up to 16 MiB).
+pub const MAX_SEND_MESSAGE: usize = 17 << 20;
+/// Largest zip data chunk in a `Zip` stream.
+pub const MAX_ZIP_CHUNK: usize = 256 << 10;
+
+const MAX_STREAMS_PER_CONNECTION: u32 = 256;
+const MAX_CALLS_PER_CONNECTION: usize = 256;
+const STREAM_WINDOW: u32 = 1 << 20;
+const CONNECTION_WINDOW: u32 = 4 << 20;
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// Serves the registry and health services on `listener` until `shutdown` is cancelled, then
+/// lets open calls finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    let registry = proto::registry_server::RegistryServer::new(RegistryService::new(state))
+        .max_decoding_message_size(MAX_RECEIVE_MESSAGE)
+        .max_encoding_message_size(MAX_SEND_MESSAGE);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<proto::registry_server::RegistryServer<RegistryService>>()
+        .await;
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(TCP_KEEPALIVE));
+    Server::builder()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .concurrency_limit_per_connection(MAX_CALLS_PER_CONNECTION)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .add_service(health_service)
+        .add_service(registry)
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .await
+}

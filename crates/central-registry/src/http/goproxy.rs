@@ -1,0 +1,246 @@
+//! `GET`/`HEAD /go/{repo}/…`: the GOPROXY protocol for one repository, with ETag /
+//! If-None-Match and Range support and the cache-control policy of `strata_core::protocol`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use strata_core::protocol::{ArtifactKind, CacheClass, ProxyRequest};
+
+use super::AppState;
+use super::reply;
+use crate::error::RegistryError;
+use crate::metrics::{EndpointLabels, RequestLabels};
+use crate::registry::Answer;
+use crate::storage::ByteRange;
+
+/// Serves one GOPROXY request.
+pub async fn handle(
+    State(state): State<Arc<AppState>>,
+    Path((repo, path)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let started = Instant::now();
+    let (endpoint, response) = match ProxyRequest::parse(&path) {
+        Ok(request) => {
+            let endpoint = endpoint_name(&request);
+            (
+                endpoint,
+                answer(&state, &repo, &request, &method, &headers).await,
+            )
+        }
+        Err(e) => ("invalid", reply::error(&RegistryError::BadPath(e))),
+    };
+    let labels = EndpointLabels { endpoint };
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            endpoint,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    state
+        .metrics
+        .latency
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    if method != Method::HEAD
+        && let Some(len) = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    {
+        state.metrics.bytes.get_or_create(&labels).inc_by(len);
+    }
+    response
+}
+
+fn endpoint_name(request: &ProxyRequest) -> &'static str {
+    match request {
+        ProxyRequest::List(_) => "list",
+        ProxyRequest::Latest(_) => "latest",
+        ProxyRequest::Info(..) => "info",
+        ProxyRequest::Mod(..) => "mod",
+        ProxyRequest::Zip(..) => "zip",
+        ProxyRequest::Query(..) => "query",
+    }
+}
+
+async fn answer(
+    state: &AppState,
+    repo: &str,
+    request: &ProxyRequest,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response {
+    let principal = match state.registry.authenticate(reply::authorization(headers)) {
+        Ok(p) => p,
+        Err(e) => return reply::error(&e),
+    };
+    let range = match request {
+        ProxyRequest::Zip(..) => headers
+            .get(header::RANGE)
+            .and_then(|v| parse_range(v.to_str().ok()?)),
+        _ => None,
+    };
+    let answer = match state.registry.read(&principal, repo, request, range).await {
+        Ok(a) => a,
+        Err(e) => return reply::error(&e),
+    };
+    let cache = request.cache_class();
+    match answer {
+        Answer::List(versions) => {
+            let mut body = versions.join("\n");
+            if !body.is_empty() {
+                body.push('\n');
+            }
+            respond(
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                cache,
+                Body::from(body),
+                method,
+            )
+        }
+        Answer::Info(info) => respond(
+            StatusCode::OK,
+            ArtifactKind::Info.content_type(),
+            cache,
+            Body::from(info.to_json()),
+            method,
+        ),
+        Answer::Artifact(artifact) => {
+            let kind = if matches!(request, ProxyRequest::Zip(..)) {
+                ArtifactKind::Zip
+            } else {
+                ArtifactKind::Mod
+            };
+            let etag = format!("\"{}\"", artifact.etag);
+            if if_none_match(headers, &etag) {
+                let mut r = respond(
+                    StatusCode::NOT_MODIFIED,
+                    kind.content_type(),
+                    cache,
+                    Body::empty(),
+                    method,
+                );
+                set(&mut r, header::ETAG, &etag);
+                r.headers_mut().remove(header::CONTENT_TYPE);
+                return r;
+            }
+            let object = artifact.object;
+            let total = object.meta.size;
+            let partial = object.range.start != 0 || object.range.end != total;
+            let len = object.range.end - object.range.start;
+            let status = if partial {
+                StatusCode::PARTIAL_CONTENT
+            } else {
+                StatusCode::OK
+            };
+            let body = if *method == Method::HEAD {
+                Body::empty()
+            } else {
+                Body::from_stream(object.body)
+            };
+            let mut r = respond(status, kind.content_type(), cache, body, method);
+            set(&mut r, header::ETAG, &etag);
+            set(&mut r, header::CONTENT_LENGTH, &len.to_string());
+            if kind == ArtifactKind::Zip {
+                set(&mut r, header::ACCEPT_RANGES, "bytes");
+            }
+            if partial {
+                set(
+                    &mut r,
+                    header::CONTENT_RANGE,
+                    &format!(
+                        "bytes {}-{}/{total}",
+                        object.range.start,
+                        object.range.end.saturating_sub(1)
+                    ),
+                );
+            }
+            if let Some(h1) = artifact.h1 {
+                set(
+                    &mut r,
+                    header::HeaderName::from_static("x-go-checksum"),
+                    &h1,
+                );
+            }
+            r
+        }
+    }
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    cache: CacheClass,
+    body: Body,
+    method: &Method,
+) -> Response {
+    let body = if *method == Method::HEAD {
+        Body::empty()
+    } else {
+        body
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache.cache_control()),
+    );
+    r
+}
+
+fn set(r: &mut Response, name: header::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().insert(name, v);
+    }
+}
+
+/// Whether `If-None-Match` lists `etag` (or `*`).
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+/// One `bytes=` range; anything else (several ranges, other units, garbage) means "whole body",
+/// as RFC 9110 allows.
+fn parse_range(value: &str) -> Option<ByteRange> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (start, end) = spec.split_once('-')?;
+    match (start.trim(), end.trim()) {
+        ("", n) => n.parse().ok().map(ByteRange::Suffix),
+        (s, "") => s.parse().ok().map(ByteRange::From),
+        (s, e) => Some(ByteRange::Inclusive(s.parse().ok()?, e.parse().ok()?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-99"), Some(ByteRange::Inclusive(0, 99)));
+        assert_eq!(parse_range("bytes=100-"), Some(ByteRange::From(100)));
+        assert_eq!(parse_range("bytes=-5"), Some(ByteRange::Suffix(5)));
+        assert_eq!(parse_range("bytes=0-1,5-6"), None);
+        assert_eq!(parse_range("items=0-1"), None);
+    }
+}

@@ -1,0 +1,75 @@
+//! The registry's HTTP front end: the GOPROXY protocol per repository (`/go/{repo}/…`), the
+//! publish API, and health and metrics endpoints.
+//!
+//! | route | handler |
+//! |---|---|
+//! | `GET/HEAD /go/{repo}/{module}/@v/list`, `…/@latest`, `…/@v/{version}.{info,mod,zip}` | [`goproxy`] |
+//! | `PUT /api/repos/{repo}/upload` (body: module zip) | [`publish`] |
+//! | `PUT /api/go/{repo}/{module}/@v/{version}.{zip,mod,info}` (Artifactory style) | [`publish`] |
+//! | `DELETE /api/go/{repo}/{module}/@v/{version}.zip` | [`publish`] |
+//! | `GET /healthz`, `/readyz`, `/metrics` | [`ops`] |
+
+pub mod goproxy;
+pub mod ops;
+pub mod publish;
+mod reply;
+pub mod tls;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, put};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The registry.
+    pub registry: Registry,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The change-event bus (its backlog is exported as a metric).
+    pub events: crate::events::EventBus,
+}
+
+/// The router with every route.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/go/{repo}/{*path}", get(goproxy::handle))
+        .route("/api/repos/{repo}/upload", put(publish::upload))
+        .route(
+            "/api/go/{repo}/{*path}",
+            put(publish::artifactory_put).delete(publish::artifactory_delete),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` (over TLS when `tls` is set) until `shutdown` is cancelled, then
+/// drains open requests.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<()> {
+    match tls {
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Where things live in the object store. Every storage key of the registry is built here, from
+//! typed parts, by exactly one function per kind of object ([`ArtifactKey::object_key`],
+//! [`index_key`]).
+//!
+//! Layout (module paths and versions case-encoded, so keys are unique on case-insensitive
+//! stores):
+//!
+//! ```text
+//! repos/<repo>/index/<module>/@index.json                   the module's version index
+//! repos/<repo>/blobs/<module>/@v/<version>/<sha256>.zip     a module zip, content-addressed
+//! repos/<repo>/blobs/<module>/@v/<version>/<sha256>.mod     a go.mod, content-addressed
+//! repos/<repo>/blobs/<module>/@v/<version>/<sha256>.info    an upstream .info (remote repos)
+//! ```
+//!
+//! Blobs are named by the SHA-256 of their bytes, so two concurrent publishers of the same version
+//! with different content never overwrite each other's blobs: the index write decides which one
+//! exists, and the loser's blobs stay unreferenced (and invisible).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use strata_core::path::ModulePath;
+use strata_core::protocol::ArtifactKind;
+use strata_core::version::Version;
+use thiserror::Error;
+
+use crate::storage::{KeyPrefix, ObjectKey, StorageError};
+
+/// A repository name: 1–64 of `a-z 0-9 . _ -`, starting with a letter or digit. Appears in URLs
+/// (`/go/{repo}/…`) and storage keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RepoName(String);
+
+/// A repository name that breaks the naming rule.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "invalid repository name {name:?}: use 1-64 of a-z 0-9 . _ - starting with a letter or digit"
+)]
+pub struct RepoNameError {
+    /// The offending name.
+    pub name: String,
+}
+
+impl RepoName {
+    /// Validates a repository name.
+    pub fn new(name: &str) -> Result<Self, RepoNameError> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name.as_bytes()[0].is_ascii_alphanumeric()
+            && name.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            });
+        if ok {
+            Ok(Self(name.to_string()))
+        } else {
+            Err(RepoNameError {
+                name: name.to_string(),
+            })
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RepoName {
+    type Error = RepoNameError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::new(&s)
+    }
+}
+
+impl From<RepoName> for String {
+    fn from(n: RepoName) -> String {
+        n.0
+    }
+}
+
+impl fmt::Display for RepoName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A SHA-256 digest of a blob's bytes, lower-case hex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Digest(String);
+
+impl Digest {
+    /// From raw digest bytes.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Self {
+        Self(hex::encode(bytes))
+    }
+
+    /// The hex form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Digest {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(Self(s))
+        } else {
+            Err(format!("invalid sha256 digest {s:?}"))
+        }
+    }
+}
+
+impl From<Digest> for String {
+    fn from(d: Digest) -> String {
+        d.0
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One stored artifact of one module version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ArtifactKey {
+    /// The repository.
+    pub repo: RepoName,
+    /// The module.
+    pub module: ModulePath,
+    /// The version.
+    pub version: Version,
+    /// Which artifact.
+    pub kind: ArtifactKind,
+    /// SHA-256 of the artifact's bytes.
+    pub digest: Digest,
+}
+
+impl ArtifactKey {
+    /// The storage key: the only place an artifact's location is spelled out.
+    pub fn object_key(&self) -> Result<ObjectKey, StorageError> {
+        ObjectKey::new(format!(
+            "repos/{}/blobs/{}/@v/{}/{}.{}",
+            self.repo,
+            self.module.escaped(),
+            self.version.escaped(),
+            self.digest,
+            self.kind.extension()
+        ))
+    }
+}
+
+/// The storage key of a module's version index.
+pub fn index_key(repo: &RepoName, module: &ModulePath) -> Result<ObjectKey, StorageError> {
+    ObjectKey::new(format!(
+        "repos/{repo}/index/{}/@index.json",
+        module.escaped()
+    ))
+}
+
+/// The prefix of every object of a repository (for maintenance listings).
+pub fn repo_prefix(repo: &RepoName) -> Result<KeyPrefix, StorageError> {
+    KeyPrefix::new(format!("repos/{repo}/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_case_encoded_and_distinct() {
+        let repo = RepoName::new("private").unwrap();
+        let module = ModulePath::new("example.com/Team/Widget").unwrap();
+        let key = ArtifactKey {
+            repo: repo.clone(),
+            module: module.clone(),
+            version: Version::new("v1.0.0-RC1").unwrap(),
+            kind: ArtifactKind::Zip,
+            digest: Digest::from_bytes(&[0xab; 32]),
+        };
+        let k = key.object_key().unwrap();
+        assert_eq!(
+            k.as_path(),
+            format!(
+                "repos/private/blobs/example.com/!team/!widget/@v/v1.0.0-!r!c1/{}.zip",
+                "ab".repeat(32)
+            )
+        );
+        assert_eq!(
+            index_key(&repo, &module).unwrap().as_path(),
+            "repos/private/index/example.com/!team/!widget/@index.json"
+        );
+    }
+
+    #[test]
+    fn repo_names() {
+        assert!(RepoName::new("go-private_2.x").is_ok());
+        for bad in ["", "Private", "-x", "a/b", "..", &"x".repeat(65)] {
+            assert!(RepoName::new(bad).is_err(), "{bad}");
+        }
+    }
+}

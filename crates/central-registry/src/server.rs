@@ -1,0 +1,134 @@
+//! Starting the registry: open storage and the event bus, bind the listeners, serve until the
+//! shutdown token is cancelled. Tests start it in-process through [`start`] on `127.0.0.1:0`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::change_events::EventEmitter;
+use crate::config::RegistryConfig;
+use crate::events::EventBus;
+use crate::grpc;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::storage::{TimedStore, open_store};
+
+/// A failure to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Storage could not be opened.
+    #[error("opening storage: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+    /// The event bus could not be set up.
+    #[error("starting change events: {0}")]
+    Events(#[from] crate::events::EventError),
+    /// A listener could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key could not be loaded.
+    #[error("server.tls: {0}")]
+    Tls(String),
+    /// The registry could not be assembled from the configuration.
+    #[error("{0}")]
+    Registry(#[from] crate::error::RegistryError),
+}
+
+/// A running registry.
+#[derive(Debug)]
+pub struct Running {
+    /// Where the HTTP API listens.
+    pub http_addr: SocketAddr,
+    /// Where the gRPC API listens.
+    pub grpc_addr: SocketAddr,
+    /// The change-event bus (tests and the all-in-one process subscribe to it).
+    pub events: EventBus,
+    /// Metrics, shared with the front ends.
+    pub metrics: Arc<Metrics>,
+    /// Finishes when the servers have drained after shutdown.
+    pub done: JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts the registry and returns once it accepts connections.
+pub async fn start(
+    config: RegistryConfig,
+    shutdown: CancellationToken,
+) -> Result<Running, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    let store: Arc<dyn crate::storage::ObjectStore> = Arc::new(TimedStore::new(
+        open_store(&config.storage).await?,
+        metrics.clone(),
+    ));
+    let events = EventBus::from_config(&config.events, store.clone(), shutdown.clone()).await?;
+    let registry = Registry::new(&config, store, Arc::new(EventEmitter::new(events.clone())))?;
+    let state = Arc::new(AppState {
+        registry,
+        metrics: metrics.clone(),
+        events: events.clone(),
+    });
+    let listener = TcpListener::bind(config.server.http)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.server.http,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.server.http,
+        source,
+    })?;
+    let grpc_listener = TcpListener::bind(config.server.grpc)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.server.grpc,
+            source,
+        })?;
+    let grpc_addr = grpc_listener
+        .local_addr()
+        .map_err(|source| StartError::Bind {
+            addr: config.server.grpc,
+            source,
+        })?;
+    let router = http::router(state.clone());
+    let tls = match &config.server.tls {
+        Some(t) => Some(http::tls::server_config(&t.cert, &t.key).map_err(StartError::Tls)?),
+        None => None,
+    };
+    let http = http::serve(listener, router, shutdown.clone(), tls);
+    let grpc = grpc::serve(grpc_listener, state, shutdown);
+    // One failing server ends both (and the process), as a half-working registry would
+    // mislead its health checks.
+    let done = tokio::spawn(async move {
+        tokio::try_join!(http, async { grpc.await.map_err(std::io::Error::other) })?;
+        Ok(())
+    });
+    tracing::info!(%http_addr, %grpc_addr, "central registry listening");
+    Ok(Running {
+        http_addr,
+        grpc_addr,
+        events,
+        metrics,
+        done,
+    })
+}
+
+/// Runs the registry until `shutdown` is cancelled.
+pub async fn run(config: RegistryConfig, shutdown: CancellationToken) -> Result<(), StartError> {
+    let running = start(config, shutdown).await?;
+    match running.done.await {
+        Ok(result) => result.map_err(|source| StartError::Bind {
+            addr: running.http_addr,
+            source,
+        }),
+        Err(e) => Err(StartError::Registry(crate::error::RegistryError::Internal(
+            e.to_string(),
+        ))),
+    }
+}

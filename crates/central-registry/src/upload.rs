@@ -1,0 +1,182 @@
+//! Turning an uploaded module zip into a [`ValidatedModule`]: spool the body to a temporary file
+//! (bounded by the size limit, hashing as it goes), then check it with the go command's rules in
+//! one streaming pass on a blocking thread. Nothing is written to storage until the upload has
+//! passed every check.
+
+use std::fs::File;
+use std::io::{BufReader, Seek, SeekFrom};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use sha2::{Digest as _, Sha256};
+use strata_core::dirhash::hash_go_mod;
+use strata_core::gomod::GoMod;
+use strata_core::path::ModulePath;
+use strata_core::version::{ModuleVersion, Version};
+use strata_core::zip;
+use tempfile::NamedTempFile;
+use tokio::io::AsyncWriteExt;
+
+use crate::error::RegistryError;
+use crate::keys::Digest;
+
+/// An upload body spooled to a temporary file (removed when dropped).
+#[derive(Debug)]
+pub struct SpooledUpload {
+    file: NamedTempFile,
+    size: u64,
+    sha256: Digest,
+}
+
+impl SpooledUpload {
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// SHA-256 of the bytes.
+    pub fn sha256(&self) -> &Digest {
+        &self.sha256
+    }
+
+    /// A fresh reader over the bytes.
+    pub fn reopen(&self) -> Result<File, RegistryError> {
+        self.file
+            .reopen()
+            .map_err(|e| RegistryError::io("reopening spooled upload", e))
+    }
+}
+
+/// Writes `body` to a temporary file in `dir`, failing with [`RegistryError::TooLarge`] as soon
+/// as it passes `limit` bytes (the partial file is removed).
+pub async fn spool<S, E>(
+    mut body: S,
+    dir: &std::path::Path,
+    limit: u64,
+) -> Result<SpooledUpload, RegistryError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let temp = tempfile::Builder::new()
+        .prefix("upload-")
+        .tempfile_in(dir)
+        .map_err(|e| RegistryError::io(format!("creating upload file in {}", dir.display()), e))?;
+    let std_file = temp
+        .reopen()
+        .map_err(|e| RegistryError::io("opening upload file", e))?;
+    let mut out = tokio::io::BufWriter::new(tokio::fs::File::from_std(std_file));
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            RegistryError::io("reading upload body", std::io::Error::other(e.to_string()))
+        })?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(RegistryError::TooLarge { limit });
+        }
+        hasher.update(&chunk);
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| RegistryError::io("writing upload file", e))?;
+    }
+    out.flush()
+        .await
+        .map_err(|e| RegistryError::io("writing upload file", e))?;
+    let sha256 = Digest::from_bytes(&hasher.finalize().into());
+    Ok(SpooledUpload {
+        file: temp,
+        size,
+        sha256,
+    })
+}
+
+/// A module zip that passed every check, ready to be stored.
+#[derive(Debug)]
+pub struct ValidatedModule {
+    /// The module.
+    pub module: ModulePath,
+    /// The version.
+    pub version: Version,
+    /// The zip bytes.
+    pub zip: SpooledUpload,
+    /// The zip's `h1:`.
+    pub zip_h1: String,
+    /// The go.mod served as `.mod`: the zip's own, or the synthesized one.
+    pub go_mod: Bytes,
+    /// The go.mod's `h1:`.
+    pub mod_h1: String,
+}
+
+impl ValidatedModule {
+    /// The two go.sum lines of this version.
+    pub fn go_sum_lines(&self) -> String {
+        strata_core::gosum::format_module_lines(
+            self.module.as_str(),
+            self.version.as_str(),
+            &self.zip_h1,
+            &self.mod_h1,
+        )
+    }
+}
+
+/// Checks a spooled zip: module and version from `expected` or from the zip's root prefix; the
+/// go command's zip rules; a go.mod that names the module. Every violation is reported.
+pub async fn validate(
+    upload: SpooledUpload,
+    expected: Option<ModuleVersion>,
+) -> Result<ValidatedModule, RegistryError> {
+    tokio::task::spawn_blocking(move || validate_blocking(upload, expected))
+        .await
+        .map_err(|e| RegistryError::Internal(format!("zip validation task failed: {e}")))?
+}
+
+fn validate_blocking(
+    upload: SpooledUpload,
+    expected: Option<ModuleVersion>,
+) -> Result<ValidatedModule, RegistryError> {
+    let invalid = |msg: String| RegistryError::InvalidModule(vec![msg]);
+    let mut reader = BufReader::new(upload.reopen()?);
+    let module = match expected {
+        Some(m) => m,
+        None => zip::infer_module_version(&mut reader).map_err(|e| invalid(e.to_string()))?,
+    };
+    module
+        .check_canonical()
+        .map_err(|e| invalid(e.to_string()))?;
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| RegistryError::io("rewinding upload", e))?;
+    let report = zip::check_zip_report(&module, reader).map_err(|e| invalid(e.to_string()))?;
+    let mut problems = report.violations();
+    let go_mod = match report.go_mod {
+        Some(data) => {
+            if let Err(e) = GoMod::parse_for(&data, &module.path) {
+                problems.push(format!("{module}/go.mod: {e}"));
+            }
+            data
+        }
+        None => GoMod::synthesized(&module.path),
+    };
+    let zip_h1 = match (report.hash, problems.is_empty()) {
+        (Some(h1), true) => h1,
+        _ => {
+            if problems.is_empty() {
+                problems.push("zip content could not be hashed".into());
+            }
+            return Err(RegistryError::InvalidModule(problems));
+        }
+    };
+    let path = ModulePath::new(&module.path).map_err(|e| invalid(e.to_string()))?;
+    let version = Version::new(&module.version).map_err(|e| invalid(e.to_string()))?;
+    let mod_h1 = hash_go_mod(&go_mod);
+    Ok(ValidatedModule {
+        module: path,
+        version,
+        zip: upload,
+        zip_h1,
+        go_mod: Bytes::from(go_mod),
+        mod_h1,
+    })
+}
