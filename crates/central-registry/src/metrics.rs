@@ -17,6 +17,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use strata_core::protocol::ErrorKind;
 
 /// Labels of request metrics.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -124,11 +125,37 @@ impl Metrics {
         }
     }
 
+    /// Counts one answered request and its latency.
+    pub fn observe_request(
+        &self,
+        endpoint: &'static str,
+        status: u16,
+        started: std::time::Instant,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels { endpoint, status })
+            .inc();
+        self.latency
+            .get_or_create(&EndpointLabels { endpoint })
+            .observe(started.elapsed().as_secs_f64());
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// The `outcome` label of the publish metric for a failed publish.
+pub fn publish_outcome(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Conflict => "conflict",
+        ErrorKind::InvalidInput | ErrorKind::BadPath => "invalid",
+        ErrorKind::TooLarge => "too_large",
+        ErrorKind::Unauthenticated | ErrorKind::Forbidden => "denied",
+        _ => "error",
     }
 }

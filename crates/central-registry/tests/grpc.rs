@@ -176,11 +176,11 @@ async fn errors_map_to_grpc_codes() {
 
     let mut cases: Vec<(&str, Code, (Code, String))> = Vec::new();
     let mut check = |name, expected, got| cases.push((name, expected, got));
-    let r = ci.info(PRIVATE, MODULE, "v9.9.9").await;
+    let r = ci.info(PRIVATE, MODULE, "v1.9.9").await;
     check("unknown version", Code::NotFound, code(r));
     let r = ci.info("nope", MODULE, "v1.0.0").await;
     check("unknown repository", Code::NotFound, code(r));
-    let r = ci.zip(PRIVATE, MODULE, "v2.0.0", (0, 0)).await;
+    let r = ci.zip(PRIVATE, MODULE, "v1.5.0", (0, 0)).await;
     check("zip of an unknown version", Code::NotFound, code(r));
     let r = anonymous.info(PRIVATE, MODULE, "v1.0.0").await;
     check("no token", Code::Unauthenticated, code(r));
@@ -217,7 +217,7 @@ async fn errors_map_to_grpc_codes() {
         .await;
     check("bad module path", Code::InvalidArgument, code(r));
     let r = ci
-        .publish(PRIVATE, Some((MODULE, "v3.0.0")), zip.clone(), 4096)
+        .publish(PRIVATE, Some((MODULE, "v1.3.0")), zip.clone(), 4096)
         .await;
     check("zip of another version", Code::InvalidArgument, code(r));
     let r = ci.stat(PRIVATE, MODULE, "v1.0").await;

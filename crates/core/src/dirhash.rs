@@ -194,32 +194,72 @@ fn dir_files(dir: &Path, prefix: &str) -> Result<Vec<DirFile>, HashError> {
 /// Lists `path` (relative name `rel`) in byte-wise name order, descending into directories
 /// (not into symbolic links to them) as soon as they come up.
 fn walk(path: &Path, rel: &[u8], prefix: &str, out: &mut Vec<DirFile>) -> Result<(), HashError> {
-    let mut names = fs::read_dir(path)
+    let entries = walk_entries(path, rel).map_err(|e| io_error(e.context, &e.path, e.source))?;
+    for entry in entries {
+        if entry.meta.is_dir() {
+            walk(&entry.path, &entry.rel, prefix, out)?;
+        } else {
+            out.push(DirFile {
+                name: hashed_name(prefix, &entry.rel),
+                path: entry.path,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One entry of a directory as the go command's walk (`filepath.Walk`) sees it.
+pub(crate) struct WalkEntry {
+    /// Its path on disk.
+    pub(crate) path: std::path::PathBuf,
+    /// Its slash-separated path relative to the walk's root.
+    pub(crate) rel: Vec<u8>,
+    /// `lstat` metadata (symbolic links not followed).
+    pub(crate) meta: fs::Metadata,
+}
+
+/// A failure while listing, with what was being done.
+pub(crate) struct WalkError {
+    pub(crate) context: &'static str,
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) source: io::Error,
+}
+
+/// The entries of `dir` (relative name `rel`) in byte-wise name order, with `lstat` metadata:
+/// the order every directory walk of the module rules uses.
+pub(crate) fn walk_entries(dir: &Path, rel: &[u8]) -> Result<Vec<WalkEntry>, WalkError> {
+    let mut names = fs::read_dir(dir)
         .and_then(|entries| {
             entries
                 .map(|e| e.map(|e| e.file_name()))
                 .collect::<io::Result<Vec<_>>>()
         })
-        .map_err(|e| io_error("reading directory", path, e))?;
+        .map_err(|source| WalkError {
+            context: "reading directory",
+            path: dir.to_path_buf(),
+            source,
+        })?;
     names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+    let mut entries = Vec::with_capacity(names.len());
     for name in names {
-        let child = path.join(&name);
+        let path = dir.join(&name);
         let mut child_rel = rel.to_vec();
         if !child_rel.is_empty() {
             child_rel.push(b'/');
         }
         child_rel.extend_from_slice(name.as_encoded_bytes());
-        let meta = fs::symlink_metadata(&child).map_err(|e| io_error("lstat", &child, e))?;
-        if meta.is_dir() {
-            walk(&child, &child_rel, prefix, out)?;
-        } else {
-            out.push(DirFile {
-                name: hashed_name(prefix, &child_rel),
-                path: child,
-            });
-        }
+        let meta = fs::symlink_metadata(&path).map_err(|source| WalkError {
+            context: "lstat",
+            path: path.clone(),
+            source,
+        })?;
+        entries.push(WalkEntry {
+            path,
+            rel: child_rel,
+            meta,
+        });
     }
-    Ok(())
+    Ok(entries)
 }
 
 /// `filepath.Join(prefix, rel)` with forward slashes.

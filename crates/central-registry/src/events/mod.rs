@@ -228,6 +228,15 @@ impl EventBus {
         }
     }
 
+    /// Whether the transport can deliver right now: Redis answers `PING` (the in-process bus
+    /// always can). Used by `/readyz`.
+    pub async fn check_ready(&self) -> Result<(), String> {
+        match &*self.transport {
+            Transport::Memory(_) => Ok(()),
+            Transport::Redis(redis) => redis.stream.ping().await.map_err(|e| format!("redis: {e}")),
+        }
+    }
+
     /// Events waiting in the outbox.
     pub fn backlog(&self) -> u64 {
         self.counters.backlog.load(Ordering::Relaxed)

@@ -69,6 +69,15 @@ impl RedisStream {
     }
 
     /// Appends one event document; returns the entry id Redis assigned.
+    /// Whether Redis answers `PING` (for readiness checks).
+    pub(crate) async fn ping(&self) -> Result<(), RedisError> {
+        let mut conn = self.connect_for_commands().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+    }
+
     pub(crate) async fn append(
         &self,
         connection: &mut MultiplexedConnection,

@@ -122,17 +122,6 @@ fn blob(blob: BlobRef) -> proto::Blob {
     }
 }
 
-/// The `outcome` label of the publish metric for a failed publish.
-pub(crate) fn publish_outcome(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::Conflict => "conflict",
-        ErrorKind::InvalidInput | ErrorKind::BadPath => "invalid",
-        ErrorKind::TooLarge => "too_large",
-        ErrorKind::Unauthenticated | ErrorKind::Forbidden => "denied",
-        _ => "error",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

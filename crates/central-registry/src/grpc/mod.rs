@@ -79,6 +79,8 @@ pub async fn serve(
         .with_nodelay(Some(true))
         .with_keepalive(Some(TCP_KEEPALIVE));
     Server::builder()
+        // One span per call, so the JSON logs of a call carry its method.
+        .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
         .concurrency_limit_per_connection(MAX_CALLS_PER_CONNECTION)
         .initial_stream_window_size(STREAM_WINDOW)

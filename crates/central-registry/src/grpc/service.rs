@@ -278,9 +278,9 @@ impl RegistryApi for RegistryService {
         let result = self.publish_stream(request).await;
         match &result {
             Ok(_) => self.count_publish("published"),
-            Err(e) => self.count_publish(convert::publish_outcome(ErrorKind::from_grpc_code(
-                GrpcCode::from_i32(e.code() as i32),
-            ))),
+            Err(e) => self.count_publish(crate::metrics::publish_outcome(
+                ErrorKind::from_grpc_code(GrpcCode::from_i32(e.code() as i32)),
+            )),
         }
         result.map(Response::new)
     }

@@ -13,9 +13,9 @@ use strata_core::protocol::{ArtifactKind, CacheClass, ProxyRequest};
 use super::AppState;
 use super::reply;
 use crate::error::RegistryError;
-use crate::metrics::{EndpointLabels, RequestLabels};
+use crate::metrics::EndpointLabels;
 use crate::registry::Answer;
-use crate::storage::ByteRange;
+use crate::storage::{ByteRange, StorageError};
 
 /// Serves one GOPROXY request.
 pub async fn handle(
@@ -35,27 +35,20 @@ pub async fn handle(
         }
         Err(e) => ("invalid", reply::error(&RegistryError::BadPath(e))),
     };
-    let labels = EndpointLabels { endpoint };
     state
         .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            endpoint,
-            status: response.status().as_u16(),
-        })
-        .inc();
-    state
-        .metrics
-        .latency
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
+        .observe_request(endpoint, response.status().as_u16(), started);
     if method != Method::HEAD
         && let Some(len) = response
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
     {
-        state.metrics.bytes.get_or_create(&labels).inc_by(len);
+        state
+            .metrics
+            .bytes
+            .get_or_create(&EndpointLabels { endpoint })
+            .inc_by(len);
     }
     response
 }
@@ -90,6 +83,15 @@ async fn answer(
     };
     let answer = match state.registry.read(&principal, repo, request, range).await {
         Ok(a) => a,
+        Err(RegistryError::Storage(StorageError::RangeNotSatisfiable { size, .. })) => {
+            let mut r = reply::text(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                CacheClass::UpstreamFailure,
+                "range not satisfiable",
+            );
+            set(&mut r, header::CONTENT_RANGE, &format!("bytes */{size}"));
+            return r;
+        }
         Err(e) => return reply::error(&e),
     };
     let cache = request.cache_class();

@@ -48,7 +48,31 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    reply::text(
+        axum::http::StatusCode::NOT_FOUND,
+        strata_core::protocol::CacheClass::NotFound,
+        format!(
+            "no such endpoint: {} (modules are served under /go/{{repo}}/, the publish API under /api/)",
+            uri.path()
+        ),
+    )
+}
+
+async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    reply::text(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        strata_core::protocol::CacheClass::UpstreamFailure,
+        format!("method {method} is not allowed on {}", uri.path()),
+    )
 }
 
 /// Serves `router` on `listener` (over TLS when `tls` is set) until `shutdown` is cancelled, then

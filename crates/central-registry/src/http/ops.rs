@@ -16,29 +16,29 @@ pub async fn healthz() -> Response {
     reply::text(StatusCode::OK, CacheClass::UpstreamFailure, "ok")
 }
 
-/// Readiness: the object store answers (a missing probe object counts as an answer).
+/// Readiness: the object store answers (a missing probe object counts as an answer) and, when
+/// events go to Redis, Redis answers `PING`.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let probe = match ObjectKey::new("readyz/probe") {
-        Ok(k) => k,
-        Err(e) => {
-            return reply::text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                CacheClass::UpstreamFailure,
-                e.to_string(),
-            );
-        }
-    };
-    match state.registry.store().head(&probe).await {
-        Ok(_) => reply::text(StatusCode::OK, CacheClass::UpstreamFailure, "ready"),
-        Err(e) if e.is_not_found() => {
-            reply::text(StatusCode::OK, CacheClass::UpstreamFailure, "ready")
-        }
-        Err(e) => reply::text(
+    let unavailable = |reason: String| {
+        reply::text(
             StatusCode::SERVICE_UNAVAILABLE,
             CacheClass::UpstreamFailure,
-            format!("storage unavailable: {e}"),
-        ),
+            reason,
+        )
+    };
+    let probe = match ObjectKey::new("readyz/probe") {
+        Ok(k) => k,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    match state.registry.store().head(&probe).await {
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return unavailable(format!("storage unavailable: {e}")),
     }
+    if let Err(e) = state.events.check_ready().await {
+        return unavailable(format!("events unavailable: {e}"));
+    }
+    reply::text(StatusCode::OK, CacheClass::UpstreamFailure, "ready")
 }
 
 /// Prometheus metrics.

@@ -28,7 +28,7 @@ use strata_core::version::ModuleVersion;
 use super::AppState;
 use super::reply;
 use crate::error::RegistryError;
-use crate::metrics::{EndpointLabels, OutcomeLabels, RequestLabels};
+use crate::metrics::OutcomeLabels;
 use crate::registry::Answer;
 use crate::repository::InfoDoc;
 use crate::storage::read_body;
@@ -169,7 +169,7 @@ async fn publish(
                 published.go_sum,
             ),
         ),
-        Err(e) => (outcome_of(&e), reply::error(&e)),
+        Err(e) => (crate::metrics::publish_outcome(e.kind()), reply::error(&e)),
     };
     state
         .metrics
@@ -231,28 +231,8 @@ async fn side_file(
     response
 }
 
-fn outcome_of(e: &RegistryError) -> &'static str {
-    match e {
-        RegistryError::Conflict(_) => "conflict",
-        RegistryError::InvalidModule(_) => "invalid",
-        RegistryError::TooLarge { .. } => "too_large",
-        RegistryError::Unauthenticated(_) | RegistryError::Forbidden(_) => "denied",
-        _ => "error",
-    }
-}
-
 fn record(state: &AppState, endpoint: &'static str, response: &Response, started: Instant) {
     state
         .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            endpoint,
-            status: response.status().as_u16(),
-        })
-        .inc();
-    state
-        .metrics
-        .latency
-        .get_or_create(&EndpointLabels { endpoint })
-        .observe(started.elapsed().as_secs_f64());
+        .observe_request(endpoint, response.status().as_u16(), started);
 }

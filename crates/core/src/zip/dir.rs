@@ -1,7 +1,6 @@
 //! Module zips from a directory tree (Go's `CheckDir`, `CreateFromDir` and `listFilesInDir`,
 //! spec §4.3).
 
-use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -11,6 +10,7 @@ use super::error::{CheckedFiles, FileError, FileReason, ZipError};
 use super::files::{FileKind, ModuleFile, go_language_version, select};
 use super::vendor::is_vendored_package;
 use super::{MAX_GO_MOD, names};
+use crate::dirhash::{WalkEntry, walk_entries};
 use crate::version::ModuleVersion;
 
 /// A file found by [`list_dir`]: its module-relative path, where it is on disk, and its kind as
@@ -83,18 +83,13 @@ pub fn list_dir(dir: &Path) -> Result<DirListing, ZipError> {
 }
 
 fn walk(path: &Path, rel: &[u8], go_version: &str, out: &mut DirListing) -> Result<(), ZipError> {
-    let mut names: Vec<OsString> = fs::read_dir(path)
-        .and_then(|entries| entries.map(|e| e.map(|e| e.file_name())).collect())
-        .map_err(|e| io_error("reading directory", path, e))?;
-    names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
-    for name in names {
-        let child = path.join(&name);
-        let mut child_rel = rel.to_vec();
-        if !child_rel.is_empty() {
-            child_rel.push(b'/');
-        }
-        child_rel.extend_from_slice(name.as_encoded_bytes());
-        let meta = fs::symlink_metadata(&child).map_err(|e| io_error("lstat", &child, e))?;
+    let entries = walk_entries(path, rel).map_err(|e| io_error(e.context, &e.path, e.source))?;
+    for WalkEntry {
+        path: child,
+        rel: child_rel,
+        meta,
+    } in entries
+    {
         if !meta.is_dir() {
             visit_file(&child, &child_rel, &meta, go_version, out);
             continue;
@@ -104,10 +99,11 @@ fn walk(path: &Path, rel: &[u8], go_version: &str, out: &mut DirListing) -> Resu
             walk(&child, &child_rel, go_version, out)?;
             continue;
         }
-        if matches!(
-            name.as_encoded_bytes(),
-            b".bzr" | b".git" | b".hg" | b".svn"
-        ) {
+        let name = child_rel
+            .rsplit(|&b| b == b'/')
+            .next()
+            .unwrap_or(&child_rel);
+        if matches!(name, b".bzr" | b".git" | b".hg" | b".svn") {
             omit(out, &child_rel, FileReason::VersionControl);
             continue;
         }
