@@ -143,6 +143,11 @@ impl Registry {
         &self.store
     }
 
+    /// The largest accepted publish body, in bytes.
+    pub fn max_upload(&self) -> u64 {
+        self.max_upload
+    }
+
     /// Every configured repository, in configuration order.
     pub fn repositories(&self) -> &[RepoEntry] {
         &self.repos

@@ -67,6 +67,21 @@ pub async fn start(
         open_store(&config.storage).await?,
         metrics.clone(),
     ));
+    let spool = config
+        .server
+        .spool_dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
+    match tokio::task::spawn_blocking(move || {
+        crate::upload::sweep_stale_spool(&spool, std::time::Duration::from_secs(3600))
+    })
+    .await
+    {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(removed = n, "removed stale spooled uploads"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not sweep the spool directory"),
+        Err(e) => tracing::warn!(error = %e, "spool sweep task failed"),
+    }
     let events = EventBus::from_config(&config.events, store.clone(), shutdown.clone()).await?;
     let registry = Registry::new(&config, store, Arc::new(EventEmitter::new(events.clone())))?;
     let state = Arc::new(AppState {

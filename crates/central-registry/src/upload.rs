@@ -20,6 +20,32 @@ use tokio::io::AsyncWriteExt;
 use crate::error::RegistryError;
 use crate::keys::Digest;
 
+/// Removes spooled uploads (`strata-upload-*` in `dir`) untouched for `older_than`: what a crashed
+/// registry left behind. Returns how many were removed.
+pub fn sweep_stale_spool(
+    dir: &std::path::Path,
+    older_than: std::time::Duration,
+) -> std::io::Result<usize> {
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_name().as_encoded_bytes().starts_with(b"strata-upload-") {
+            continue;
+        }
+        let stale = entry
+            .metadata()?
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age >= older_than);
+        if stale && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// An upload body spooled to a temporary file (removed when dropped).
 #[derive(Debug)]
 pub struct SpooledUpload {
@@ -59,7 +85,7 @@ where
     E: std::fmt::Display,
 {
     let temp = tempfile::Builder::new()
-        .prefix("upload-")
+        .prefix("strata-upload-")
         .tempfile_in(dir)
         .map_err(|e| RegistryError::io(format!("creating upload file in {}", dir.display()), e))?;
     let std_file = temp

@@ -25,7 +25,23 @@ pub enum StorageConfig {
 /// readiness checks belong to the caller.
 pub async fn open_store(config: &StorageConfig) -> Result<Arc<dyn ObjectStore>, StorageError> {
     Ok(match config {
-        StorageConfig::Fs(fs) => Arc::new(FsStore::open(&fs.root)?),
+        StorageConfig::Fs(fs) => {
+            let store = FsStore::open(&fs.root)?;
+            // Writes interrupted by a crash leave temp files; an hour without progress is far
+            // beyond any live upload's pause.
+            match store
+                .remove_stale_temp_files(std::time::Duration::from_secs(3600))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    removed = n,
+                    "removed stale temp files of interrupted writes"
+                ),
+                Err(e) => tracing::warn!(error = %e, "could not sweep stale temp files"),
+            }
+            Arc::new(store)
+        }
         StorageConfig::S3(s3) => Arc::new(S3Store::connect(s3).await?),
     })
 }
