@@ -30,7 +30,11 @@ pub fn sweep_stale_spool(
     let mut removed = 0;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        if !entry.file_name().as_encoded_bytes().starts_with(b"strata-upload-") {
+        if !entry
+            .file_name()
+            .as_encoded_bytes()
+            .starts_with(b"strata-upload-")
+        {
             continue;
         }
         let stale = entry
