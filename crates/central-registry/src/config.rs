@@ -2,13 +2,13 @@
 //! typed values. Nothing outside this module reads the environment.
 //!
 //! ```toml
+//! storage = { kind = "fs", root = "./data" }     # or { kind = "s3", bucket = …, … }
+//! events = { kind = "memory" }                   # or { kind = "redis", url = "redis://…" }
+//!
 //! [server]
 //! http = "127.0.0.1:8080"          # GOPROXY, publish API, health, metrics
 //! grpc = "127.0.0.1:9090"          # edge and worker API
 //! max_upload_bytes = 536870912     # publish body limit (413 past it)
-//!
-//! storage = { kind = "fs", root = "./data" }     # or { kind = "s3", bucket = …, … }
-//! events = { kind = "memory" }                   # or { kind = "redis", url = "redis://…" }
 //!
 //! [[repositories]]
 //! name = "private"
@@ -321,6 +321,19 @@ mod tests {
         assert_eq!(c.repositories.len(), 1);
         assert!(c.repositories[0].accepts("example.com/team/x"));
         assert!(!c.repositories[0].accepts("example.com/other"));
+    }
+
+    #[test]
+    fn shipped_example_config_loads() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/config/registry.toml"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let c = RegistryConfig::from_toml(&text, path, &[]).unwrap();
+        assert_eq!(c.repositories.len(), 1);
+        assert!(matches!(c.storage, StorageConfig::Fs(_)));
+        assert!(matches!(c.events, EventsConfig::Memory(_)));
     }
 
     #[test]
