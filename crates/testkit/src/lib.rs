@@ -1,0 +1,23 @@
+//! Test infrastructure for strata's integration tests: in-process servers that other crates'
+//! tests start on `127.0.0.1:0`, with no network needed.
+//!
+//! * [`modules`]: fixture modules built in memory — zip, `.mod`, `.info` and go.sum lines, all
+//!   computed with `strata_core` exactly as the go command would — and a generated dependency
+//!   graph for edge-case tests.
+//! * [`sumdb`]: a test checksum database signed with a key the test generates, serving
+//!   `/latest`, `/lookup/…` and `/tile/…` like sum.golang.org.
+//! * [`upstream`]: a fixture GOPROXY server over a set of fixture modules, optionally mounting the
+//!   checksum database under `/sumdb/<name>/`, with runtime fault switches (delay, 5xx, hang,
+//!   tampered zip) and a request log.
+
+// A test-support crate: a panic on a broken fixture is the right failure, so `unwrap`/`expect`
+// are allowed here (inputs come from the tests themselves, never from users).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod modules;
+pub mod sumdb;
+pub mod upstream;
+
+pub use modules::{BuiltModule, FixtureModule, dependency_graph};
+pub use sumdb::TestSumDb;
+pub use upstream::{FixtureUpstream, Tamper};
