@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use strata_core::sumdb::SignerKey;
 use strata_core::sumdb::client::{Client, ClientError, ClientOps, OpsError, WriteConfigError};
 use strata_core::sumdb::key::{Signer, Verifier, VerifierKey, VerifierList, Verifiers, key_hash};
 use strata_core::sumdb::note::{self, Note, NoteError, Signature};
@@ -20,6 +19,7 @@ use strata_core::sumdb::tlog::{
     self, Hash, check_record, check_tree, prove_record, prove_tree, record_hash,
     split_stored_hash_index, stored_hash_count, stored_hash_index, stored_hashes, tree_hash,
 };
+use strata_core::sumdb::{MemoryState, SignerKey};
 
 fn s(v: &Value) -> &str {
     v.as_str()
@@ -450,8 +450,7 @@ fn sumdb_client_scenario() {
 #[derive(Default)]
 struct Ops {
     remote: Mutex<HashMap<String, Vec<u8>>>,
-    config: Mutex<HashMap<String, Vec<u8>>>,
-    cache: Mutex<HashMap<String, Vec<u8>>>,
+    state: MemoryState,
     lookups_off: AtomicBool,
     tiles_off: AtomicBool,
     corrupt_tiles: AtomicBool,
@@ -469,13 +468,13 @@ impl Ops {
             ops.remote.lock().unwrap().insert(path.clone(), body);
         }
         let file = format!("{}/latest", s(&v["server_name"]));
-        ops.config.lock().unwrap().insert(file, latest.to_vec());
+        ops.state.write_config(&file, b"", latest).unwrap();
         Arc::new(ops)
     }
 
     fn config_tree(&self, v: &Value) -> u64 {
         let file = format!("{}/latest", s(&v["server_name"]));
-        let msg = self.config.lock().unwrap()[&file].clone();
+        let msg = self.state.read_config(&file);
         let list = VerifierList::new([VerifierKey::parse(s(&v["verifier_key"])).unwrap()]);
         parse_tree(note::open(&msg, &list).unwrap().text.as_bytes())
             .unwrap()
@@ -507,30 +506,16 @@ impl ClientOps for Ops {
         Ok(body)
     }
     fn read_config(&self, file: &str) -> Result<Vec<u8>, OpsError> {
-        Ok(self
-            .config
-            .lock()
-            .unwrap()
-            .get(file)
-            .cloned()
-            .unwrap_or_default())
+        Ok(self.state.read_config(file))
     }
     fn write_config(&self, file: &str, old: &[u8], new: &[u8]) -> Result<(), WriteConfigError> {
-        let mut config = self.config.lock().unwrap();
-        if config.get(file).map(Vec::as_slice).unwrap_or_default() != old {
-            return Err(WriteConfigError::Conflict);
-        }
-        config.insert(file.to_owned(), new.to_vec());
-        Ok(())
+        self.state.write_config(file, old, new)
     }
     fn read_cache(&self, file: &str) -> Option<Vec<u8>> {
-        self.cache.lock().unwrap().get(file).cloned()
+        self.state.read_cache(file)
     }
     fn write_cache(&self, file: &str, data: &[u8]) {
-        self.cache
-            .lock()
-            .unwrap()
-            .insert(file.to_owned(), data.to_vec());
+        self.state.write_cache(file, data)
     }
     fn security_error(&self, report: &str) {
         self.security.lock().unwrap().push(report.to_owned());

@@ -225,7 +225,9 @@ fn text(body: Vec<u8>) -> Response {
 #[cfg(test)]
 mod tests {
     use strata_core::sumdb::record::parse_record;
-    use strata_core::sumdb::{Client, ClientOps, OpsError, VerifierList, WriteConfigError};
+    use strata_core::sumdb::{
+        Client, ClientOps, MemoryState, OpsError, VerifierList, WriteConfigError,
+    };
 
     use super::*;
 
@@ -296,16 +298,14 @@ mod tests {
     /// Client operations served straight from a [`TestSumDb`], with in-memory config and cache.
     struct Ops {
         db: std::sync::Arc<TestSumDb>,
-        config: Mutex<HashMap<String, Vec<u8>>>,
-        cache: Mutex<HashMap<String, Vec<u8>>>,
+        state: MemoryState,
     }
 
     impl Ops {
         fn new(db: std::sync::Arc<TestSumDb>) -> Self {
             Ops {
                 db,
-                config: Mutex::default(),
-                cache: Mutex::default(),
+                state: MemoryState::default(),
             }
         }
     }
@@ -319,30 +319,16 @@ mod tests {
             Ok(body_of(r))
         }
         fn read_config(&self, file: &str) -> Result<Vec<u8>, OpsError> {
-            Ok(self
-                .config
-                .lock()
-                .unwrap()
-                .get(file)
-                .cloned()
-                .unwrap_or_default())
+            Ok(self.state.read_config(file))
         }
         fn write_config(&self, file: &str, old: &[u8], new: &[u8]) -> Result<(), WriteConfigError> {
-            let mut c = self.config.lock().unwrap();
-            if c.get(file).map(Vec::as_slice).unwrap_or_default() != old {
-                return Err(WriteConfigError::Conflict);
-            }
-            c.insert(file.to_owned(), new.to_vec());
-            Ok(())
+            self.state.write_config(file, old, new)
         }
         fn read_cache(&self, file: &str) -> Option<Vec<u8>> {
-            self.cache.lock().unwrap().get(file).cloned()
+            self.state.read_cache(file)
         }
         fn write_cache(&self, file: &str, data: &[u8]) {
-            self.cache
-                .lock()
-                .unwrap()
-                .insert(file.to_owned(), data.to_vec());
+            self.state.write_cache(file, data)
         }
         fn security_error(&self, msg: &str) {
             panic!("security error: {msg}");

@@ -19,6 +19,7 @@ pub mod tlog;
 pub use client::{Client, ClientError, ClientOps, OpsError, WriteConfigError};
 pub use key::{SignerKey, Verifier, VerifierKey, VerifierList, Verifiers};
 pub use note::{Note, NoteError, Signature};
+pub use ops::MemoryState;
 pub use record::{Tree, format_tree, parse_tree};
 pub use tile::{Tile, TileHashReader, TileReader};
 pub use tlog::{Hash, HashReader, TlogError};

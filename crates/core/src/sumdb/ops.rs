@@ -60,3 +60,46 @@ macro_rules! forward_ops {
 
 // Shared ops (the caller keeps a handle to its caches and HTTP client).
 forward_ops!(&O, std::sync::Arc<O>);
+
+/// Client state kept in memory: the persisted configuration (with the compare-and-swap
+/// [`ClientOps::write_config`] needs) and the cache. [`ClientOps`] implementations delegate
+/// their state methods to it when nothing must outlive the process (tests, short-lived tools);
+/// a long-running service persists the latest tree head instead, so forks are detected across
+/// restarts.
+#[derive(Debug, Default)]
+pub struct MemoryState {
+    config: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+    cache: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+}
+
+impl MemoryState {
+    /// [`ClientOps::read_config`]: the stored content, or empty.
+    pub fn read_config(&self, file: &str) -> Vec<u8> {
+        lock(&self.config).get(file).cloned().unwrap_or_default()
+    }
+
+    /// [`ClientOps::write_config`]: replaces `old` by `new`, or reports a conflict.
+    pub fn write_config(&self, file: &str, old: &[u8], new: &[u8]) -> Result<(), WriteConfigError> {
+        let mut config = lock(&self.config);
+        if config.get(file).map(Vec::as_slice).unwrap_or_default() != old {
+            return Err(WriteConfigError::Conflict);
+        }
+        config.insert(file.to_owned(), new.to_vec());
+        Ok(())
+    }
+
+    /// [`ClientOps::read_cache`].
+    pub fn read_cache(&self, file: &str) -> Option<Vec<u8>> {
+        lock(&self.cache).get(file).cloned()
+    }
+
+    /// [`ClientOps::write_cache`].
+    pub fn write_cache(&self, file: &str, data: &[u8]) {
+        lock(&self.cache).insert(file.to_owned(), data.to_vec());
+    }
+}
+
+/// A poisoned map is still consistent here (every update is a single insert), so keep using it.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
