@@ -34,6 +34,8 @@ use crate::events::{EventsConfig, RedisEventsConfig};
 use crate::keys::RepoName;
 use crate::storage::StorageConfig;
 use crate::storage::fs::FsConfig;
+use crate::sumdb::SumDbConfig;
+use crate::upstream::UpstreamConfig;
 
 /// The whole registry configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -119,47 +121,169 @@ fn default_storage() -> StorageConfig {
 
 /// One `[[repositories]]` entry, tagged by `kind`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "lowercase")]
 pub enum RepositoryConfig {
     /// Hosted modules, written through the publish API.
-    Local {
-        /// The repository name (in URLs: `/go/{name}/…`).
-        name: RepoName,
-        /// Module path patterns (GOPRIVATE syntax) this repository accepts; empty = all.
-        #[serde(default)]
-        include: Vec<String>,
-        /// Module path patterns it refuses, even if included.
-        #[serde(default)]
-        exclude: Vec<String>,
-        /// Whether anyone may read without a token.
-        #[serde(default)]
-        anonymous_read: bool,
-    },
+    Local(LocalConfig),
+    /// A verified caching proxy of an upstream GOPROXY (boxed: it is much larger than the others).
+    Remote(Box<RemoteConfig>),
+    /// An ordered aggregation of local and remote repositories.
+    Virtual(VirtualConfig),
+}
+
+/// `kind = "local"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// The repository name (in URLs: `/go/{name}/…`).
+    pub name: RepoName,
+    /// Module path patterns (GOPRIVATE syntax) this repository accepts; empty = all.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Module path patterns it refuses, even if included.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Whether anyone may read without a token.
+    #[serde(default)]
+    pub anonymous_read: bool,
+}
+
+/// `kind = "remote"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteConfig {
+    /// The repository name.
+    pub name: RepoName,
+    /// Module path patterns served; empty = all.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Module path patterns never fetched, even if included.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Whether anyone may read without a token.
+    #[serde(default)]
+    pub anonymous_read: bool,
+    /// The upstream GOPROXY: `upstream = { url = "https://proxy.golang.org" }` plus optional
+    /// credentials, timeouts, retries and concurrency (see [`UpstreamConfig`]).
+    pub upstream: UpstreamConfig,
+    /// The checksum database every fetched artifact is verified against (default
+    /// sum.golang.org with its public key).
+    #[serde(default)]
+    pub checksum_db: SumDbConfig,
+    /// Module path patterns (GONOSUMDB syntax) fetched without checksum-database
+    /// verification (private modules of a corporate upstream).
+    #[serde(default)]
+    pub no_sum: Vec<String>,
+    /// How long `list`, `@latest` and queries are answered from storage before they are
+    /// fetched again. Default 600.
+    #[serde(default = "default_metadata_ttl")]
+    pub metadata_ttl_secs: u64,
+    /// How long an upstream "not found" is remembered. Default 60.
+    #[serde(default = "default_negative_ttl")]
+    pub negative_ttl_secs: u64,
+    /// Serve only what is stored; never contact the upstream.
+    #[serde(default)]
+    pub offline: bool,
+    /// Answer upstream failures (5xx, timeouts) for uncached requests with 404 + `no-store`,
+    /// so that clients with `GOPROXY=…,direct` fall through, instead of 502/504.
+    #[serde(default)]
+    pub fall_through: bool,
+}
+
+/// `kind = "virtual"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualConfig {
+    /// The repository name.
+    pub name: RepoName,
+    /// Module path patterns served; empty = all.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Module path patterns refused.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Whether anyone may read without a token.
+    #[serde(default)]
+    pub anonymous_read: bool,
+    /// The members, in resolution order (local or remote repositories).
+    pub members: Vec<MemberConfig>,
+}
+
+/// One member of a virtual repository.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    /// The member repository.
+    pub repository: RepoName,
+    /// Module path patterns this member is asked for; empty = all it accepts.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Module path patterns this member is never asked for.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+impl MemberConfig {
+    /// Whether the member is asked for `module`.
+    pub fn accepts(&self, module: &str) -> bool {
+        patterns_accept(&self.include, &self.exclude, module)
+    }
+}
+
+fn default_metadata_ttl() -> u64 {
+    600
+}
+
+fn default_negative_ttl() -> u64 {
+    60
+}
+
+fn patterns_accept(include: &[String], exclude: &[String], module: &str) -> bool {
+    let included = include.is_empty() || include.iter().any(|p| match_prefix_patterns(p, module));
+    included && !exclude.iter().any(|p| match_prefix_patterns(p, module))
 }
 
 impl RepositoryConfig {
     /// The repository's name.
     pub fn name(&self) -> &RepoName {
         match self {
-            RepositoryConfig::Local { name, .. } => name,
+            RepositoryConfig::Local(c) => &c.name,
+            RepositoryConfig::Remote(c) => &c.name,
+            RepositoryConfig::Virtual(c) => &c.name,
         }
     }
 
     /// Whether anonymous clients may read.
     pub fn anonymous_read(&self) -> bool {
         match self {
-            RepositoryConfig::Local { anonymous_read, .. } => *anonymous_read,
+            RepositoryConfig::Local(c) => c.anonymous_read,
+            RepositoryConfig::Remote(c) => c.anonymous_read,
+            RepositoryConfig::Virtual(c) => c.anonymous_read,
+        }
+    }
+
+    /// The include and exclude patterns.
+    pub fn patterns(&self) -> (&[String], &[String]) {
+        match self {
+            RepositoryConfig::Local(c) => (&c.include, &c.exclude),
+            RepositoryConfig::Remote(c) => (&c.include, &c.exclude),
+            RepositoryConfig::Virtual(c) => (&c.include, &c.exclude),
         }
     }
 
     /// Whether `module` is within the repository's include/exclude patterns.
     pub fn accepts(&self, module: &str) -> bool {
-        let RepositoryConfig::Local {
-            include, exclude, ..
-        } = self;
-        let included =
-            include.is_empty() || include.iter().any(|p| match_prefix_patterns(p, module));
-        included && !exclude.iter().any(|p| match_prefix_patterns(p, module))
+        let (include, exclude) = self.patterns();
+        patterns_accept(include, exclude, module)
+    }
+
+    /// The kind, as written in the configuration.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RepositoryConfig::Local(_) => "local",
+            RepositoryConfig::Remote(_) => "remote",
+            RepositoryConfig::Virtual(_) => "virtual",
+        }
     }
 }
 
@@ -254,9 +378,7 @@ impl RegistryConfig {
                     repo.name().as_str()
                 )));
             }
-            let RepositoryConfig::Local {
-                include, exclude, ..
-            } = repo;
+            let (include, exclude) = repo.patterns();
             for p in include.iter().chain(exclude) {
                 if p.trim().is_empty() {
                     return Err(ConfigError::Invalid(format!(
@@ -265,6 +387,7 @@ impl RegistryConfig {
                     )));
                 }
             }
+            self.validate_kind(repo)?;
         }
         if let EventsConfig::Redis(redis) = &self.events {
             redis
@@ -278,6 +401,57 @@ impl RegistryConfig {
         }
         let names: Vec<RepoName> = self.repositories.iter().map(|r| r.name().clone()).collect();
         crate::auth::Auth::new(&self.tokens, &names).map_err(ConfigError::Invalid)?;
+        Ok(())
+    }
+}
+
+impl RegistryConfig {
+    fn validate_kind(&self, repo: &RepositoryConfig) -> Result<(), ConfigError> {
+        let invalid =
+            |m: String| ConfigError::Invalid(format!("repository {:?}: {m}", repo.name().as_str()));
+        match repo {
+            RepositoryConfig::Local(_) => {}
+            RepositoryConfig::Remote(c) => {
+                c.upstream.validate().map_err(invalid)?;
+                c.checksum_db
+                    .validate()
+                    .map_err(|e| invalid(format!("checksum_db: {e}")))?;
+                if c.no_sum.iter().any(|p| p.trim().is_empty()) {
+                    return Err(invalid("empty no_sum pattern".into()));
+                }
+            }
+            RepositoryConfig::Virtual(c) => {
+                if c.members.is_empty() {
+                    return Err(invalid(
+                        "a virtual repository needs at least one member".into(),
+                    ));
+                }
+                let mut seen = std::collections::HashSet::new();
+                for m in &c.members {
+                    if !seen.insert(&m.repository) {
+                        return Err(invalid(format!(
+                            "member {:?} is listed twice",
+                            m.repository.as_str()
+                        )));
+                    }
+                    match self.repositories.iter().find(|r| r.name() == &m.repository) {
+                        None => {
+                            return Err(invalid(format!(
+                                "member {:?} is not a configured repository",
+                                m.repository.as_str()
+                            )));
+                        }
+                        Some(RepositoryConfig::Virtual(_)) => {
+                            return Err(invalid(format!(
+                                "member {:?} is virtual; members must be local or remote",
+                                m.repository.as_str()
+                            )));
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -58,6 +58,21 @@ pub enum RegistryError {
         /// The failure.
         source: std::io::Error,
     },
+    /// An upstream request failed (remote repositories).
+    #[error(transparent)]
+    Upstream(#[from] crate::upstream::UpstreamError),
+    /// An upstream failed and the repository lets clients fall through (404 + `no-store`).
+    #[error("{0} (falling through: this repository answers upstream failures as not found)")]
+    FallThrough(String),
+    /// Bytes from an upstream that do not match the checksum database: never stored or served.
+    #[error("{0}")]
+    Integrity(String),
+    /// The checksum database could not vouch for a module.
+    #[error(transparent)]
+    SumDb(#[from] crate::sumdb::SumDbError),
+    /// The same failure, handed to every caller that shared one upstream fetch.
+    #[error(transparent)]
+    Shared(std::sync::Arc<RegistryError>),
     /// A bug or an unexpected failure (a panicked worker thread).
     #[error("internal error: {0}")]
     Internal(String),
@@ -83,6 +98,11 @@ impl RegistryError {
             }
             RegistryError::Index(IndexError::Corrupt { .. }) => ErrorKind::Internal,
             RegistryError::Io { .. } | RegistryError::Internal(_) => ErrorKind::Internal,
+            RegistryError::Upstream(e) => e.kind(),
+            RegistryError::FallThrough(_) => ErrorKind::UpstreamFallThrough,
+            RegistryError::Integrity(_) => ErrorKind::IntegrityViolation,
+            RegistryError::Shared(e) => e.kind(),
+            RegistryError::SumDb(e) => e.kind(),
         }
     }
 

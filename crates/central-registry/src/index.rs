@@ -68,15 +68,20 @@ pub enum Provenance {
 pub struct VersionEntry {
     /// The canonical version.
     pub version: String,
-    /// The module zip.
-    pub zip: BlobRef,
+    /// The module zip. Always present in local repositories; a remote repository may have cached
+    /// only the go.mod of a version (the go command fetches go.mod files of the whole build
+    /// graph but zips only of the modules it builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip: Option<BlobRef>,
     /// The go.mod served as `.mod`.
     #[serde(rename = "mod")]
     pub go_mod: BlobRef,
     /// The upstream's `.info`, when it was kept verbatim (remote repositories).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<BlobRef>,
-    /// The version's time for `.info` (publish time for local repositories), RFC 3339.
+    /// The version's time for `.info` (publish time for local repositories), RFC 3339; empty
+    /// when unknown (a remote cache entry whose `.info` was never asked for).
+    #[serde(default)]
     pub time: String,
     /// Whether `go_mod` is the synthesized `module <path>` line (the version has no go.mod of
     /// its own), which `@latest` needs for the `+incompatible` rule.

@@ -165,6 +165,37 @@ pub fn index_key(repo: &RepoName, module: &ModulePath) -> Result<ObjectKey, Stor
     ))
 }
 
+/// Which piece of a remote module's metadata (kept for a TTL, served stale on upstream failure).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MetaName {
+    /// `@v/list`.
+    List,
+    /// `@latest`.
+    Latest,
+    /// A non-canonical `.info` query (`master`, `v1.2`), named by its SHA-256 in keys.
+    Query(String),
+}
+
+/// The storage key of a remote module's cached metadata document.
+pub fn meta_key(
+    repo: &RepoName,
+    module: &ModulePath,
+    name: &MetaName,
+) -> Result<ObjectKey, StorageError> {
+    let file = match name {
+        MetaName::List => "list.json".to_owned(),
+        MetaName::Latest => "latest.json".to_owned(),
+        MetaName::Query(q) => {
+            use sha2::Digest as _;
+            format!(
+                "query/{}.json",
+                hex::encode(sha2::Sha256::digest(q.as_bytes()))
+            )
+        }
+    };
+    ObjectKey::new(format!("repos/{repo}/meta/{}/@{file}", module.escaped()))
+}
+
 /// The prefix of every object of a repository (for maintenance listings).
 pub fn repo_prefix(repo: &RepoName) -> Result<KeyPrefix, StorageError> {
     KeyPrefix::new(format!("repos/{repo}/"))
@@ -196,6 +227,15 @@ mod tests {
         assert_eq!(
             index_key(&repo, &module).unwrap().as_path(),
             "repos/private/index/example.com/!team/!widget/@index.json"
+        );
+        assert_eq!(
+            meta_key(&repo, &module, &MetaName::List).unwrap().as_path(),
+            "repos/private/meta/example.com/!team/!widget/@list.json"
+        );
+        let q = meta_key(&repo, &module, &MetaName::Query("master".into())).unwrap();
+        assert!(
+            q.as_path()
+                .starts_with("repos/private/meta/example.com/!team/!widget/@query/")
         );
     }
 

@@ -7,7 +7,9 @@
 //! ([`http`], [`grpc`]), change [`events`], and [`server`] which wires them from a [`config`].
 
 pub mod auth;
+mod backoff;
 pub mod change_events;
+mod coalesce;
 pub mod config;
 pub mod error;
 pub mod events;
@@ -20,5 +22,7 @@ pub mod registry;
 pub mod repository;
 pub mod server;
 pub mod storage;
+pub mod sumdb;
 pub mod telemetry;
 pub mod upload;
+pub mod upstream;

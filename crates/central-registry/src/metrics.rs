@@ -8,6 +8,9 @@
 //! | `strata_registry_publish_total` | `outcome` | publishes by outcome (`published`, `conflict`, `invalid`, `too_large`, `denied`, `error`) |
 //! | `strata_registry_storage_operation_duration_seconds` | `operation` | object store latency |
 //! | `strata_registry_event_outbox_backlog` | – | change events not yet delivered |
+//! | `strata_registry_upstream_fetches_total` | `repository`, `artifact`, `outcome` | upstream fetches of remote repositories (`ok`, `not_found`, `failed`, `integrity_violation`) |
+//! | `strata_registry_remote_metadata_total` | `repository`, `result` | remote `list`/`@latest`/query answers (`fresh`, `refreshed`, `stale`, `offline`) |
+//! | `strata_registry_integrity_violations_total` | `repository` | upstream bytes that failed checksum-database verification (never stored) |
 
 use std::sync::atomic::AtomicU64;
 
@@ -42,6 +45,33 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of upstream fetches.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FetchLabels {
+    /// The remote repository.
+    pub repository: String,
+    /// `list`, `latest`, `query`, `info`, `mod`, `zip`.
+    pub artifact: &'static str,
+    /// `ok`, `not_found`, `failed`, `integrity_violation`.
+    pub outcome: &'static str,
+}
+
+/// Labels of remote metadata answers.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MetadataLabels {
+    /// The remote repository.
+    pub repository: String,
+    /// `fresh` (within TTL), `refreshed`, `stale` (upstream failed), `offline`.
+    pub result: &'static str,
+}
+
+/// Labels with just a repository.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RepositoryLabels {
+    /// The repository.
+    pub repository: String,
+}
+
 /// Labels of storage operations.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
@@ -70,6 +100,12 @@ pub struct Metrics {
     pub storage: Family<OperationLabels, Histogram, fn() -> Histogram>,
     /// Events waiting in the outbox.
     pub outbox_backlog: Gauge<u64, AtomicU64>,
+    /// Upstream fetches of remote repositories.
+    pub upstream_fetches: Family<FetchLabels, Counter>,
+    /// Remote metadata answers by freshness.
+    pub remote_metadata: Family<MetadataLabels, Counter>,
+    /// Checksum-database verification failures.
+    pub integrity_violations: Family<RepositoryLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -114,7 +150,28 @@ impl Metrics {
             "Change events not yet delivered",
             outbox_backlog.clone(),
         );
+        let upstream_fetches = Family::<FetchLabels, Counter>::default();
+        registry.register(
+            "upstream_fetches",
+            "Upstream fetches of remote repositories by outcome",
+            upstream_fetches.clone(),
+        );
+        let remote_metadata = Family::<MetadataLabels, Counter>::default();
+        registry.register(
+            "remote_metadata",
+            "Remote list/@latest/query answers by freshness",
+            remote_metadata.clone(),
+        );
+        let integrity_violations = Family::<RepositoryLabels, Counter>::default();
+        registry.register(
+            "integrity_violations",
+            "Upstream artifacts that failed checksum-database verification",
+            integrity_violations.clone(),
+        );
         Self {
+            upstream_fetches,
+            remote_metadata,
+            integrity_violations,
             registry,
             requests,
             latency,

@@ -16,8 +16,13 @@ use crate::config::{RegistryConfig, RepositoryConfig};
 use crate::error::RegistryError;
 use crate::index::VersionEntry;
 use crate::keys::RepoName;
-use crate::repository::{Artifact, InfoDoc, LocalRepository, Published};
+use crate::metrics::Metrics;
+use crate::repository::{
+    Artifact, Freshness, InfoDoc, LocalRepository, Member, MemberRepo, Published, RemoteRepository,
+    VirtualRepository,
+};
 use crate::storage::{ByteRange, ObjectStore};
+use crate::sumdb::ChecksumDb;
 use crate::upload;
 
 /// A configured repository.
@@ -34,15 +39,19 @@ pub struct RepoEntry {
 pub enum Repository {
     /// Hosted modules.
     Local(LocalRepository),
+    /// A verified caching proxy of an upstream.
+    Remote(RemoteRepository),
+    /// An ordered aggregation of local and remote members.
+    Virtual(VirtualRepository),
 }
 
 /// The answer to a GOPROXY request.
 #[derive(Debug)]
 pub enum Answer {
     /// `@v/list`: versions in semver order.
-    List(Vec<String>),
-    /// `.info` or `@latest`.
-    Info(InfoDoc),
+    List(Vec<String>, Freshness),
+    /// `.info`, `@latest` or a query.
+    Info(InfoDoc, Freshness),
     /// `.mod` or `.zip`.
     Artifact(Artifact),
 }
@@ -65,6 +74,8 @@ pub enum ChangeKind {
     Published,
     /// A version was deleted.
     Deleted,
+    /// A version was newly cached from an upstream (remote repositories).
+    Cached,
 }
 
 /// Told about every change after it is stored, before the client gets its answer (so a change
@@ -73,6 +84,19 @@ pub enum ChangeKind {
 pub trait ChangeListener: Send + Sync + std::fmt::Debug {
     /// Reports one change.
     async fn changed(&self, change: &Change, kind: ChangeKind);
+
+    /// Reports that a remote module's `list` changed upstream.
+    async fn list_changed(&self, _repo: &RepoName, _module: &ModulePath) {}
+
+    /// Reports upstream bytes that failed checksum verification (never stored).
+    async fn integrity_violation(
+        &self,
+        _repo: &RepoName,
+        _module: &ModulePath,
+        _version: &Version,
+        _detail: &str,
+    ) {
+    }
 }
 
 /// A listener that does nothing (for tools and tests that need no events).
@@ -93,6 +117,7 @@ pub struct Registry {
     store: Arc<dyn ObjectStore>,
     spool_dir: PathBuf,
     max_upload: u64,
+    sumdbs: Vec<Arc<ChecksumDb>>,
 }
 
 impl Registry {
@@ -101,6 +126,7 @@ impl Registry {
         config: &RegistryConfig,
         store: Arc<dyn ObjectStore>,
         listener: Arc<dyn ChangeListener>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, RegistryError> {
         let names: Vec<RepoName> = config
             .repositories
@@ -108,26 +134,87 @@ impl Registry {
             .map(|r| r.name().clone())
             .collect();
         let auth = Auth::new(&config.tokens, &names).map_err(RegistryError::Internal)?;
-        let repos = config
-            .repositories
-            .iter()
-            .map(|c| {
-                let repo = match c {
-                    RepositoryConfig::Local { name, .. } => {
-                        Repository::Local(LocalRepository::new(name.clone(), store.clone()))
-                    }
-                };
-                RepoEntry {
-                    config: c.clone(),
-                    repo,
-                }
-            })
-            .collect();
         let spool_dir = config
             .server
             .spool_dir
             .clone()
             .unwrap_or_else(std::env::temp_dir);
+        // One checksum-database client per database (by key), shared by the remotes using it.
+        let mut sumdbs: Vec<(String, Arc<ChecksumDb>)> = Vec::new();
+        let mut built: Vec<(RepositoryConfig, Option<MemberRepo>)> = Vec::new();
+        for c in &config.repositories {
+            let member = match c {
+                RepositoryConfig::Local(l) => Some(MemberRepo::Local(LocalRepository::new(
+                    l.name.clone(),
+                    store.clone(),
+                ))),
+                RepositoryConfig::Remote(r) => {
+                    let key = r.checksum_db.key.trim().to_owned();
+                    let db = match sumdbs.iter().find(|(k, _)| *k == key) {
+                        Some((_, db)) => db.clone(),
+                        None => {
+                            let db = Arc::new(
+                                ChecksumDb::new(&r.checksum_db, store.clone()).map_err(|e| {
+                                    RegistryError::Internal(format!(
+                                        "repository {:?}: checksum_db: {e}",
+                                        r.name.as_str()
+                                    ))
+                                })?,
+                            );
+                            sumdbs.push((key, db.clone()));
+                            db
+                        }
+                    };
+                    Some(MemberRepo::Remote(RemoteRepository::new(
+                        r,
+                        store.clone(),
+                        db,
+                        spool_dir.clone(),
+                        listener.clone(),
+                        metrics.clone(),
+                    )?))
+                }
+                RepositoryConfig::Virtual(_) => None,
+            };
+            built.push((c.clone(), member));
+        }
+        let mut repos = Vec::with_capacity(built.len());
+        for (c, member) in &built {
+            let repo = match (c, member) {
+                (_, Some(MemberRepo::Local(l))) => Repository::Local(l.clone()),
+                (_, Some(MemberRepo::Remote(r))) => Repository::Remote(r.clone()),
+                (RepositoryConfig::Virtual(v), None) => {
+                    let mut members = Vec::with_capacity(v.members.len());
+                    for m in &v.members {
+                        let Some((config, Some(repo))) =
+                            built.iter().find(|(c, _)| c.name() == &m.repository)
+                        else {
+                            return Err(RegistryError::Internal(format!(
+                                "virtual repository {:?}: member {:?} is not a local or remote repository",
+                                v.name.as_str(),
+                                m.repository.as_str()
+                            )));
+                        };
+                        members.push(Member {
+                            member: m.clone(),
+                            config: config.clone(),
+                            repo: repo.clone(),
+                        });
+                    }
+                    Repository::Virtual(VirtualRepository::new(v.name.clone(), members))
+                }
+                _ => {
+                    return Err(RegistryError::Internal(format!(
+                        "repository {:?} could not be built",
+                        c.name().as_str()
+                    )));
+                }
+            };
+            repos.push(RepoEntry {
+                config: c.clone(),
+                repo,
+            });
+        }
         Ok(Self {
             listener,
             repos,
@@ -135,7 +222,34 @@ impl Registry {
             store,
             spool_dir,
             max_upload: config.server.max_upload_bytes,
+            sumdbs: sumdbs.into_iter().map(|(_, db)| db).collect(),
         })
+    }
+
+    /// The checksum database called `name` that repository `repo` verifies with (for the
+    /// sumdb proxy): its own for a remote repository, its remote members' for a virtual one.
+    pub fn sumdb(
+        &self,
+        principal: &Principal,
+        repo: &str,
+        name: &str,
+    ) -> Result<Arc<ChecksumDb>, RegistryError> {
+        let entry = self.authorized(principal, repo, Permission::Read)?;
+        let remotes: Vec<&RemoteRepository> = match &entry.repo {
+            Repository::Local(_) => Vec::new(),
+            Repository::Remote(r) => vec![r],
+            Repository::Virtual(v) => v.remote_members(),
+        };
+        let configured: Vec<String> = remotes.iter().map(|r| r.sumdb_name().to_owned()).collect();
+        self.sumdbs
+            .iter()
+            .find(|db| db.name() == name && configured.iter().any(|c| c == name))
+            .cloned()
+            .ok_or_else(|| {
+                RegistryError::NotFound(format!(
+                    "repository {repo:?} does not proxy checksum database {name:?}"
+                ))
+            })
     }
 
     /// The object store (for readiness checks).
@@ -198,19 +312,11 @@ impl Registry {
                 "{module}: not served by repository {name:?}"
             )));
         }
-        let Repository::Local(repo) = &entry.repo;
-        Ok(match request {
-            ProxyRequest::List(m) => Answer::List(repo.list(m).await?),
-            ProxyRequest::Latest(m) => Answer::Info(repo.latest(m).await?),
-            ProxyRequest::Info(m, v) => Answer::Info(repo.info(m, v).await?),
-            ProxyRequest::Mod(m, v) => Answer::Artifact(repo.go_mod(m, v).await?),
-            ProxyRequest::Zip(m, v) => Answer::Artifact(repo.zip(m, v, range).await?),
-            ProxyRequest::Query(m, q) => {
-                return Err(RegistryError::NotFound(format!(
-                    "{m}@{q}: a local repository resolves only canonical versions"
-                )));
-            }
-        })
+        match &entry.repo {
+            Repository::Local(repo) => read_local(repo, request, range).await,
+            Repository::Remote(repo) => read_remote(repo, request, range).await,
+            Repository::Virtual(repo) => read_virtual(repo, request, range).await,
+        }
     }
 
     /// The index entry of an available version (gRPC `Stat`).
@@ -227,8 +333,23 @@ impl Registry {
                 "{module}: not served by repository {name:?}"
             )));
         }
-        let Repository::Local(repo) = &entry.repo;
-        repo.stat(module, version).await
+        match &entry.repo {
+            Repository::Local(repo) => repo.stat(module, version).await,
+            Repository::Remote(repo) => repo.stat(module, version).await,
+            Repository::Virtual(repo) => {
+                for m in repo.eligible(module).await? {
+                    let found = match &m.repo {
+                        MemberRepo::Local(r) => r.stat(module, version).await,
+                        MemberRepo::Remote(r) => r.stat(module, version).await,
+                    };
+                    match found {
+                        Err(e) if e.kind() == strata_core::protocol::ErrorKind::NotFound => {}
+                        other => return other,
+                    }
+                }
+                Err(RegistryError::NotFound(format!("{module}@{version}")))
+            }
+        }
     }
 
     /// Publishes a module zip streamed in `body` to repository `name`. The module and version
@@ -245,7 +366,7 @@ impl Registry {
         E: std::fmt::Display,
     {
         let entry = self.authorized(principal, name, Permission::Deploy)?;
-        let Repository::Local(repo) = &entry.repo;
+        let repo = local_only(entry, "publish to")?;
         let spooled = upload::spool(body, &self.spool_dir, self.max_upload).await?;
         let validated = upload::validate(spooled, expected).await?;
         if !entry.config.accepts(validated.module.as_str()) {
@@ -274,7 +395,7 @@ impl Registry {
         version: &Version,
     ) -> Result<Change, RegistryError> {
         let entry = self.authorized(principal, name, Permission::Delete)?;
-        let Repository::Local(repo) = &entry.repo;
+        let repo = local_only(entry, "delete from")?;
         let deleted = repo.delete(module, version).await?;
         let change = Change {
             repo: repo.name().clone(),
@@ -284,4 +405,87 @@ impl Registry {
         self.listener.changed(&change, ChangeKind::Deleted).await;
         Ok(change)
     }
+}
+
+/// The local repository of `entry`, or a clear refusal for other kinds.
+fn local_only<'a>(
+    entry: &'a RepoEntry,
+    action: &str,
+) -> Result<&'a LocalRepository, RegistryError> {
+    match &entry.repo {
+        Repository::Local(repo) => Ok(repo),
+        _ => Err(RegistryError::Unsupported(format!(
+            "cannot {action} {} repository {:?}: only local repositories are written through the API",
+            entry.config.kind(),
+            entry.config.name().as_str()
+        ))),
+    }
+}
+
+async fn read_local(
+    repo: &LocalRepository,
+    request: &ProxyRequest,
+    range: Option<ByteRange>,
+) -> Result<Answer, RegistryError> {
+    let fresh = Freshness::Fresh;
+    Ok(match request {
+        ProxyRequest::List(m) => Answer::List(repo.list(m).await?, fresh),
+        ProxyRequest::Latest(m) => Answer::Info(repo.latest(m).await?, fresh),
+        ProxyRequest::Info(m, v) => Answer::Info(repo.info(m, v).await?, fresh),
+        ProxyRequest::Mod(m, v) => Answer::Artifact(repo.go_mod(m, v).await?),
+        ProxyRequest::Zip(m, v) => Answer::Artifact(repo.zip(m, v, range).await?),
+        ProxyRequest::Query(m, q) => {
+            return Err(RegistryError::NotFound(format!(
+                "{m}@{q}: a local repository resolves only canonical versions"
+            )));
+        }
+    })
+}
+
+async fn read_remote(
+    repo: &RemoteRepository,
+    request: &ProxyRequest,
+    range: Option<ByteRange>,
+) -> Result<Answer, RegistryError> {
+    Ok(match request {
+        ProxyRequest::List(m) => {
+            let (list, f) = repo.list(m).await?;
+            Answer::List(list, f)
+        }
+        ProxyRequest::Latest(m) => {
+            let (info, f) = repo.latest(m).await?;
+            Answer::Info(info, f)
+        }
+        ProxyRequest::Query(m, q) => {
+            let (info, f) = repo.query(m, q).await?;
+            Answer::Info(info, f)
+        }
+        ProxyRequest::Info(m, v) => Answer::Info(repo.info(m, v).await?, Freshness::Fresh),
+        ProxyRequest::Mod(m, v) => Answer::Artifact(repo.go_mod(m, v).await?),
+        ProxyRequest::Zip(m, v) => Answer::Artifact(repo.zip(m, v, range).await?),
+    })
+}
+
+async fn read_virtual(
+    repo: &VirtualRepository,
+    request: &ProxyRequest,
+    range: Option<ByteRange>,
+) -> Result<Answer, RegistryError> {
+    Ok(match request {
+        ProxyRequest::List(m) => {
+            let (list, f) = repo.list(m).await?;
+            Answer::List(list, f)
+        }
+        ProxyRequest::Latest(m) => {
+            let (info, f) = repo.latest(m).await?;
+            Answer::Info(info, f)
+        }
+        ProxyRequest::Query(m, q) => {
+            let (info, f) = repo.query(m, q).await?;
+            Answer::Info(info, f)
+        }
+        ProxyRequest::Info(m, v) => Answer::Info(repo.info(m, v).await?, Freshness::Fresh),
+        ProxyRequest::Mod(m, v) => Answer::Artifact(repo.artifact(m, v, false, None).await?),
+        ProxyRequest::Zip(m, v) => Answer::Artifact(repo.artifact(m, v, true, range).await?),
+    })
 }

@@ -83,7 +83,12 @@ pub async fn start(
         Err(e) => tracing::warn!(error = %e, "spool sweep task failed"),
     }
     let events = EventBus::from_config(&config.events, store.clone(), shutdown.clone()).await?;
-    let registry = Registry::new(&config, store, Arc::new(EventEmitter::new(events.clone())))?;
+    let registry = Registry::new(
+        &config,
+        store,
+        Arc::new(EventEmitter::new(events.clone())),
+        metrics.clone(),
+    )?;
     let state = Arc::new(AppState {
         registry,
         metrics: metrics.clone(),

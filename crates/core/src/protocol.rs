@@ -215,6 +215,9 @@ pub enum ErrorKind {
     UpstreamUnavailable,
     /// An upstream did not answer in time.
     UpstreamTimeout,
+    /// An upstream failed and the repository is set to let clients fall through to their next
+    /// `GOPROXY` entry: answered as not found (404) but never cached (`no-store`).
+    UpstreamFallThrough,
     /// Bytes that do not match the checksum database or their recorded hash.
     IntegrityViolation,
     /// This service cannot serve right now (shutting down, overloaded, storage down).
@@ -227,7 +230,7 @@ impl ErrorKind {
     /// The HTTP status for this kind.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorKind::NotFound | ErrorKind::BadPath => 404,
+            ErrorKind::NotFound | ErrorKind::BadPath | ErrorKind::UpstreamFallThrough => 404,
             ErrorKind::InvalidInput => 400,
             ErrorKind::Unauthenticated => 401,
             ErrorKind::Forbidden => 403,
@@ -249,7 +252,9 @@ impl ErrorKind {
             ErrorKind::Forbidden => GrpcCode::PermissionDenied,
             ErrorKind::Conflict => GrpcCode::AlreadyExists,
             ErrorKind::TooLarge => GrpcCode::ResourceExhausted,
-            ErrorKind::UpstreamUnavailable | ErrorKind::Unavailable => GrpcCode::Unavailable,
+            ErrorKind::UpstreamUnavailable
+            | ErrorKind::UpstreamFallThrough
+            | ErrorKind::Unavailable => GrpcCode::Unavailable,
             ErrorKind::UpstreamTimeout => GrpcCode::DeadlineExceeded,
             ErrorKind::IntegrityViolation => GrpcCode::DataLoss,
             ErrorKind::Internal => GrpcCode::Internal,
@@ -392,6 +397,11 @@ mod tests {
     fn policy_tables() {
         assert_eq!(ErrorKind::BadPath.http_status(), 404);
         assert_eq!(ErrorKind::UpstreamTimeout.http_status(), 504);
+        assert_eq!(ErrorKind::UpstreamFallThrough.http_status(), 404);
+        assert_eq!(
+            ErrorKind::UpstreamFallThrough.cache_class().cache_control(),
+            "no-store"
+        );
         assert_eq!(ErrorKind::Conflict.grpc_code() as i32, 6);
         assert_eq!(
             ErrorKind::from_grpc_code(GrpcCode::from_i32(5)),

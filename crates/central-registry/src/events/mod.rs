@@ -11,7 +11,6 @@
 //! [`EventBus::subscribe`] reads the events back as a [`Subscription`] stream of
 //! `(stream id, event)`; edges use it, resuming from the last id they applied.
 
-mod backoff;
 mod config;
 pub mod event;
 mod memory;

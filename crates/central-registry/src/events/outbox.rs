@@ -12,6 +12,7 @@
 //! Several registry processes sharing one store also share the outbox: each delivers what it
 //! finds, which can duplicate an event but never loses one.
 
+use crate::backoff::Backoff;
 use std::{
     collections::BinaryHeap,
     sync::{Arc, atomic::Ordering},
@@ -25,7 +26,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    events::{Counters, backoff::Backoff, event, redis::RedisStream},
+    events::{Counters, event, redis::RedisStream},
     storage::{KeyPrefix, ObjectKey, ObjectStore, StorageError, body_from_bytes, read_body},
 };
 

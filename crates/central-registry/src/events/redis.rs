@@ -4,6 +4,7 @@
 //! Every reader sees every event (no consumer group): an edge keeps the id of the last entry it
 //! applied and resumes after it. Entries carry one field, `event`, holding the JSON document.
 
+use crate::backoff::Backoff;
 use std::{
     collections::VecDeque,
     sync::{
@@ -20,9 +21,7 @@ use redis::{
     streams::{StreamId, StreamRangeReply, StreamReadReply},
 };
 
-use crate::events::{
-    Event, RedisEventsConfig, StartFrom, Subscription, backoff::Backoff, event::DecodeError,
-};
+use crate::events::{Event, RedisEventsConfig, StartFrom, Subscription, event::DecodeError};
 
 /// Name of the stream entry field that holds the event document.
 pub(crate) const EVENT_FIELD: &str = "event";

@@ -104,7 +104,7 @@ pub(crate) fn entry(entry: VersionEntry) -> proto::VersionEntry {
     };
     proto::VersionEntry {
         version: entry.version,
-        zip: Some(blob(entry.zip)),
+        zip: entry.zip.map(blob),
         r#mod: Some(blob(entry.go_mod)),
         time: entry.time,
         state: state.into(),

@@ -20,7 +20,7 @@ use crate::error::RegistryError;
 use crate::http::AppState;
 use crate::metrics::OutcomeLabels;
 use crate::registry::Answer;
-use crate::repository::Artifact;
+use crate::repository::{Artifact, Freshness};
 use crate::storage::{StorageError, read_body};
 
 /// Largest `.mod` served (Go's limit on go.mod files).
@@ -64,9 +64,9 @@ impl RegistryService {
         principal: &Principal,
         repository: &str,
         request: &ProxyRequest,
-    ) -> Result<proto::VersionInfo, Status> {
+    ) -> Result<(proto::VersionInfo, Freshness), Status> {
         match self.read(principal, repository, request).await? {
-            Answer::Info(doc) => Ok(convert::info(doc)),
+            Answer::Info(doc, freshness) => Ok((convert::info(doc), freshness)),
             other => Err(unexpected(&other)),
         }
     }
@@ -91,7 +91,7 @@ impl RegistryService {
                 let header = proto::ZipHeader {
                     size: object.meta.size,
                     h1: artifact.h1.clone().unwrap_or_default(),
-                    etag: artifact.etag.clone(),
+                    etag: artifact.etag.clone().unwrap_or_default(),
                     offset: object.range.start,
                     length: object.range.end - object.range.start,
                 };
@@ -108,20 +108,26 @@ impl RegistryService {
                     .stat(principal, &req.repository, module, version)
                     .await
                     .map_err(|e| status(&e))?;
-                if req.offset != entry.zip.size {
+                let zip = entry.zip.ok_or_else(|| {
+                    kind_status(
+                        ErrorKind::NotFound,
+                        format!("{module}@{version}: zip not stored"),
+                    )
+                })?;
+                if req.offset != zip.size {
                     return Err(kind_status(
                         ErrorKind::InvalidInput,
                         format!(
                             "offset {} is past the end of the {}-byte zip of {module}@{version}",
-                            req.offset, entry.zip.size
+                            req.offset, zip.size
                         ),
                     ));
                 }
                 let header = proto::ZipHeader {
-                    size: entry.zip.size,
-                    h1: entry.zip.h1.unwrap_or_default(),
-                    etag: entry.zip.sha256.to_string(),
-                    offset: entry.zip.size,
+                    size: zip.size,
+                    h1: zip.h1.unwrap_or_default(),
+                    etag: zip.sha256.to_string(),
+                    offset: zip.size,
                     length: 0,
                 };
                 Ok((header, None))
@@ -142,13 +148,25 @@ impl RegistryService {
 /// An answer of the wrong shape for the request: a bug.
 fn unexpected(answer: &Answer) -> Status {
     let shape = match answer {
-        Answer::List(_) => "a version list",
-        Answer::Info(_) => "a version info",
+        Answer::List(..) => "a version list",
+        Answer::Info(..) => "a version info",
         Answer::Artifact(_) => "an artifact",
     };
     status(&RegistryError::Internal(format!(
         "unexpected answer: {shape}"
     )))
+}
+
+/// Marks a stale answer with the `x-strata-stale: true` metadata entry (the HTTP API sends a
+/// header of the same name).
+fn marked<T>(mut response: Response<T>, freshness: Freshness) -> Response<T> {
+    if freshness == Freshness::Stale {
+        response.metadata_mut().insert(
+            "x-strata-stale",
+            tonic::metadata::MetadataValue::from_static("true"),
+        );
+    }
+    response
 }
 
 type ZipStream = Pin<Box<dyn Stream<Item = Result<proto::ZipResponse, Status>> + Send>>;
@@ -162,8 +180,11 @@ impl RegistryApi for RegistryService {
         let principal = self.principal(&request)?;
         let req = request.into_inner();
         let parsed = convert::version(&req.module, &req.version, "info")?;
-        let info = self.info_doc(&principal, &req.repository, &parsed).await?;
-        Ok(Response::new(proto::InfoResponse { info: Some(info) }))
+        let (info, freshness) = self.info_doc(&principal, &req.repository, &parsed).await?;
+        Ok(marked(
+            Response::new(proto::InfoResponse { info: Some(info) }),
+            freshness,
+        ))
     }
 
     async fn r#mod(
@@ -183,7 +204,7 @@ impl RegistryApi for RegistryService {
         Ok(Response::new(proto::ModResponse {
             content,
             h1: artifact.h1.unwrap_or_default(),
-            etag: artifact.etag,
+            etag: artifact.etag.unwrap_or_default(),
         }))
     }
 
@@ -217,7 +238,10 @@ impl RegistryApi for RegistryService {
         let req = request.into_inner();
         let parsed = convert::list(&req.module)?;
         match self.read(&principal, &req.repository, &parsed).await? {
-            Answer::List(versions) => Ok(Response::new(proto::ListResponse { versions })),
+            Answer::List(versions, freshness) => Ok(marked(
+                Response::new(proto::ListResponse { versions }),
+                freshness,
+            )),
             other => Err(unexpected(&other)),
         }
     }
@@ -229,8 +253,11 @@ impl RegistryApi for RegistryService {
         let principal = self.principal(&request)?;
         let req = request.into_inner();
         let parsed = convert::latest(&req.module)?;
-        let info = self.info_doc(&principal, &req.repository, &parsed).await?;
-        Ok(Response::new(proto::LatestResponse { info: Some(info) }))
+        let (info, freshness) = self.info_doc(&principal, &req.repository, &parsed).await?;
+        Ok(marked(
+            Response::new(proto::LatestResponse { info: Some(info) }),
+            freshness,
+        ))
     }
 
     async fn query(
@@ -244,8 +271,11 @@ impl RegistryApi for RegistryService {
         } else {
             convert::version(&req.module, &req.query, "info")?
         };
-        let info = self.info_doc(&principal, &req.repository, &parsed).await?;
-        Ok(Response::new(proto::QueryResponse { info: Some(info) }))
+        let (info, freshness) = self.info_doc(&principal, &req.repository, &parsed).await?;
+        Ok(marked(
+            Response::new(proto::QueryResponse { info: Some(info) }),
+            freshness,
+        ))
     }
 
     async fn stat(

@@ -15,6 +15,7 @@ use super::reply;
 use crate::error::RegistryError;
 use crate::metrics::EndpointLabels;
 use crate::registry::Answer;
+use crate::repository::Freshness;
 use crate::storage::{ByteRange, StorageError};
 
 /// Serves one GOPROXY request.
@@ -25,6 +26,13 @@ pub async fn handle(
     headers: HeaderMap,
 ) -> Response {
     let started = Instant::now();
+    if let Some(db_path) = path.strip_prefix("sumdb/") {
+        let response = sumdb(&state, &repo, db_path, &method, &headers).await;
+        state
+            .metrics
+            .observe_request("sumdb", response.status().as_u16(), started);
+        return response;
+    }
     let (endpoint, response) = match ProxyRequest::parse(&path) {
         Ok(request) => {
             let endpoint = endpoint_name(&request);
@@ -51,6 +59,49 @@ pub async fn handle(
             .inc_by(len);
     }
     response
+}
+
+/// `/go/{repo}/sumdb/{name}/…`: the checksum-database proxy of the repository's database
+/// (protocol §6.2), so that clients behind a firewall verify go.sum through the registry.
+async fn sumdb(
+    state: &AppState,
+    repo: &str,
+    db_path: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response {
+    let principal = match state.registry.authenticate(reply::authorization(headers)) {
+        Ok(p) => p,
+        Err(e) => return reply::error(&e),
+    };
+    let Some((name, rest)) = db_path.split_once('/') else {
+        return reply::error(&RegistryError::NotFound(format!(
+            "sumdb/{db_path}: expected sumdb/<name>/<path>"
+        )));
+    };
+    let db = match state.registry.sumdb(&principal, repo, name) {
+        Ok(db) => db,
+        Err(e) => return reply::error(&e),
+    };
+    match db.proxy(&format!("/{rest}")).await {
+        Ok(answer) => {
+            let body = if *method == Method::HEAD {
+                Body::empty()
+            } else {
+                Body::from(answer.body.clone())
+            };
+            let mut r = Response::new(body);
+            set(&mut r, header::CONTENT_TYPE, answer.content_type);
+            set(&mut r, header::CACHE_CONTROL, &answer.cache_control);
+            set(
+                &mut r,
+                header::CONTENT_LENGTH,
+                &answer.body.len().to_string(),
+            );
+            r
+        }
+        Err(e) => reply::error(&RegistryError::SumDb(e)),
+    }
 }
 
 fn endpoint_name(request: &ProxyRequest) -> &'static str {
@@ -96,25 +147,31 @@ async fn answer(
     };
     let cache = request.cache_class();
     match answer {
-        Answer::List(versions) => {
+        Answer::List(versions, freshness) => {
             let mut body = versions.join("\n");
             if !body.is_empty() {
                 body.push('\n');
             }
-            respond(
-                StatusCode::OK,
-                "text/plain; charset=utf-8",
-                cache,
-                Body::from(body),
-                method,
+            stale(
+                respond(
+                    StatusCode::OK,
+                    "text/plain; charset=utf-8",
+                    cache,
+                    Body::from(body),
+                    method,
+                ),
+                freshness,
             )
         }
-        Answer::Info(info) => respond(
-            StatusCode::OK,
-            ArtifactKind::Info.content_type(),
-            cache,
-            Body::from(info.to_json()),
-            method,
+        Answer::Info(info, freshness) => stale(
+            respond(
+                StatusCode::OK,
+                ArtifactKind::Info.content_type(),
+                cache,
+                Body::from(info.to_json()),
+                method,
+            ),
+            freshness,
         ),
         Answer::Artifact(artifact) => {
             let kind = if matches!(request, ProxyRequest::Zip(..)) {
@@ -122,8 +179,10 @@ async fn answer(
             } else {
                 ArtifactKind::Mod
             };
-            let etag = format!("\"{}\"", artifact.etag);
-            if if_none_match(headers, &etag) {
+            let etag = artifact.etag.as_ref().map(|e| format!("\"{e}\""));
+            if let Some(etag) = &etag
+                && if_none_match(headers, etag)
+            {
                 let mut r = respond(
                     StatusCode::NOT_MODIFIED,
                     kind.content_type(),
@@ -131,7 +190,7 @@ async fn answer(
                     Body::empty(),
                     method,
                 );
-                set(&mut r, header::ETAG, &etag);
+                set(&mut r, header::ETAG, etag);
                 r.headers_mut().remove(header::CONTENT_TYPE);
                 return r;
             }
@@ -150,7 +209,9 @@ async fn answer(
                 Body::from_stream(object.body)
             };
             let mut r = respond(status, kind.content_type(), cache, body, method);
-            set(&mut r, header::ETAG, &etag);
+            if let Some(etag) = &etag {
+                set(&mut r, header::ETAG, etag);
+            }
             set(&mut r, header::CONTENT_LENGTH, &len.to_string());
             if kind == ArtifactKind::Zip {
                 set(&mut r, header::ACCEPT_RANGES, "bytes");
@@ -198,6 +259,25 @@ fn respond(
         header::CACHE_CONTROL,
         HeaderValue::from_static(cache.cache_control()),
     );
+    r
+}
+
+/// Marks a stale answer (served because the upstream failed): `X-Strata-Stale: true`, the
+/// RFC 9111 `Warning`-style note, and `no-store` so that no cache keeps it.
+fn stale(mut r: Response, freshness: Freshness) -> Response {
+    if freshness == Freshness::Stale {
+        set(
+            &mut r,
+            header::HeaderName::from_static("x-strata-stale"),
+            "true",
+        );
+        set(&mut r, header::WARNING, "110 strata \"Response is Stale\"");
+        set(
+            &mut r,
+            header::CACHE_CONTROL,
+            CacheClass::UpstreamFailure.cache_control(),
+        );
+    }
     r
 }
 

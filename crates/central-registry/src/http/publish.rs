@@ -214,8 +214,8 @@ async fn side_file(
             Some(answer) => {
                 let same = match answer {
                     Answer::Artifact(a) => read_body(a.object.body, MAX_SIDE_FILE).await.map(|b| b == data).unwrap_or(false),
-                    Answer::Info(_) => true,
-                    Answer::List(_) => false,
+                    Answer::Info(..) => true,
+                    Answer::List(..) => false,
                 };
                 if same {
                     Ok(reply::text(StatusCode::OK, CacheClass::UpstreamFailure, format!("{name} matches the stored version")))

@@ -88,6 +88,7 @@ impl LocalRepository {
         Ok(InfoDoc {
             version: entry.version,
             time: entry.time,
+            raw: None,
         })
     }
 
@@ -125,6 +126,7 @@ impl LocalRepository {
         Ok(InfoDoc {
             version: entry.version.clone(),
             time: entry.time.clone(),
+            raw: None,
         })
     }
 
@@ -147,7 +149,11 @@ impl LocalRepository {
         range: Option<ByteRange>,
     ) -> Result<Artifact, RegistryError> {
         let entry = self.stat(module, version).await?;
-        self.artifact(module, version, ArtifactKind::Zip, &entry.zip, range)
+        let zip = entry
+            .zip
+            .as_ref()
+            .ok_or_else(|| not_found(module, Some(version)))?;
+        self.artifact(module, version, ArtifactKind::Zip, zip, range)
             .await
     }
 
@@ -167,7 +173,7 @@ impl LocalRepository {
             None => self.store.get(&key).await?,
         };
         Ok(Artifact {
-            etag: blob.sha256.to_string(),
+            etag: Some(blob.sha256.to_string()),
             h1: blob.h1.clone(),
             object,
         })
@@ -243,7 +249,7 @@ impl LocalRepository {
 
         let entry = VersionEntry {
             version: version.to_string(),
-            zip: zip_ref,
+            zip: Some(zip_ref),
             go_mod: mod_ref,
             info: None,
             time: now_rfc3339(),
@@ -303,12 +309,17 @@ fn check_free(index: &VersionIndex, upload: &ValidatedModule) -> Result<(), Regi
             "{name} already exists; versions are immutable"
         ))),
         VersionState::Deleted { .. }
-            if existing.zip.h1.as_deref() != Some(upload.zip_h1.as_str())
+            if existing.zip.as_ref().and_then(|z| z.h1.as_deref())
+                != Some(upload.zip_h1.as_str())
                 || existing.go_mod.h1.as_deref() != Some(upload.mod_h1.as_str()) =>
         {
             Err(RegistryError::Conflict(format!(
                 "{name} was deleted; it can only be published again with identical content ({})",
-                existing.zip.h1.as_deref().unwrap_or("unknown hash")
+                existing
+                    .zip
+                    .as_ref()
+                    .and_then(|z| z.h1.as_deref())
+                    .unwrap_or("unknown hash")
             )))
         }
         VersionState::Deleted { .. } => Ok(()),

@@ -1,4 +1,4 @@
-//! Capped exponential backoff with jitter, for retrying Redis after a failure.
+//! Capped exponential backoff with jitter, for retrying Redis and upstreams after a failure.
 
 use std::time::Duration;
 

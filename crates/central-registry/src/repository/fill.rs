@@ -1,0 +1,289 @@
+//! A [`ZipFill`]: one download of a remote zip into a spool file, shared by every caller that
+//! asks for the zip while it runs (pingora's cache lock, athens' stasher).
+//!
+//! The download runs in its own task, so it finishes (and the zip gets stored) even when the
+//! caller that started it hangs up. Readers stream the spool file with flat memory; a reader
+//! may start early and follow the file as it grows (waking on a `watch` of the bytes written),
+//! but the last byte is held back until the whole zip has been verified against the checksum
+//! database, so no reader ever receives a complete unverified zip, and on a mismatch its
+//! stream ends with an error. (The registry's answers wait for verification before they
+//! start, so that a mismatch becomes a clear error status instead.)
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use sha2::Digest as _;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+use crate::error::RegistryError;
+use crate::storage::ByteStream;
+
+/// Bytes a reader asks for at once.
+const CHUNK: usize = 64 * 1024;
+
+/// Where a fill is.
+#[derive(Debug, Clone)]
+pub(crate) enum FillState {
+    /// Downloading: `written` bytes are in the spool file.
+    Running { written: u64 },
+    /// Downloaded and verified: every reader may have all `size` bytes.
+    Verified {
+        size: u64,
+        sha256: [u8; 32],
+        h1: String,
+    },
+    /// Failed; readers end with this error.
+    Failed(Arc<RegistryError>),
+}
+
+/// A zip being downloaded. Readers hold an `Arc` to it, which keeps the spool file.
+#[derive(Debug)]
+pub(crate) struct ZipFill {
+    path: tempfile::TempPath,
+    state: watch::Sender<FillState>,
+}
+
+/// The writing end, owned by the download task.
+#[derive(Debug)]
+pub(crate) struct FillWriter {
+    fill: Arc<ZipFill>,
+    file: tokio::fs::File,
+    written: u64,
+    hasher: sha2::Sha256,
+}
+
+impl ZipFill {
+    /// A new fill spooling into a temporary file in `dir`.
+    pub(crate) fn create(dir: &std::path::Path) -> io::Result<(Arc<ZipFill>, FillWriter)> {
+        let file = tempfile::Builder::new()
+            .prefix("strata-fill-")
+            .tempfile_in(dir)?;
+        let (std_file, path) = file.into_parts();
+        let (state, _) = watch::channel(FillState::Running { written: 0 });
+        let fill = Arc::new(ZipFill { path, state });
+        let writer = FillWriter {
+            fill: fill.clone(),
+            file: tokio::fs::File::from_std(std_file),
+            written: 0,
+            hasher: sha2::Sha256::new(),
+        };
+        Ok((fill, writer))
+    }
+
+    /// The spool file (for verification and storing, once complete).
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Waits for the end of the download: the verified size, digest and `h1:`, or the failure.
+    pub(crate) async fn finished(&self) -> Result<(u64, [u8; 32], String), RegistryError> {
+        let mut rx = self.state.subscribe();
+        loop {
+            match &*rx.borrow_and_update() {
+                FillState::Verified { size, sha256, h1 } => {
+                    return Ok((*size, *sha256, h1.clone()));
+                }
+                FillState::Failed(e) => return Err(RegistryError::Shared(e.clone())),
+                FillState::Running { .. } => {}
+            }
+            if rx.changed().await.is_err() {
+                return Err(abandoned());
+            }
+        }
+    }
+
+    /// The zip as a stream that follows the download: bytes as they arrive, the last one only
+    /// after verification.
+    pub(crate) fn reader(self: &Arc<Self>) -> io::Result<ByteStream> {
+        let file = std::fs::File::open(&self.path)?;
+        let reader = Reader {
+            fill: self.clone(),
+            rx: self.state.subscribe(),
+            file: tokio::fs::File::from_std(file),
+            pos: 0,
+            done: false,
+        };
+        Ok(futures::stream::unfold(reader, |mut r| async move {
+            match r.next_chunk().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), r)),
+                Ok(None) => None,
+                Err(e) => {
+                    r.done = true;
+                    Some((Err(e), r))
+                }
+            }
+        })
+        .boxed())
+    }
+}
+
+fn abandoned() -> RegistryError {
+    RegistryError::Internal("the download task ended without an outcome".into())
+}
+
+struct Reader {
+    // Keeps the spool file alive while this reader follows it.
+    #[allow(dead_code)]
+    fill: Arc<ZipFill>,
+    rx: watch::Receiver<FillState>,
+    file: tokio::fs::File,
+    pos: u64,
+    done: bool,
+}
+
+impl Reader {
+    async fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            let available = match &*self.rx.borrow_and_update() {
+                // Hold back the last byte written until the whole zip is verified.
+                FillState::Running { written, .. } => written.saturating_sub(1),
+                FillState::Verified { size, .. } => {
+                    if self.pos >= *size {
+                        self.done = true;
+                        return Ok(None);
+                    }
+                    *size
+                }
+                FillState::Failed(e) => {
+                    return Err(io::Error::other(e.to_string()));
+                }
+            };
+            if self.pos < available {
+                let want = usize::try_from(available - self.pos)
+                    .unwrap_or(CHUNK)
+                    .min(CHUNK);
+                let mut buf = BytesMut::zeroed(want);
+                let n = self.file.read(&mut buf).await?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "spool file is shorter than reported",
+                    ));
+                }
+                buf.truncate(n);
+                self.pos += n as u64;
+                return Ok(Some(buf.freeze()));
+            }
+            if self.rx.changed().await.is_err() {
+                return Err(io::Error::other(abandoned().to_string()));
+            }
+        }
+    }
+}
+
+impl FillWriter {
+    /// Appends a chunk and lets readers see it.
+    pub(crate) async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.file.write_all(chunk).await?;
+        self.file.flush().await?;
+        self.hasher.update(chunk);
+        self.written += chunk.len() as u64;
+        self.publish();
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Flushes the file and hands back its size and SHA-256; readers still wait for
+    /// [`FillWriter::verified`].
+    pub(crate) async fn complete(&mut self) -> io::Result<(u64, [u8; 32])> {
+        self.file.sync_data().await?;
+        let sha = std::mem::take(&mut self.hasher).finalize().into();
+        Ok((self.written, sha))
+    }
+
+    /// Releases the whole zip to readers.
+    pub(crate) fn verified(self, size: u64, sha256: [u8; 32], h1: String) {
+        self.fill
+            .state
+            .send_replace(FillState::Verified { size, sha256, h1 });
+    }
+
+    /// Ends every reader with `error`.
+    pub(crate) fn failed(self, error: Arc<RegistryError>) {
+        self.fill.state.send_replace(FillState::Failed(error));
+    }
+
+    /// The fill this writer feeds.
+    pub(crate) fn fill(&self) -> &Arc<ZipFill> {
+        &self.fill
+    }
+
+    fn publish(&self) {
+        self.fill.state.send_replace(FillState::Running {
+            written: self.written,
+        });
+    }
+}
+
+impl Drop for FillWriter {
+    fn drop(&mut self) {
+        // A writer dropped without an outcome (a panic, a cancelled task) must not leave
+        // readers waiting forever.
+        if matches!(&*self.fill.state.borrow(), FillState::Running { .. }) {
+            self.fill
+                .state
+                .send_replace(FillState::Failed(Arc::new(abandoned())));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::TryStreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn readers_follow_and_get_the_tail_only_when_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fill, mut writer) = ZipFill::create(dir.path()).unwrap();
+        let early = fill.reader().unwrap();
+        writer.write(b"abc").await.unwrap();
+        let mut follow = fill.reader().unwrap();
+        // Two of three bytes are out; the third waits for more or for verification.
+        assert_eq!(&follow.try_next().await.unwrap().unwrap()[..], b"ab");
+        writer.write(b"def").await.unwrap();
+        let (size, sha) = writer.complete().await.unwrap();
+        let waiting = tokio::spawn(async move { follow.try_next().await.unwrap().unwrap() });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished() || waiting.await.unwrap().as_ref() == b"cde");
+        writer.verified(size, sha, "h1:x".into());
+        let all: Vec<Bytes> = early.try_collect().await.unwrap();
+        assert_eq!(all.concat(), b"abcdef");
+        assert_eq!(fill.finished().await.unwrap().0, 6);
+        // A reader that starts after the end reads everything from the spool file.
+        let late: Vec<Bytes> = fill.reader().unwrap().try_collect().await.unwrap();
+        assert_eq!(late.concat(), b"abcdef");
+    }
+
+    #[tokio::test]
+    async fn failure_ends_readers_with_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fill, mut writer) = ZipFill::create(dir.path()).unwrap();
+        writer.write(b"abcdef").await.unwrap();
+        let reader = fill.reader().unwrap();
+        writer.failed(Arc::new(RegistryError::NotFound("x".into())));
+        let got: Result<Vec<Bytes>, io::Error> = reader.try_collect().await;
+        assert!(got.unwrap_err().to_string().contains("x: not found"));
+        assert!(fill.finished().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_writer_fails_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fill, writer) = ZipFill::create(dir.path()).unwrap();
+        drop(writer);
+        let got: Result<Vec<Bytes>, io::Error> = fill.reader().unwrap().try_collect().await;
+        assert!(got.is_err());
+    }
+}

@@ -1,0 +1,279 @@
+//! A `remote` repository: a caching proxy of an upstream GOPROXY (proxy.golang.org, another
+//! corporate proxy), fetched natively over HTTP.
+//!
+//! - Artifacts of canonical versions (`.info`, `.mod`, `.zip`) are fetched once, verified against
+//!   the checksum database (unless the module matches the repository's `no_sum` patterns),
+//!   stored content-addressed like local ones, recorded in the module's version index with
+//!   provenance `cached`, and kept forever. Bytes that fail verification are never stored or
+//!   served ([`artifacts`], [`zip`]).
+//! - `list`, `@latest` and non-canonical queries are kept for `metadata_ttl_secs` and served
+//!   stale when the upstream fails ([`meta`]).
+//! - Concurrent misses share one upstream fetch that outlives the callers ([`Coalescer`],
+//!   [`ZipFill`](super::fill::ZipFill)); "not found" answers are cached for
+//!   `negative_ttl_secs`; `offline` serves only what is stored; with `fall_through`, upstream
+//!   failures are answered as not found (`no-store`) so clients try their next `GOPROXY` entry.
+
+mod artifacts;
+mod meta;
+mod negative;
+mod zip;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use strata_core::path::ModulePath;
+use strata_core::pattern::match_prefix_patterns;
+use strata_core::version::Version;
+
+use self::negative::NegativeCache;
+use super::fill::ZipFill;
+use crate::coalesce::Coalescer;
+use crate::config::RemoteConfig;
+use crate::error::RegistryError;
+use crate::index::{IndexStore, VersionEntry, VersionIndex};
+use crate::keys::{MetaName, RepoName};
+use crate::metrics::{FetchLabels, Metrics, RepositoryLabels};
+use crate::registry::ChangeListener;
+use crate::storage::ObjectStore;
+use crate::upstream::{Upstream, UpstreamError};
+
+pub use meta::Freshness;
+
+/// The go.sum hashes the checksum database records for a module version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedSums {
+    /// `h1:` of the zip.
+    pub zip: String,
+    /// `h1:` of the go.mod.
+    pub go_mod: String,
+}
+
+/// Where a remote repository gets the verified hashes of what it fetches: the checksum
+/// database (see [`crate::sumdb`]), or a fake in tests.
+#[async_trait::async_trait]
+pub trait SumVerifier: Send + Sync + std::fmt::Debug {
+    /// The verified hashes of `module@version`.
+    async fn expected(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+    ) -> Result<ExpectedSums, RegistryError>;
+}
+
+/// A remote repository.
+#[derive(Debug, Clone)]
+pub struct RemoteRepository {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    name: RepoName,
+    config: RemoteConfig,
+    store: Arc<dyn ObjectStore>,
+    index: IndexStore,
+    upstream: Upstream,
+    verifier: Arc<dyn SumVerifier>,
+    sumdb_name: String,
+    spool_dir: PathBuf,
+    listener: Arc<dyn ChangeListener>,
+    metrics: Arc<Metrics>,
+    negative: NegativeCache,
+    /// `list`/`@latest`/query fetches in flight.
+    metadata: Arc<Coalescer<(ModulePath, MetaName), meta::MetaDoc>>,
+    /// `.mod`/`.info` fetches in flight (by module, version and extension).
+    small: Arc<Coalescer<(ModulePath, Version, &'static str), VersionEntry>>,
+    /// Zip downloads in flight.
+    zips: Mutex<HashMap<(ModulePath, Version), Arc<ZipFill>>>,
+}
+
+impl RemoteRepository {
+    /// The remote repository `config`, verifying with `verifier`.
+    pub fn new(
+        config: &RemoteConfig,
+        store: Arc<dyn ObjectStore>,
+        verifier: Arc<dyn SumVerifier>,
+        spool_dir: PathBuf,
+        listener: Arc<dyn ChangeListener>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, RegistryError> {
+        let upstream = Upstream::new(&config.upstream).map_err(|e| {
+            RegistryError::Internal(format!("repository {:?}: {e}", config.name.as_str()))
+        })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                name: config.name.clone(),
+                index: IndexStore::new(config.name.clone(), store.clone()),
+                negative: NegativeCache::new(Duration::from_secs(config.negative_ttl_secs)),
+                config: config.clone(),
+                store,
+                upstream,
+                verifier,
+                // The database name is the verifier key's first field.
+                sumdb_name: config
+                    .checksum_db
+                    .key
+                    .trim()
+                    .split('+')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+                spool_dir,
+                listener,
+                metrics,
+                metadata: Arc::default(),
+                small: Arc::default(),
+                zips: Mutex::default(),
+            }),
+        })
+    }
+
+    /// The repository's name.
+    pub fn name(&self) -> &RepoName {
+        &self.inner.name
+    }
+
+    /// The name of the checksum database the repository verifies with.
+    pub fn sumdb_name(&self) -> &str {
+        &self.inner.sumdb_name
+    }
+
+    /// The upstream's base URL.
+    pub fn upstream_url(&self) -> &str {
+        self.inner.upstream.base()
+    }
+
+    /// The module's index of cached versions.
+    pub async fn load_index(&self, module: &ModulePath) -> Result<VersionIndex, RegistryError> {
+        Ok(self.inner.index.load(module).await?.index)
+    }
+
+    /// The index entry of a cached version (nothing is fetched).
+    pub async fn stat(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+    ) -> Result<VersionEntry, RegistryError> {
+        let index = self.inner.index.load(module).await?.index;
+        index
+            .entry(version)
+            .filter(|e| e.is_available())
+            .cloned()
+            .ok_or_else(|| {
+                RegistryError::NotFound(format!(
+                    "{module}@{version} (not cached in remote repository {:?})",
+                    self.inner.name.as_str()
+                ))
+            })
+    }
+
+    /// Upstream fetches in flight (for tests and metrics).
+    pub fn fetches_in_flight(&self) -> usize {
+        let zips = self
+            .inner
+            .zips
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len();
+        zips + self.inner.small.in_flight() + self.inner.metadata.in_flight()
+    }
+}
+
+impl Inner {
+    /// Whether `module` skips checksum-database verification.
+    fn no_sum(&self, module: &ModulePath) -> bool {
+        self.config
+            .no_sum
+            .iter()
+            .any(|p| match_prefix_patterns(p, module.as_str()))
+    }
+
+    /// The error for something not stored while `offline` is set.
+    fn offline(&self, what: &str) -> RegistryError {
+        RegistryError::NotFound(format!(
+            "{what} (remote repository {:?} is offline and has not cached it)",
+            self.name.as_str()
+        ))
+    }
+
+    /// Maps an upstream failure to what the client sees, remembering "not found" answers.
+    fn upstream_error(&self, path: &str, e: UpstreamError) -> RegistryError {
+        if e.is_not_found() {
+            self.negative.insert(path, e.to_string());
+            return RegistryError::Upstream(e);
+        }
+        if self.config.fall_through {
+            RegistryError::FallThrough(e.to_string())
+        } else {
+            RegistryError::Upstream(e)
+        }
+    }
+
+    /// The cached "not found" for `path`, if any.
+    fn negative(&self, path: &str) -> Option<RegistryError> {
+        self.negative
+            .get(path)
+            .map(|message| RegistryError::NotFound(format!("{message} (cached upstream answer)")))
+    }
+
+    fn count_fetch(&self, artifact: &'static str, outcome: &'static str) {
+        self.metrics
+            .upstream_fetches
+            .get_or_create(&FetchLabels {
+                repository: self.name.to_string(),
+                artifact,
+                outcome,
+            })
+            .inc();
+    }
+
+    fn count_error(&self, artifact: &'static str, e: &RegistryError) {
+        let outcome = match e.kind() {
+            strata_core::protocol::ErrorKind::NotFound => "not_found",
+            strata_core::protocol::ErrorKind::IntegrityViolation => "integrity_violation",
+            _ => "failed",
+        };
+        self.count_fetch(artifact, outcome);
+    }
+
+    /// Reports bytes that failed verification: metric, event, log; the caller returns the
+    /// error and stores nothing.
+    async fn integrity_violation(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+        detail: String,
+    ) -> RegistryError {
+        tracing::error!(
+            repository = %self.name, %module, %version, %detail,
+            "upstream artifact failed checksum verification; not stored"
+        );
+        self.metrics
+            .integrity_violations
+            .get_or_create(&RepositoryLabels {
+                repository: self.name.to_string(),
+            })
+            .inc();
+        self.listener
+            .integrity_violation(&self.name, module, version, &detail)
+            .await;
+        RegistryError::Integrity(detail)
+    }
+}
+
+#[async_trait::async_trait]
+impl SumVerifier for crate::sumdb::ChecksumDb {
+    async fn expected(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+    ) -> Result<ExpectedSums, RegistryError> {
+        let sums = self.lookup(module, version).await?;
+        Ok(ExpectedSums {
+            zip: sums.zip,
+            go_mod: sums.go_mod,
+        })
+    }
+}

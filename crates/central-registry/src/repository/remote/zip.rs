@@ -1,0 +1,368 @@
+//! Zips of a remote repository. A miss starts one [`ZipFill`] per version, whatever the number
+//! of callers: the download runs in its own task, streams to every caller while it spools,
+//! is verified against the checksum database (the whole zip's `h1:`), and only then is the
+//! last byte released and the zip stored and recorded in the index. A mismatch is reported
+//! as an integrity violation and nothing is stored.
+
+use std::io::{Seek, SeekFrom};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures::StreamExt;
+use strata_core::dirhash::hash_zip;
+use strata_core::path::ModulePath;
+use strata_core::protocol::ArtifactKind;
+use strata_core::version::{ModuleVersion, Version};
+use strata_core::zip::{MAX_ZIP_FILE, check_zip_report};
+use tokio::io::AsyncReadExt;
+
+use super::{ExpectedSums, Inner, RemoteRepository};
+use crate::error::RegistryError;
+use crate::index::BlobRef;
+use crate::keys::Digest;
+use crate::registry::{Change, ChangeKind};
+use crate::repository::Artifact;
+use crate::repository::fill::{FillWriter, ZipFill};
+use crate::storage::{
+    ByteRange, ETag, GetObject, ObjectKey, ObjectMeta, Operation, StorageError, body_from_reader,
+};
+
+impl RemoteRepository {
+    /// `.zip` of a canonical version, optionally a byte range of it.
+    pub async fn zip(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+        range: Option<ByteRange>,
+    ) -> Result<Artifact, RegistryError> {
+        let inner = &self.inner;
+        if let Some(entry) = inner.cached_entry(module, version).await?
+            && let Some(zip) = &entry.zip
+        {
+            return inner
+                .artifact(module, version, ArtifactKind::Zip, zip, range)
+                .await;
+        }
+        let path = format!("/{}/@v/{}.zip", module.escaped(), version.escaped());
+        if inner.config.offline {
+            return Err(inner.offline(&path));
+        }
+        if let Some(e) = inner.negative(&path) {
+            return Err(e);
+        }
+        // Everything from here on runs in the download task, so that it completes (and the
+        // zip gets stored) even if this caller hangs up.
+        let fill = inner.start_fill(module, version, path)?;
+        let key = ObjectKey::new(format!(
+            "repos/{}/fills/{}/@v/{}.zip",
+            inner.name,
+            module.escaped(),
+            version.escaped()
+        ))?;
+        // Nothing goes out before the whole zip is verified: a tampered zip gets a clear
+        // error (502 / DATA_LOSS) instead of a truncated 200. The verified zip is then
+        // streamed from the spool file while the download task uploads it to storage.
+        let (size, sha, h1) = fill.finished().await?;
+        let h1 = Some(h1);
+        if let Some(range) = range {
+            return spooled_range(&fill, key, size, range, h1).await;
+        }
+        let body = fill
+            .reader()
+            .map_err(|e| RegistryError::io("reading the download spool", e))?;
+        let etag = Some(hex::encode(sha));
+        Ok(Artifact {
+            etag,
+            h1,
+            object: GetObject {
+                meta: ObjectMeta {
+                    key,
+                    size,
+                    etag: ETag::new(""),
+                    last_modified: SystemTime::now(),
+                },
+                range: 0..size,
+                body,
+            },
+        })
+    }
+}
+
+impl Inner {
+    /// The download of `module@version` in flight, or a new one.
+    fn start_fill(
+        self: &Arc<Self>,
+        module: &ModulePath,
+        version: &Version,
+        path: String,
+    ) -> Result<Arc<ZipFill>, RegistryError> {
+        let mut zips = self
+            .zips
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (module.clone(), version.clone());
+        if let Some(fill) = zips.get(&key) {
+            return Ok(fill.clone());
+        }
+        let (fill, writer) = ZipFill::create(&self.spool_dir)
+            .map_err(|e| RegistryError::io("creating a download spool file", e))?;
+        zips.insert(key.clone(), fill.clone());
+        let this = self.clone();
+        tokio::spawn(async move {
+            let (module, version) = key;
+            this.run_fill(&module, &version, &path, writer).await;
+            this.zips
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&(module, version));
+        });
+        Ok(fill)
+    }
+
+    async fn run_fill(
+        self: &Arc<Self>,
+        module: &ModulePath,
+        version: &Version,
+        path: &str,
+        mut writer: FillWriter,
+    ) {
+        let outcome = self.fill(module, version, path, &mut writer).await;
+        match outcome {
+            Ok((size, sha, h1)) => {
+                let fill = writer.fill().clone();
+                writer.verified(size, sha, h1.clone());
+                self.count_fetch("zip", "ok");
+                if let Err(e) = self.store_zip(module, version, &fill, size, sha, h1).await {
+                    tracing::warn!(
+                        repository = %self.name, %module, %version, error = %e,
+                        "verified zip served but not stored; the next request fetches it again"
+                    );
+                }
+            }
+            Err(e) => {
+                self.count_error("zip", &e);
+                writer.failed(Arc::new(e));
+            }
+        }
+    }
+
+    /// The go.mod first (it creates the version's index entry), the expected hashes, then the
+    /// zip itself.
+    async fn fill(
+        self: &Arc<Self>,
+        module: &ModulePath,
+        version: &Version,
+        path: &str,
+        writer: &mut FillWriter,
+    ) -> Result<(u64, [u8; 32], String), RegistryError> {
+        self.clone().ensure_entry(module, version).await?;
+        let expected = self.expected_sums(module, version).await?;
+        self.download(module, version, expected.as_ref(), path, writer)
+            .await
+    }
+
+    /// Streams the zip into the spool and verifies it: `(size, sha256, h1)`.
+    async fn download(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+        expected: Option<&ExpectedSums>,
+        path: &str,
+        writer: &mut FillWriter,
+    ) -> Result<(u64, [u8; 32], String), RegistryError> {
+        let mut body = self
+            .upstream
+            .get_stream(path)
+            .await
+            .map_err(|e| self.upstream_error(path, e))?;
+        let too_large = || {
+            RegistryError::Upstream(crate::upstream::UpstreamError::TooLarge {
+                url: self.upstream.url(path),
+                limit: usize::try_from(MAX_ZIP_FILE).unwrap_or(usize::MAX),
+            })
+        };
+        if body.content_length.is_some_and(|n| n > MAX_ZIP_FILE) {
+            return Err(too_large());
+        }
+        while let Some(chunk) = body.stream.next().await {
+            let chunk = chunk.map_err(|e| self.upstream_error(path, e))?;
+            if writer.written() + chunk.len() as u64 > MAX_ZIP_FILE {
+                return Err(too_large());
+            }
+            writer
+                .write(&chunk)
+                .await
+                .map_err(|e| RegistryError::io("writing the download spool", e))?;
+        }
+        if let Some(total) = body.content_length
+            && writer.written() != total
+        {
+            return Err(RegistryError::Upstream(
+                crate::upstream::UpstreamError::Transport {
+                    url: self.upstream.url(path),
+                    message: format!("body ended after {} of {total} bytes", writer.written()),
+                },
+            ));
+        }
+        let (size, sha) = writer
+            .complete()
+            .await
+            .map_err(|e| RegistryError::io("flushing the download spool", e))?;
+        let spool = writer.fill().path().to_owned();
+        let mv = ModuleVersion::new(module.as_str(), version.as_str());
+        let check_rules = expected.is_none();
+        let hashed = tokio::task::spawn_blocking(move || -> Result<String, String> {
+            let file = std::fs::File::open(&spool).map_err(|e| e.to_string())?;
+            if check_rules {
+                // Unverifiable (no_sum): at least refuse what the go command would refuse.
+                let report = check_zip_report(&mv, file).map_err(|e| e.to_string())?;
+                let violations = report.violations();
+                if !violations.is_empty() {
+                    return Err(format!("invalid module zip: {}", violations.join("; ")));
+                }
+                report
+                    .hash
+                    .ok_or_else(|| "zip could not be hashed".to_owned())
+            } else {
+                hash_zip(file).map_err(|e| e.to_string())
+            }
+        })
+        .await
+        .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let h1 = match hashed {
+            Ok(h1) => h1,
+            Err(reason) => {
+                let detail = match expected {
+                    Some(expected) => format!(
+                        "{module}@{version}: checksum mismatch: the zip from {} cannot be \
+                         hashed ({reason})\n\tchecksum database: {}\n\nSECURITY ERROR: the \
+                         upstream served a corrupt or tampered zip; it was not stored",
+                        self.upstream.base(),
+                        expected.zip
+                    ),
+                    None => format!(
+                        "{module}@{version}: zip from {} is unusable: {reason}; it was not \
+                         stored",
+                        self.upstream.base()
+                    ),
+                };
+                return Err(match expected {
+                    // A zip that the checksum database vouches for must hash; one that
+                    // does not is tampered or corrupt.
+                    Some(_) => self.integrity_violation(module, version, detail).await,
+                    None => RegistryError::Upstream(crate::upstream::UpstreamError::Status {
+                        url: self.upstream.url(path),
+                        status: 200,
+                        body: detail,
+                    }),
+                });
+            }
+        };
+        if let Some(expected) = expected
+            && expected.zip != h1
+        {
+            let detail = format!(
+                "{module}@{version}: checksum mismatch\n\tdownloaded: {h1}\n\
+                 \tchecksum database: {}\n\nSECURITY ERROR: the zip served by {} does not \
+                 match the checksum database; it was not stored",
+                expected.zip,
+                self.upstream.base()
+            );
+            return Err(self.integrity_violation(module, version, detail).await);
+        }
+        Ok((size, sha, h1))
+    }
+
+    async fn store_zip(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+        fill: &ZipFill,
+        size: u64,
+        sha: [u8; 32],
+        h1: String,
+    ) -> Result<(), RegistryError> {
+        let digest = Digest::from_bytes(&sha);
+        let key = self.blob_key(module, version, ArtifactKind::Zip, &digest)?;
+        let file = tokio::fs::File::open(fill.path())
+            .await
+            .map_err(|e| RegistryError::io("reopening the download spool", e))?;
+        self.store
+            .put(&key, body_from_reader(file.take(size)))
+            .await?;
+        let blob = BlobRef {
+            sha256: digest,
+            size,
+            h1: Some(h1),
+        };
+        let updated = self
+            .index
+            .update(module, |index| {
+                let Some(entry) = index.entry_mut(version) else {
+                    return Err(RegistryError::Internal(format!(
+                        "{module}@{version}: index entry vanished"
+                    )));
+                };
+                if entry.zip.is_some() {
+                    return Ok(None);
+                }
+                entry.zip = Some(blob.clone());
+                Ok(Some(entry.clone()))
+            })
+            .await?;
+        if let Some(entry) = updated {
+            let change = Change {
+                repo: self.name.clone(),
+                module: module.clone(),
+                entry,
+            };
+            self.listener.changed(&change, ChangeKind::Cached).await;
+        }
+        Ok(())
+    }
+}
+
+/// A byte range of a finished download, read from its spool file.
+async fn spooled_range(
+    fill: &Arc<ZipFill>,
+    key: ObjectKey,
+    size: u64,
+    range: ByteRange,
+    h1: Option<String>,
+) -> Result<Artifact, RegistryError> {
+    let Some(span) = range.resolve(size) else {
+        return Err(RegistryError::Storage(StorageError::RangeNotSatisfiable {
+            op: Operation::GetRange,
+            key: key.to_string(),
+            size,
+        }));
+    };
+    let mut file = std::fs::File::open(fill.path())
+        .map_err(|e| RegistryError::io("reading the download spool", e))?;
+    file.seek(SeekFrom::Start(span.start))
+        .map_err(|e| RegistryError::io("reading the download spool", e))?;
+    let file = tokio::fs::File::from_std(file);
+    let body = body_from_reader(file.take(span.end - span.start));
+    // Keep the spool file for as long as the body is read.
+    let keep = fill.clone();
+    let body = body
+        .map(move |chunk| {
+            let _keep = &keep;
+            chunk
+        })
+        .boxed();
+    Ok(Artifact {
+        etag: None,
+        h1,
+        object: GetObject {
+            meta: ObjectMeta {
+                key,
+                size,
+                etag: ETag::new(""),
+                last_modified: SystemTime::now(),
+            },
+            range: span,
+            body,
+        },
+    })
+}
