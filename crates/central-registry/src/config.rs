@@ -505,9 +505,63 @@ mod tests {
         );
         let text = std::fs::read_to_string(path).unwrap();
         let c = RegistryConfig::from_toml(&text, path, &[]).unwrap();
-        assert_eq!(c.repositories.len(), 1);
+        let kinds: Vec<&str> = c.repositories.iter().map(RepositoryConfig::kind).collect();
+        assert_eq!(kinds, ["local", "remote", "virtual"]);
         assert!(matches!(c.storage, StorageConfig::Fs(_)));
         assert!(matches!(c.events, EventsConfig::Memory(_)));
+    }
+
+    #[test]
+    fn remote_and_virtual_repositories_are_validated() {
+        let base = r#"
+            [[repositories]]
+            name = "private"
+            kind = "local"
+            [[repositories]]
+            name = "gocache"
+            kind = "remote"
+            upstream = { url = "https://proxy.golang.org" }
+        "#;
+        let c = RegistryConfig::from_toml(base, "t", &[]).unwrap();
+        let RepositoryConfig::Remote(r) = &c.repositories[1] else {
+            panic!("remote expected");
+        };
+        assert_eq!(r.metadata_ttl_secs, 600);
+        assert!(r.checksum_db.key.starts_with("sum.golang.org+"));
+        for (extra, want) in [
+            ("", "at least one member"),
+            (
+                "members = [{ repository = \"nope\" }]",
+                "not a configured repository",
+            ),
+            (
+                "members = [{ repository = \"go\" }]",
+                "members must be local or remote",
+            ),
+            (
+                "members = [{ repository = \"private\" }, { repository = \"private\" }]",
+                "listed twice",
+            ),
+        ] {
+            let text =
+                format!("{base}\n[[repositories]]\nname = \"go\"\nkind = \"virtual\"\n{extra}\n");
+            let text = if extra.is_empty() {
+                format!("{text}members = []\n")
+            } else {
+                text
+            };
+            let e = RegistryConfig::from_toml(&text, "t", &[])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{extra}: {e}");
+        }
+        let bad_url = base.replace("https://proxy.golang.org", "ftp://x");
+        let e = RegistryConfig::from_toml(&bad_url, "t", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gocache") && e.contains("http"), "{e}");
+        let typo = base.replace("upstream =", "upstrem =");
+        assert!(RegistryConfig::from_toml(&typo, "t", &[]).is_err());
     }
 
     #[test]
