@@ -1,0 +1,442 @@
+//! Edge configuration: TOML, then `STRATA_EDGE_…` environment overrides, then validation.
+//! Nothing outside this module reads the environment. Durations are in milliseconds, sizes in
+//! bytes; every key has a default except `[[routes]]` and `[[registries]]`.
+//! `deploy/config/edge.toml` is a complete example.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use strata_central_registry::events::RedisEventsConfig;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Listener settings.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Which repository each path prefix serves, e.g. `/` → `go`, `/private/` → `private`.
+    pub routes: Vec<RouteConfig>,
+    /// The central registries, in no particular order (the edge picks by health and latency).
+    pub registries: Vec<RegistryEndpoint>,
+    /// Timeouts, retries, circuit breaker.
+    #[serde(default)]
+    pub upstream: UpstreamConfig,
+    /// Public GOPROXYs asked only when no registry answers, for matching modules only.
+    #[serde(default)]
+    pub fallbacks: Vec<FallbackConfig>,
+    /// The memory and disk tiers.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// Caching of authorization decisions.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Where change events come from.
+    #[serde(default)]
+    pub events: EventsConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Listen address. Default `127.0.0.1:8081`.
+    pub listen: SocketAddr,
+    /// Serve HTTPS with this certificate and key (PEM); HTTP/1.1 and h2 by ALPN.
+    pub tls: Option<TlsConfig>,
+    /// Requests handled at once (bodies streaming after their headers do not count).
+    /// Default 1024.
+    pub max_concurrent_requests: usize,
+    /// How long open connections may finish after shutdown begins. Default 10 s.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            tls: None,
+            max_concurrent_requests: 1024,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+/// PEM files for HTTPS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Path prefix starting and ending with `/`. The longest matching prefix wins.
+    pub prefix: String,
+    /// The registry repository served under it.
+    pub repository: String,
+}
+
+/// One `[[registries]]` entry: a central registry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryEndpoint {
+    /// Name in metrics and logs. Default: the gRPC URL.
+    #[serde(default)]
+    pub name: String,
+    /// gRPC endpoint, `http://host:port`.
+    pub grpc: String,
+    /// HTTP base URL (for the checksum-database forward), `http://host:port`.
+    pub http: String,
+}
+
+/// `[upstream]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// Deadline of one unary call (and of a zip stream's header). Default 10 s.
+    pub request_timeout_ms: u64,
+    /// Longest wait for the next chunk of a zip stream. Default 30 s.
+    pub zip_idle_timeout_ms: u64,
+    /// TCP connect timeout. Default 2 s.
+    pub connect_timeout_ms: u64,
+    /// Registries tried per request (each at most once). Default 3.
+    pub max_attempts: usize,
+    /// Consecutive failures that open a registry's circuit. Default 5.
+    pub failure_threshold: u32,
+    /// How long an open circuit waits before one probe request. Default 10 s.
+    pub cooldown_ms: u64,
+    /// A registry whose latency average exceeds this multiple of the best one's is tried only
+    /// after the others (outlier ejection). Default 3.0.
+    pub outlier_factor: f64,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout_ms: 10_000,
+            zip_idle_timeout_ms: 30_000,
+            connect_timeout_ms: 2_000,
+            max_attempts: 3,
+            failure_threshold: 5,
+            cooldown_ms: 10_000,
+            outlier_factor: 3.0,
+        }
+    }
+}
+
+impl UpstreamConfig {
+    /// Deadline of one unary call.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+    /// Idle timeout of zip streams.
+    pub fn zip_idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.zip_idle_timeout_ms)
+    }
+}
+
+/// One `[[fallbacks]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackConfig {
+    /// GOPROXY base URL, e.g. `https://proxy.golang.org`.
+    pub url: String,
+    /// GOPRIVATE-style globs of the module paths it may answer for (`github.com/*`).
+    pub modules: Vec<String>,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// The disk tier's directory. Default `./edge-cache`.
+    pub dir: PathBuf,
+    /// Bound of the memory tier. Default 256 MiB.
+    pub memory_bytes: u64,
+    /// Zips up to this size are also kept in memory. Default 1 MiB.
+    pub memory_zip_max_bytes: u64,
+    /// Bound of the disk tier. Default 10 GiB.
+    pub disk_bytes: u64,
+    /// How long `list`, `@latest` and queries count as fresh without a change event.
+    /// Default 60 s.
+    pub metadata_ttl_ms: u64,
+    /// Zip downloads from registries at once; more misses wait. Default 64.
+    pub max_fills: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("./edge-cache"),
+            memory_bytes: 256 << 20,
+            memory_zip_max_bytes: 1 << 20,
+            disk_bytes: 10 << 30,
+            metadata_ttl_ms: 60_000,
+            max_fills: 64,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// Freshness of mutable answers.
+    pub fn metadata_ttl(&self) -> Duration {
+        Duration::from_millis(self.metadata_ttl_ms)
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// How long a registry's "yes" for (credentials, repository) is reused. Default 30 s.
+    pub decision_ttl_ms: u64,
+    /// With every registry unreachable, how old a "yes" may be and still admit the client to
+    /// cached content. 0 refuses everything the registry cannot confirm. Default 10 min.
+    pub offline_grace_ms: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            decision_ttl_ms: 30_000,
+            offline_grace_ms: 600_000,
+        }
+    }
+}
+
+/// `events = { kind = … }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum EventsConfig {
+    /// No events: mutable answers live for their TTL (the default).
+    #[default]
+    None,
+    /// The registry's in-process bus, handed to [`crate::start_with_events`].
+    Memory,
+    /// A Redis Stream, read from the last seen id.
+    Redis {
+        /// `redis://host:port`. Default `redis://127.0.0.1:6379`.
+        #[serde(default = "default_redis_url")]
+        url: String,
+        /// Stream key. Default `strata:events`.
+        #[serde(default = "default_stream")]
+        stream: String,
+    },
+}
+
+impl EventsConfig {
+    /// The registry crate's subscriber settings for the Redis variant.
+    pub fn redis(&self) -> Option<RedisEventsConfig> {
+        match self {
+            EventsConfig::Redis { url, stream } => {
+                let mut config = RedisEventsConfig::with_url(url.clone());
+                config.stream = stream.clone();
+                Some(config)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn default_redis_url() -> String {
+    "redis://127.0.0.1:6379".into()
+}
+fn default_stream() -> String {
+    "strata:events".into()
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or has unknown keys.
+    #[error("{source_name}: {message}")]
+    Parse {
+        /// Where the text came from.
+        source_name: String,
+        /// The parser's message (names the key).
+        message: String,
+    },
+    /// An environment override that does not parse.
+    #[error("environment variable {name}={value:?}: {reason}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// Its value.
+        value: String,
+        /// Why it is unusable.
+        reason: String,
+    },
+    /// A value that parses but cannot work.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl EdgeConfig {
+    /// Reads a TOML file, applies the process environment's overrides, validates.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(
+            &text,
+            &path.display().to_string(),
+            &std::env::vars().collect::<Vec<_>>(),
+        )
+    }
+
+    /// Parses TOML text, applies overrides from `env` (`(name, value)` pairs), validates.
+    ///
+    /// Overrides: `STRATA_EDGE_LISTEN`, `STRATA_EDGE_CACHE_DIR`, `STRATA_EDGE_MEMORY_BYTES`,
+    /// `STRATA_EDGE_DISK_BYTES`, `STRATA_EDGE_REDIS_URL` (switches events to that Redis).
+    pub fn from_toml(
+        text: &str,
+        source_name: &str,
+        env: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let mut config: EdgeConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            source_name: source_name.into(),
+            message: e.to_string(),
+        })?;
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
+        for (name, value) in env {
+            let bad = |reason: String| ConfigError::Env {
+                name: name.clone(),
+                value: value.clone(),
+                reason,
+            };
+            match name.as_str() {
+                "STRATA_EDGE_LISTEN" => {
+                    self.server.listen = value.parse().map_err(|e| bad(format!("{e}")))?;
+                }
+                "STRATA_EDGE_CACHE_DIR" => self.cache.dir = PathBuf::from(value),
+                "STRATA_EDGE_MEMORY_BYTES" => {
+                    self.cache.memory_bytes = value.parse().map_err(|e| bad(format!("{e}")))?;
+                }
+                "STRATA_EDGE_DISK_BYTES" => {
+                    self.cache.disk_bytes = value.parse().map_err(|e| bad(format!("{e}")))?;
+                }
+                "STRATA_EDGE_REDIS_URL" => {
+                    let stream = match &self.events {
+                        EventsConfig::Redis { stream, .. } => stream.clone(),
+                        _ => default_stream(),
+                    };
+                    self.events = EventsConfig::Redis {
+                        url: value.clone(),
+                        stream,
+                    };
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.routes.is_empty() {
+            return invalid("at least one [[routes]] entry is needed".into());
+        }
+        for route in &self.routes {
+            if !route.prefix.starts_with('/') || !route.prefix.ends_with('/') {
+                return invalid(format!(
+                    "routes.prefix {:?} must start and end with '/'",
+                    route.prefix
+                ));
+            }
+            if !valid_repo_name(&route.repository) {
+                return invalid(format!(
+                    "routes.repository {:?}: use lower-case letters, digits, '-', '_' and '.'",
+                    route.repository
+                ));
+            }
+        }
+        for (i, a) in self.routes.iter().enumerate() {
+            if self.routes[..i].iter().any(|b| b.prefix == a.prefix) {
+                return invalid(format!("routes.prefix {:?} is listed twice", a.prefix));
+            }
+        }
+        if self.registries.is_empty() {
+            return invalid("at least one [[registries]] entry is needed".into());
+        }
+        for r in &mut self.registries {
+            for (key, url) in [("grpc", &r.grpc), ("http", &r.http)] {
+                if reqwest::Url::parse(url).is_err() || !url.starts_with("http") {
+                    return invalid(format!("registries.{key} {url:?} is not an http(s) URL"));
+                }
+            }
+            if r.name.is_empty() {
+                r.name = r.grpc.clone();
+            }
+        }
+        for f in &self.fallbacks {
+            if reqwest::Url::parse(&f.url).is_err() {
+                return invalid(format!("fallbacks.url {:?} is not a URL", f.url));
+            }
+            if f.modules.is_empty() {
+                return invalid(format!("fallbacks.modules of {:?} is empty", f.url));
+            }
+        }
+        let u = &self.upstream;
+        if u.max_attempts == 0 || u.failure_threshold == 0 || u.request_timeout_ms == 0 {
+            return invalid(
+                "upstream.max_attempts, failure_threshold, request_timeout_ms must be positive"
+                    .into(),
+            );
+        }
+        if u.outlier_factor < 1.0 || !u.outlier_factor.is_finite() {
+            return invalid("upstream.outlier_factor must be at least 1".into());
+        }
+        let c = &self.cache;
+        if c.memory_bytes == 0 || c.disk_bytes == 0 || c.max_fills == 0 {
+            return invalid("cache.memory_bytes, disk_bytes and max_fills must be positive".into());
+        }
+        if let Some(redis) = self.events.redis() {
+            redis.validate().map_err(ConfigError::Invalid)?;
+        }
+        Ok(())
+    }
+
+    /// The repository and the rest of the path for a request path: the longest route prefix
+    /// that matches.
+    pub fn route<'p>(&self, path: &'p str) -> Option<(&str, &'p str)> {
+        self.routes
+            .iter()
+            .filter(|r| path.starts_with(r.prefix.as_str()))
+            .max_by_key(|r| r.prefix.len())
+            .map(|r| (r.repository.as_str(), &path[r.prefix.len()..]))
+    }
+}
+
+fn valid_repo_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,405 @@
+//! [`Fills`]: one download per zip into the disk tier, however many clients want it.
+//!
+//! The first miss starts a fill: a spawned task that streams the zip from a registry over gRPC
+//! into a temp file (meta line first, then the bytes), publishing its progress on a
+//! `tokio::sync::watch`. Every client that wants the zip meanwhile — the first one included —
+//! follows the temp file as it grows ([`follow`]), reading its own file handle in 64 KiB
+//! chunks and waiting on the watch for more, so memory stays flat whatever the zip's size and
+//! the number of clients. Clients hanging up do not affect the task.
+//!
+//! A client never receives the zip's last byte before the fill is complete and verified (size,
+//! SHA-256 = the header's ETag, `dirhash::hash_zip` = the header's `h1:`): a corrupt or broken
+//! download reaches clients as a body that ends early, which the go command rejects. If the
+//! registry stream breaks, the fill resumes from the bytes it has (the `offset` of `ZipRequest`)
+//! on whichever registry is best then, checking that the ETag is the same.
+//! Fills run at most `cache.max_fills` at a time; further misses wait for a slot.
+
+use std::collections::HashMap;
+use std::io::SeekFrom;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::Stream;
+use sha2::{Digest, Sha256};
+use strata_core::dirhash::hash_zip;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::{Semaphore, watch};
+
+use crate::cache::disk::DiskTier;
+use crate::cache::{EntryKind, Meta, unix_now};
+use crate::error::EdgeError;
+use crate::metrics::{Metrics, OutcomeLabels};
+use crate::proto::zip_response;
+use crate::upstream::RegistryPool;
+
+/// Read size when streaming from a file.
+pub const CHUNK: usize = 64 << 10;
+
+/// Where a fill is.
+#[derive(Debug, Clone)]
+pub enum FillState {
+    /// Waiting for a slot or for the registry's header.
+    Starting,
+    /// Bytes `0..written` are in `temp` (after the meta line).
+    Running {
+        /// The entry's facts, from the registry's header.
+        meta: Arc<Meta>,
+        /// The temp file.
+        temp: Arc<PathBuf>,
+        /// Where the bytes start in it.
+        data_offset: u64,
+        /// Bytes written and flushed.
+        written: u64,
+    },
+    /// Verified and in the disk tier.
+    Done(Arc<Meta>),
+    /// Failed; the temp file is gone.
+    Failed(EdgeError),
+}
+
+/// What a zip to fill is.
+#[derive(Debug, Clone)]
+pub struct ZipTarget {
+    /// Repository.
+    pub repo: String,
+    /// Module path (plain).
+    pub module: String,
+    /// Version.
+    pub version: String,
+    /// Disk tier path of the entry.
+    pub rel: String,
+}
+
+/// The fills in flight.
+#[derive(Debug)]
+pub struct Fills {
+    inflight: Mutex<HashMap<String, watch::Receiver<FillState>>>,
+    slots: Arc<Semaphore>,
+    disk: Arc<DiskTier>,
+    pool: Arc<RegistryPool>,
+    metrics: Arc<Metrics>,
+}
+
+impl Fills {
+    /// At most `max` fills at once.
+    pub fn new(
+        max: usize,
+        disk: Arc<DiskTier>,
+        pool: Arc<RegistryPool>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            inflight: Mutex::new(HashMap::new()),
+            slots: Arc::new(Semaphore::new(max)),
+            disk,
+            pool,
+            metrics,
+        }
+    }
+
+    /// The progress of the fill of `target`: joins one in flight or starts one with `auth`.
+    /// `None` if the zip is in the disk tier after all (a fill just finished).
+    pub fn join(
+        self: &Arc<Self>,
+        target: &ZipTarget,
+        auth: Option<&str>,
+    ) -> Option<watch::Receiver<FillState>> {
+        let mut inflight = match self.inflight.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(rx) = inflight.get(&target.rel) {
+            return Some(rx.clone());
+        }
+        // Checked under the lock: a fill commits to the disk tier before leaving the map.
+        if self.disk.contains(&target.rel) {
+            return None;
+        }
+        let (tx, rx) = watch::channel(FillState::Starting);
+        inflight.insert(target.rel.clone(), rx.clone());
+        let fills = Arc::clone(self);
+        let target = target.clone();
+        let auth = auth.map(str::to_owned);
+        tokio::spawn(async move { fills.run(target, auth, tx).await });
+        Some(rx)
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        target: ZipTarget,
+        auth: Option<String>,
+        tx: watch::Sender<FillState>,
+    ) {
+        // Leaves the in-flight map however the task ends (even by a panic), after the
+        // entry is committed: joiners then find it on disk.
+        let _leave = Leave {
+            fills: Arc::clone(&self),
+            rel: target.rel.clone(),
+        };
+        let permit = self.slots.clone().acquire_owned().await;
+        self.metrics.fills_in_flight.inc();
+        let temp = self.disk.temp_path();
+        let result = match permit {
+            Ok(_permit) => self.download(&target, auth.as_deref(), &temp, &tx).await,
+            Err(_) => Err(EdgeError::Unavailable("shutting down".into())),
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(EdgeError::Integrity { .. }) => "integrity",
+            Err(_) => "failed",
+        };
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+        self.metrics
+            .fills
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        self.metrics.fills_in_flight.dec();
+        match result {
+            Ok(meta) => tx.send_replace(FillState::Done(meta)),
+            Err(e) => {
+                tracing::warn!(zip = %target.rel, error = %e, "zip fill failed");
+                tx.send_replace(FillState::Failed(e))
+            }
+        };
+    }
+
+    async fn download(
+        &self,
+        t: &ZipTarget,
+        auth: Option<&str>,
+        temp: &PathBuf,
+        tx: &watch::Sender<FillState>,
+    ) -> Result<Arc<Meta>, EdgeError> {
+        let what = format!("{}@{}.zip", t.module, t.version);
+        let cache_err = |e: std::io::Error| EdgeError::Cache(format!("writing {what}: {e}"));
+        let mut open = self
+            .pool
+            .open_zip(&t.repo, &t.module, &t.version, 0, auth, None)
+            .await?;
+        let header = open.header.clone();
+        if header.offset != 0 || header.length != header.size {
+            return Err(integrity(
+                &what,
+                "registry sent a partial zip for a full request",
+            ));
+        }
+        let meta = Arc::new(Meta {
+            v: 1,
+            kind: EntryKind::Zip,
+            size: header.size,
+            etag: header.etag.clone(),
+            h1: Some(header.h1.clone()),
+            fetched: unix_now(),
+            source: Some(open.upstream.name.clone()),
+        });
+        let mut file = tokio::fs::File::create(temp).await.map_err(cache_err)?;
+        let line = meta.line();
+        file.write_all(&line).await.map_err(cache_err)?;
+        file.flush().await.map_err(cache_err)?;
+        let data_offset = line.len() as u64;
+        let temp_arc = Arc::new(temp.clone());
+        tx.send_replace(FillState::Running {
+            meta: Arc::clone(&meta),
+            temp: Arc::clone(&temp_arc),
+            data_offset,
+            written: 0,
+        });
+        let mut sha = Sha256::new();
+        let mut written = 0u64;
+        let mut resumes = 0;
+        let idle = self.pool.zip_idle_timeout();
+        loop {
+            let message = tokio::time::timeout(idle, open.stream.message()).await;
+            let broken = match message {
+                Ok(Ok(Some(m))) => match m.part {
+                    Some(zip_response::Part::Data(chunk)) => {
+                        if written + chunk.len() as u64 > header.size {
+                            return Err(integrity(
+                                &what,
+                                "registry sent more bytes than announced",
+                            ));
+                        }
+                        file.write_all(&chunk).await.map_err(cache_err)?;
+                        file.flush().await.map_err(cache_err)?;
+                        sha.update(&chunk);
+                        written += chunk.len() as u64;
+                        tx.send_modify(|s| {
+                            if let FillState::Running { written: w, .. } = s {
+                                *w = written;
+                            }
+                        });
+                        continue;
+                    }
+                    _ => return Err(integrity(&what, "unexpected message in the zip stream")),
+                },
+                Ok(Ok(None)) if written == header.size => break,
+                Ok(Ok(None)) => "stream ended early".to_owned(),
+                Ok(Err(status)) => status.message().to_owned(),
+                Err(_) => format!("no data for {idle:?}"),
+            };
+            self.pool.failed(&open.upstream, "failed");
+            resumes += 1;
+            if resumes > 3 {
+                return Err(EdgeError::NoUpstream {
+                    what,
+                    reasons: format!("zip stream broke {resumes} times, last: {broken}"),
+                    timeout: false,
+                });
+            }
+            tracing::info!(zip = %t.rel, written, %broken, "zip stream broke; resuming");
+            open = self
+                .pool
+                .open_zip(&t.repo, &t.module, &t.version, written, auth, None)
+                .await?;
+            if open.header.etag != header.etag || open.header.offset != written {
+                return Err(integrity(&what, "resumed stream is of different bytes"));
+            }
+        }
+        file.sync_all().await.map_err(cache_err)?;
+        drop(file);
+        if hex::encode(sha.finalize()) != header.etag {
+            return Err(integrity(
+                &what,
+                "SHA-256 does not match the registry's ETag",
+            ));
+        }
+        let path = temp.clone();
+        let size = header.size;
+        let h1 = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&path)?;
+            let section = crate::cache::section(file, data_offset, size);
+            hash_zip(section).map_err(std::io::Error::other)
+        })
+        .await
+        .map_err(|e| EdgeError::Cache(e.to_string()))?
+        .map_err(|e| integrity(&what, &format!("not a valid module zip: {e}")))?;
+        if h1 != header.h1 {
+            return Err(integrity(
+                &what,
+                &format!("h1 {h1} does not match the registry's {}", header.h1),
+            ));
+        }
+        self.disk.commit(temp, &t.rel).await.map_err(cache_err)?;
+        Ok(meta)
+    }
+}
+
+/// Removes a fill from the in-flight map when dropped.
+struct Leave {
+    fills: Arc<Fills>,
+    rel: String,
+}
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        let mut inflight = match self.fills.inflight.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        inflight.remove(&self.rel);
+    }
+}
+
+fn integrity(what: &str, detail: &str) -> EdgeError {
+    EdgeError::Integrity {
+        what: what.to_owned(),
+        detail: detail.to_owned(),
+    }
+}
+
+/// Waits for the fill's header: the entry's meta, or the failure.
+pub async fn header(rx: &mut watch::Receiver<FillState>) -> Result<Arc<Meta>, EdgeError> {
+    let state = rx
+        .wait_for(|s| !matches!(s, FillState::Starting))
+        .await
+        .map(|s| s.clone())
+        .map_err(|_| EdgeError::Unavailable("zip fill ended without a result".into()))?;
+    match state {
+        FillState::Running { meta, .. } | FillState::Done(meta) => Ok(meta),
+        FillState::Failed(e) => Err(e),
+        FillState::Starting => Err(EdgeError::Unavailable("zip fill did not start".into())),
+    }
+}
+
+/// Bytes `start..end` of a zip being filled, read from its temp file as they arrive. Once the
+/// fill is done the rest comes from `done_file` (the committed entry, opened lazily).
+pub fn follow(
+    rx: watch::Receiver<FillState>,
+    start: u64,
+    end: u64,
+    disk: Arc<DiskTier>,
+    rel: String,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    struct Follow {
+        rx: watch::Receiver<FillState>,
+        file: Option<(tokio::fs::File, u64)>,
+        pos: u64,
+        end: u64,
+        disk: Arc<DiskTier>,
+        rel: String,
+    }
+    let state = Follow {
+        rx,
+        file: None,
+        pos: start,
+        end,
+        disk,
+        rel,
+    };
+    futures::stream::try_unfold(state, |mut f| async move {
+        loop {
+            if f.pos >= f.end {
+                return Ok(None);
+            }
+            let state = f.rx.borrow_and_update().clone();
+            let (available, path_offset) = match &state {
+                FillState::Starting => (0, None),
+                FillState::Running {
+                    meta,
+                    temp,
+                    data_offset,
+                    written,
+                } => {
+                    // The last byte waits for verification.
+                    let limit = (*written).min(meta.size.saturating_sub(1));
+                    (limit, Some(((**temp).clone(), *data_offset)))
+                }
+                FillState::Done(meta) => (meta.size, None),
+                FillState::Failed(e) => return Err(std::io::Error::other(e.to_string())),
+            };
+            if f.file.is_none() {
+                if let Some((path, offset)) = path_offset {
+                    // Not there: renamed meanwhile, the fill is done; the next round opens
+                    // the committed entry.
+                    if let Ok(file) = tokio::fs::File::open(&path).await {
+                        f.file = Some((file, offset));
+                    }
+                } else if matches!(state, FillState::Done(_)) {
+                    let entry = f.disk.get(&f.rel).await.ok_or_else(|| {
+                        std::io::Error::other("zip left the disk cache while being served")
+                    })?;
+                    f.file = Some((tokio::fs::File::from_std(entry.file), entry.data_offset));
+                }
+            }
+            if f.pos < available.min(f.end)
+                && let Some((file, offset)) = f.file.as_mut()
+            {
+                let want = (available.min(f.end) - f.pos).min(CHUNK as u64) as usize;
+                let mut buf = vec![0u8; want];
+                file.seek(SeekFrom::Start(*offset + f.pos)).await?;
+                file.read_exact(&mut buf).await?;
+                f.pos += want as u64;
+                return Ok(Some((Bytes::from(buf), f)));
+            }
+            if matches!(state, FillState::Done(_)) && f.file.is_none() {
+                continue;
+            }
+            if f.rx.changed().await.is_err() && !matches!(&*f.rx.borrow(), FillState::Done(_)) {
+                return Err(std::io::Error::other("zip fill ended without a result"));
+            }
+        }
+    })
+}

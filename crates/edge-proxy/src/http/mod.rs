@@ -1,0 +1,233 @@
+//! The HTTP front end: routes, the GOPROXY handler and its access log. The listener and
+//! connection handling are in [`server`].
+//!
+//! Routes: `/healthz`, `/readyz`, `/metrics`; then the longest configured prefix names the
+//! repository, and the rest of the path is either `sumdb/<name>/…` (forwarded, see [`sumdb`])
+//! or a GOPROXY path, parsed into a `ProxyRequest` before anything else happens.
+
+mod ops;
+pub mod respond;
+pub mod server;
+mod sumdb;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use strata_core::protocol::{CacheClass, ErrorKind, ProxyRequest};
+
+use self::respond::{ResponseBody, X_CACHE};
+use crate::cache::key::request_kind;
+use crate::edge::Edge;
+use crate::error::EdgeError;
+use crate::metrics::{KindLabels, RequestLabels};
+
+/// Handles one request (never fails: errors become responses).
+pub async fn handle<B>(
+    edge: Arc<Edge>,
+    request: Request<B>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let mut log = AccessLog::default();
+    let response = route(&edge, &request, &mut log).await;
+    let status = response.status().as_u16();
+    let bytes = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|_| method != Method::HEAD)
+        .unwrap_or(0);
+    let cache = response
+        .headers()
+        .get(X_CACHE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let m = &edge.metrics;
+    m.requests
+        .get_or_create(&RequestLabels {
+            kind: log.kind,
+            status,
+        })
+        .inc();
+    m.request_duration
+        .get_or_create(&KindLabels { kind: log.kind })
+        .observe(started.elapsed().as_secs_f64());
+    m.bytes_served
+        .get_or_create(&KindLabels { kind: log.kind })
+        .inc_by(bytes);
+    if log.kind != "ops" {
+        tracing::info!(
+            target: "strata_edge::access",
+            method = %method,
+            path = %path,
+            repository = log.repo.as_str(),
+            module = log.module.as_str(),
+            version = log.version.as_str(),
+            kind = log.kind,
+            status,
+            cache,
+            upstream = log.upstream.as_str(),
+            bytes,
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        );
+    }
+    Ok(response)
+}
+
+/// What the access log line says about a request.
+#[derive(Debug)]
+struct AccessLog {
+    kind: &'static str,
+    repo: String,
+    module: String,
+    version: String,
+    upstream: String,
+}
+
+impl Default for AccessLog {
+    fn default() -> Self {
+        Self {
+            kind: "other",
+            repo: String::new(),
+            module: String::new(),
+            version: String::new(),
+            upstream: String::new(),
+        }
+    }
+}
+
+async fn route<B>(
+    edge: &Arc<Edge>,
+    request: &Request<B>,
+    log: &mut AccessLog,
+) -> Response<ResponseBody> {
+    // The go command percent-encodes `!` (case-encoding) as `%21`.
+    let Some(decoded) = percent_decode(request.uri().path()) else {
+        return respond::text(
+            StatusCode::NOT_FOUND,
+            CacheClass::NotFound,
+            "the request path is not valid percent-encoded UTF-8",
+        );
+    };
+    let path = decoded.as_str();
+    match path {
+        "/healthz" | "/readyz" | "/metrics" => {
+            log.kind = "ops";
+            return ops::handle(edge, path);
+        }
+        _ => {}
+    }
+    let method = request.method();
+    if method != Method::GET && method != Method::HEAD {
+        let mut r = respond::text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            CacheClass::UpstreamFailure,
+            "the module proxy is read-only: use GET or HEAD",
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    let Some((repo, rest)) = edge.config.route(path) else {
+        return respond::text(
+            StatusCode::NOT_FOUND,
+            CacheClass::NotFound,
+            format!("no repository is served at {path:?}"),
+        );
+    };
+    log.repo = repo.to_owned();
+    let auth = match request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str())
+    {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(_)) => {
+            return respond::error(&EdgeError::Registry {
+                kind: ErrorKind::Unauthenticated,
+                registry: String::new(),
+                message: "the Authorization header is not readable text".into(),
+            });
+        }
+    };
+    if let Some(sumdb_path) = rest.strip_prefix("sumdb/") {
+        log.kind = "sumdb";
+        return sumdb::handle(edge, repo, sumdb_path, request, auth).await;
+    }
+    let parsed = match ProxyRequest::parse(rest) {
+        Ok(p) => p,
+        Err(e) => {
+            return respond::text(StatusCode::NOT_FOUND, CacheClass::NotFound, e.to_string());
+        }
+    };
+    log.kind = request_kind(&parsed);
+    log.module = parsed.module().as_str().to_owned();
+    log.version = match &parsed {
+        ProxyRequest::Info(_, v) | ProxyRequest::Mod(_, v) | ProxyRequest::Zip(_, v) => {
+            v.as_str().to_owned()
+        }
+        ProxyRequest::Query(_, q) => q.clone(),
+        _ => String::new(),
+    };
+    match edge.serve(repo, &parsed, auth).await {
+        Ok(answer) => {
+            log.upstream = answer.meta.source.clone().unwrap_or_default();
+            respond::answer(
+                method,
+                request.headers(),
+                parsed.cache_class(),
+                answer,
+                Arc::clone(&edge.disk),
+            )
+            .await
+        }
+        Err(e) => {
+            if let EdgeError::Registry { registry, .. } = &e {
+                log.upstream = registry.clone();
+            }
+            respond::error(&e)
+        }
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for a malformed escape or a result that is not UTF-8.
+fn percent_decode(path: &str) -> Option<String> {
+    if !path.contains('%') {
+        return Some(path.to_owned());
+    }
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn decodes_percent_escapes() {
+        assert_eq!(
+            percent_decode("/example.com/%21go/@v/list").as_deref(),
+            Some("/example.com/!go/@v/list")
+        );
+        assert_eq!(percent_decode("/a%2").as_deref(), None);
+        assert_eq!(percent_decode("/a%zz").as_deref(), None);
+        assert_eq!(percent_decode("/%ff").as_deref(), None);
+    }
+}

@@ -1,0 +1,269 @@
+//! Turning answers and errors into HTTP responses: status and cache policy from
+//! `strata_core::protocol`, strong ETags with `If-None-Match`, single `Range`s on zips, HEAD.
+
+use std::io::SeekFrom;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
+use hyper::body::Frame;
+use strata_core::protocol::{CacheClass, ErrorKind};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::cache::EntryKind;
+use crate::edge::{Answer, Body, Source};
+use crate::error::EdgeError;
+use crate::fill::{self, CHUNK};
+
+/// The response body type.
+pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// `X-Strata-Cache`: where the answer came from.
+pub const X_CACHE: &str = "x-strata-cache";
+
+/// A whole body.
+pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A plain-text response (errors, health).
+pub fn text(
+    status: StatusCode,
+    cache: CacheClass,
+    body: impl Into<String>,
+) -> Response<ResponseBody> {
+    let mut body = body.into();
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache.cache_control()),
+    );
+    r
+}
+
+/// The response for an error: its kind's status and cache policy, its message as the body.
+pub fn error(e: &EdgeError) -> Response<ResponseBody> {
+    let kind = e.kind();
+    let status = StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut r = text(status, kind.cache_class(), e.to_string());
+    if kind == ErrorKind::Unauthenticated {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"strata\", charset=\"UTF-8\""),
+        );
+    }
+    r
+}
+
+/// The response for an answer.
+pub async fn answer(
+    method: &Method,
+    headers: &HeaderMap,
+    cache: CacheClass,
+    answer: Answer,
+    disk: std::sync::Arc<crate::cache::disk::DiskTier>,
+) -> Response<ResponseBody> {
+    let Answer { meta, body, source } = answer;
+    let stale = source == Source::Stale;
+    let cache = if stale || source == Source::Fallback {
+        CacheClass::UpstreamFailure
+    } else {
+        cache
+    };
+    let mut base = Response::new(full(Bytes::new()));
+    let h = base.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache.cache_control()),
+    );
+    h.insert(X_CACHE, HeaderValue::from_static(source.as_str()));
+    if stale {
+        h.insert(
+            header::WARNING,
+            HeaderValue::from_static("110 - \"Response is Stale\""),
+        );
+    }
+    if let Body::Stream(response) = body {
+        // A fallback's body, passed through as it comes.
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(meta.kind.content_type()),
+        );
+        if let Some(len) = response.content_length() {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        if *method != Method::HEAD {
+            let stream = response.bytes_stream().map_err(std::io::Error::other);
+            *base.body_mut() = stream_body(stream);
+        }
+        return base;
+    }
+    let etag = format!("\"{}\"", meta.etag);
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Some(h1) = meta
+        .h1
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        h.insert("x-go-checksum", h1);
+    }
+    if if_none_match(headers, &etag) {
+        *base.status_mut() = StatusCode::NOT_MODIFIED;
+        return base;
+    }
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(meta.kind.content_type()),
+    );
+    let size = meta.size;
+    let (start, end) = if meta.kind == EntryKind::Zip {
+        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+            None => (0, size),
+            Some(range) => match parse_range(range, size) {
+                Some(Ok(r)) => r,
+                Some(Err(())) => {
+                    let mut r = text(
+                        StatusCode::RANGE_NOT_SATISFIABLE,
+                        CacheClass::UpstreamFailure,
+                        format!("range {range:?} not satisfiable for {size} bytes"),
+                    );
+                    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                        r.headers_mut().insert(header::CONTENT_RANGE, v);
+                    }
+                    return r;
+                }
+                None => (0, size),
+            },
+        }
+    } else {
+        (0, size)
+    };
+    if (start, end) != (0, size) {
+        *base.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let value = format!("bytes {start}-{}/{size}", end - 1);
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            base.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    base.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    if *method == Method::HEAD {
+        return base;
+    }
+    *base.body_mut() = match body {
+        Body::Bytes(b) => full(b.slice(start as usize..end as usize)),
+        Body::File { file, data_offset } => stream_body(file_stream(
+            tokio::fs::File::from_std(file),
+            data_offset + start,
+            end - start,
+        )),
+        Body::Fill { rx, rel } => stream_body(fill::follow(rx, start, end, disk, rel)),
+        Body::Stream(_) => full(Bytes::new()),
+    };
+    base
+}
+
+fn stream_body(
+    s: impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+) -> ResponseBody {
+    StreamBody::new(s.map_ok(Frame::data)).boxed_unsync()
+}
+
+/// `len` bytes of `file` from `offset`, in 64 KiB chunks.
+pub fn file_stream(
+    file: tokio::fs::File,
+    offset: u64,
+    len: u64,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures::stream::try_unfold(
+        (file, offset, len, false),
+        |(mut file, pos, left, sought)| async move {
+            if left == 0 {
+                return Ok(None);
+            }
+            if !sought {
+                file.seek(SeekFrom::Start(pos)).await?;
+            }
+            let want = left.min(CHUNK as u64) as usize;
+            let mut buf = vec![0u8; want];
+            file.read_exact(&mut buf).await?;
+            Ok(Some((
+                Bytes::from(buf),
+                (file, pos + want as u64, left - want as u64, true),
+            )))
+        },
+    )
+}
+
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
+}
+
+/// A single `bytes=` range: `Some(Ok((start, end_exclusive)))`, `Some(Err)` if unsatisfiable,
+/// `None` if not understood (then the whole body is served, as RFC 9110 allows).
+fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        if n == 0 || size == 0 {
+            return Some(Err(()));
+        }
+        return Some(Ok((size.saturating_sub(n), size)));
+    }
+    let start: u64 = a.parse().ok()?;
+    let end = if b.is_empty() {
+        size
+    } else {
+        let last: u64 = b.parse().ok()?;
+        if last < start {
+            return None;
+        }
+        (last + 1).min(size)
+    };
+    if start >= size {
+        return Some(Err(()));
+    }
+    Some(Ok((start, end)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 10))));
+        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 100))));
+        assert_eq!(parse_range("bytes=-10", 100), Some(Ok((90, 100))));
+        assert_eq!(parse_range("bytes=50-500", 100), Some(Ok((50, 100))));
+        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+    }
+}

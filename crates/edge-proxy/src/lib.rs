@@ -1,0 +1,179 @@
+//! The strata edge proxy: the regional GOPROXY every `go build` of a region talks to.
+//!
+//! Layers, bottom up: [`upstream`] (the central registries over gRPC: health, latency, circuit
+//! breakers, failover), [`cache`] (memory and disk tiers), [`fill`] (one streaming download per
+//! zip, shared by every client that wants it), [`coalesce`] (the same for small answers),
+//! [`access`] (cached authorization decisions), [`freshness`] (TTLs and change events),
+//! [`fallback`] (public GOPROXYs for when no registry answers), [`edge`] (the request logic)
+//! and [`http`] (the front end). [`start`] wires them from an [`config::EdgeConfig`].
+
+pub mod access;
+pub mod cache;
+pub mod coalesce;
+pub mod config;
+pub mod edge;
+pub mod error;
+pub mod fallback;
+pub mod fill;
+pub mod freshness;
+pub mod http;
+pub mod metrics;
+pub mod proto;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_central_registry::events::{EventBus, StartFrom};
+use strata_central_registry::storage::fs::FsStore;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::disk::DiskTier;
+use crate::config::{EdgeConfig, EventsConfig};
+use crate::edge::Edge;
+use crate::fallback::Fallbacks;
+use crate::metrics::Metrics;
+use crate::upstream::RegistryPool;
+
+/// A failure to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The disk tier's directory is unusable.
+    #[error("cache.dir {dir}: {source}")]
+    Cache {
+        /// The directory.
+        dir: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The listener could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// TLS files, registry URLs or the events setting cannot be used.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// A running edge.
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its state (tests read metrics and tiers through it).
+    pub edge: Arc<Edge>,
+    /// Finishes when the server has drained after shutdown.
+    pub done: JoinHandle<()>,
+}
+
+/// Starts the edge with the events its configuration names (none or Redis); returns once it
+/// accepts connections.
+pub async fn start(config: EdgeConfig, shutdown: CancellationToken) -> Result<Running, StartError> {
+    start_with_events(config, None, shutdown).await
+}
+
+/// Starts the edge; `bus` is the registry's in-process event bus when both run in one process
+/// (it is used whatever `events` says).
+pub async fn start_with_events(
+    config: EdgeConfig,
+    bus: Option<EventBus>,
+    shutdown: CancellationToken,
+) -> Result<Running, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    let disk = DiskTier::open(
+        &config.cache.dir,
+        config.cache.disk_bytes,
+        Arc::clone(&metrics),
+    )
+    .await
+    .map_err(|source| StartError::Cache {
+        dir: config.cache.dir.display().to_string(),
+        source,
+    })?;
+    let pool = RegistryPool::new(&config.registries, &config.upstream, Arc::clone(&metrics))
+        .map_err(StartError::Setup)?;
+    let fallbacks = Fallbacks::new(&config.fallbacks, config.upstream.request_timeout())
+        .map_err(StartError::Setup)?;
+    let tls = match &config.server.tls {
+        Some(t) => Some(http::server::tls_config(&t.cert, &t.key).map_err(StartError::Setup)?),
+        None => None,
+    };
+    let listen = config.server.listen;
+    let grace = Duration::from_millis(config.server.shutdown_grace_ms);
+    let events = config.events.clone();
+    let edge = Arc::new(Edge::new(
+        config,
+        Arc::new(pool),
+        Arc::new(disk),
+        metrics,
+        fallbacks,
+    ));
+    subscribe(&edge, &events, bus, &shutdown).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: listen,
+        source,
+    })?;
+    tracing::info!(listen = %http::server::describe(addr, tls.is_some()), "edge proxy listening");
+    let done = tokio::spawn(http::server::serve(
+        listener,
+        Arc::clone(&edge),
+        tls,
+        shutdown,
+        grace,
+    ));
+    Ok(Running { addr, edge, done })
+}
+
+/// Starts the event listener: on the handed-in bus, or a Redis subscriber built from `events`.
+async fn subscribe(
+    edge: &Arc<Edge>,
+    events: &EventsConfig,
+    bus: Option<EventBus>,
+    shutdown: &CancellationToken,
+) -> Result<(), StartError> {
+    let (bus, outbox_dir) = match (bus, events) {
+        (Some(bus), _) => (bus, None),
+        (None, EventsConfig::None) => return Ok(()),
+        (None, EventsConfig::Memory) => {
+            return Err(StartError::Setup(
+                "events.kind = \"memory\" needs the registry's in-process bus (all-in-one only)"
+                    .into(),
+            ));
+        }
+        (None, EventsConfig::Redis { .. }) => {
+            let redis = events
+                .redis()
+                .ok_or_else(|| StartError::Setup("events: not redis".into()))?;
+            // The registry crate builds Redis subscribers only as part of a bus, whose outbox
+            // the edge never writes: give it an empty scratch store.
+            let dir = tempfile::tempdir().map_err(|e| StartError::Setup(format!("events: {e}")))?;
+            let store = FsStore::open(dir.path())
+                .map_err(|e| StartError::Setup(format!("events scratch store: {e}")))?;
+            let bus = EventBus::redis(redis, Arc::new(store), shutdown.child_token())
+                .await
+                .map_err(|e| StartError::Setup(e.to_string()))?;
+            (bus, Some(dir))
+        }
+    };
+    let subscription = bus.subscribe(StartFrom::New).await;
+    let (edge, shutdown) = (Arc::clone(edge), shutdown.clone());
+    tokio::spawn(async move {
+        freshness::listen(edge, subscription, shutdown).await;
+        drop(bus);
+        drop(outbox_dir);
+    });
+    Ok(())
+}
