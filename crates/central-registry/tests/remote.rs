@@ -13,7 +13,7 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{CI_TOKEN, Harness, Options, next_event};
+use harness::{Harness, Options, next_event};
 use strata_central_registry::events::EventKind;
 use strata_testkit::{FixtureModule, Tamper};
 
@@ -356,7 +356,10 @@ async fn no_sum_modules_skip_the_database() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_repositories_refuse_publishes() {
     let h = Harness::start(&modules(), Options::default()).await;
-    let (status, body) = h.publish("gocache", b"not a zip".to_vec()).await;
+    // The token may deploy to `gocache`: the refusal comes from the repository's kind.
+    let zip = FixtureModule::new("example.com/mine", "v1.0.0", &[]).zip();
+    let (status, body) = h.publish("gocache", zip).await;
     assert_eq!(status, 403, "{body}");
-    let _ = CI_TOKEN;
+    assert!(body.contains("only local repositories"), "{body}");
+    assert!(h.stored_keys("gocache").is_empty());
 }

@@ -254,10 +254,19 @@ mod tests {
         assert_eq!(&follow.try_next().await.unwrap().unwrap()[..], b"ab");
         writer.write(b"def").await.unwrap();
         let (size, sha) = writer.complete().await.unwrap();
-        let waiting = tokio::spawn(async move { follow.try_next().await.unwrap().unwrap() });
-        tokio::task::yield_now().await;
-        assert!(!waiting.is_finished() || waiting.await.unwrap().as_ref() == b"cde");
+        // Everything but the last byte is out before verification…
+        assert_eq!(&follow.try_next().await.unwrap().unwrap()[..], b"cde");
+        let tail = tokio::spawn(async move { follow.try_next().await.unwrap().unwrap() });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        // …and nothing can wake the reader until the zip is verified.
+        assert!(
+            !tail.is_finished(),
+            "the last byte went out before verification"
+        );
         writer.verified(size, sha, "h1:x".into());
+        assert_eq!(&tail.await.unwrap()[..], b"f");
         let all: Vec<Bytes> = early.try_collect().await.unwrap();
         assert_eq!(all.concat(), b"abcdef");
         assert_eq!(fill.finished().await.unwrap().0, 6);

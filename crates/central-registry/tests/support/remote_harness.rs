@@ -267,7 +267,7 @@ members = [
 [[tokens]]
 name = "ci"
 sha256 = "{hash}"
-permissions = {{ private = ["read", "deploy"], corp = ["read", "deploy"], gocache = ["read"], go = ["read"] }}
+permissions = {{ private = ["read", "deploy"], corp = ["read", "deploy"], gocache = ["read", "deploy"], go = ["read"] }}
 "#,
         no_sum = no_sum.join(", "),
         ttl = o.metadata_ttl_secs,
