@@ -5,10 +5,13 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= /var/tmp/strata-target
 CARGO ?= cargo
 
-.PHONY: help test deps fmt-check lint unit fuzz-check fuzz-build bench build
+.PHONY: help run test deps fmt-check lint unit fuzz-check fuzz-build bench build
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+run: ## every tier in one process with embedded defaults (data in ./data; ARGS="--listen 127.0.0.1:9000")
+	$(CARGO) run --release -p strata-cli --bin strata -- up $(ARGS)
 
 build: ## build every binary (release)
 	$(CARGO) build --release --workspace

@@ -1,4 +1,5 @@
-//! `strata`: package, check and hash Go modules with the go command's exact rules.
+//! `strata`: package, check, hash and publish Go modules with the go command's exact rules, and
+//! `strata up`: the whole platform in one process.
 //!
 //! Exit status: 0 on success, 1 when the input is invalid or unreadable (every problem is printed
 //! on stderr), 2 on a usage error.
@@ -8,6 +9,7 @@ mod netrc;
 mod package;
 mod publish;
 mod token;
+mod up;
 mod verify;
 
 use std::path::PathBuf;
@@ -50,6 +52,14 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Create API tokens for the registry configuration.
     Token(token::TokenArgs),
+    /// Run every tier in one process with embedded defaults (what `make run` starts).
+    ///
+    /// The central registry (filesystem storage under --data, in-process events) with a local
+    /// repository `private`, a remote repository `gocache` of proxy.golang.org verified against
+    /// sum.golang.org, and a virtual repository `go` over both; and an edge in front of it on
+    /// --listen, linked over real gRPC. Prints the GOPROXY line, the publish URL and, on the
+    /// first start, the admin token (or takes it from STRATA_ADMIN_TOKEN). Stops on Ctrl-C.
+    Up(up::UpArgs),
 }
 
 /// A failure to report: every line is printed on stderr, then the process exits with status 1.
@@ -71,6 +81,7 @@ fn main() -> ExitCode {
         Command::Hash(args) => hash::run(&args),
         Command::Publish(args) => publish::run(&args),
         Command::Token(args) => token::run(&args),
+        Command::Up(args) => up::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../central-registry/tests/support/s3_server.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod s3_server;
 
 use std::fs;

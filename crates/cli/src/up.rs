@@ -1,0 +1,426 @@
+//! `strata up`: every tier in one process with embedded defaults — the central registry
+//! (filesystem storage under `--data`, in-process events) and an edge in front of it, talking to
+//! each other over real gRPC on loopback, exactly as the separate binaries do.
+//!
+//! Repositories: `private` (local, the publish target), `gocache` (remote of proxy.golang.org,
+//! verified against sum.golang.org) and `go` (virtual over both, what `/` of the edge serves).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use clap::Args;
+use sha2::{Digest, Sha256};
+use strata_central_registry::config::RegistryConfig;
+use strata_edge_proxy::config::EdgeConfig;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Failure, shown};
+
+/// The public key of sum.golang.org (the go command's built-in default).
+const SUM_GOLANG_ORG_KEY: &str =
+    "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
+
+/// Arguments of `strata up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Where everything is kept: registry storage, the edge's disk cache, upload spool.
+    #[arg(long, default_value = "./data")]
+    pub data: PathBuf,
+    /// The edge's listen address: the GOPROXY URL clients use.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// The registry's HTTP address (publish API, /go/{repo}/); a free loopback port if not given.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub registry_http: SocketAddr,
+    /// The registry's gRPC address (what the edge calls); a free loopback port if not given.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub registry_grpc: SocketAddr,
+    /// The upstream GOPROXY of the `gocache` remote repository.
+    #[arg(long, default_value = "https://proxy.golang.org")]
+    pub upstream: String,
+    /// The checksum database key every fetched module is verified against.
+    #[arg(long, default_value = SUM_GOLANG_ORG_KEY)]
+    pub checksum_db_key: String,
+    /// Where that database is read. proxy.golang.org proxies sum.golang.org (the go command uses
+    /// the same path); answers are verified against the key, so the proxy cannot forge them.
+    #[arg(long, default_value = "https://proxy.golang.org/sumdb/sum.golang.org")]
+    pub checksum_db_url: String,
+}
+
+/// The addresses and token `strata up` prints.
+struct Banner<'a> {
+    data: &'a Path,
+    edge: SocketAddr,
+    registry_http: SocketAddr,
+    registry_grpc: SocketAddr,
+    token: &'a AdminToken,
+}
+
+/// The admin token: given, freshly generated (shown once), or generated at an earlier start.
+enum AdminToken {
+    FromEnv,
+    Generated(String),
+    Stored(PathBuf),
+}
+
+/// Runs `strata up` until SIGINT/SIGTERM.
+pub fn run(args: &UpArgs) -> Result<(), Failure> {
+    std::fs::create_dir_all(&args.data)
+        .map_err(|e| Failure::msg(format!("--data {}: {e}", shown(&args.data))))?;
+    let data = std::fs::canonicalize(&args.data)
+        .map_err(|e| Failure::msg(format!("--data {}: {e}", shown(&args.data))))?;
+    for dir in ["registry", "spool", "edge-cache"] {
+        std::fs::create_dir_all(data.join(dir))
+            .map_err(|e| Failure::msg(format!("{}: {e}", shown(&data.join(dir)))))?;
+    }
+    let (token, token_sha256) = admin_token(&data)?;
+    let registry_config = RegistryConfig::from_toml(
+        &registry_toml(args, &data, &token_sha256),
+        "strata up defaults",
+        &[],
+    )
+    .map_err(|e| Failure::msg(format!("registry defaults: {e}")))?;
+
+    strata_central_registry::telemetry::init();
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::msg(format!("starting the runtime: {e}")))?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let registry = strata_central_registry::server::start(registry_config, shutdown.clone())
+            .await
+            .map_err(|e| Failure::msg(format!("starting the registry: {e}")))?;
+        let edge_config = EdgeConfig::from_toml(
+            &edge_toml(args.listen, &data, registry.grpc_addr, registry.http_addr),
+            "strata up defaults",
+            &[],
+        )
+        .map_err(|e| Failure::msg(format!("edge defaults: {e}")))?;
+        let edge = match strata_edge_proxy::start_with_events(
+            edge_config,
+            Some(registry.events.clone()),
+            shutdown.clone(),
+        )
+        .await
+        {
+            Ok(edge) => edge,
+            Err(e) => {
+                shutdown.cancel();
+                let _ = registry.done.await;
+                return Err(Failure::msg(format!("starting the edge: {e}")));
+            }
+        };
+        print_banner(&Banner {
+            data: &data,
+            edge: edge.addr,
+            registry_http: registry.http_addr,
+            registry_grpc: registry.grpc_addr,
+            token: &token,
+        });
+        // Either tier stopping on its own (a failed listener) ends the process, like a signal.
+        let mut registry_done = registry.done;
+        let mut edge_done = edge.done;
+        let mut failure = None;
+        tokio::select! {
+            () = strata_central_registry::telemetry::shutdown_signal() => {}
+            result = &mut registry_done => {
+                failure = Some(format!("the registry stopped: {}", describe_exit(result)));
+            }
+            result = &mut edge_done => {
+                failure = Some(format!("the edge stopped: {}", describe_joined(result)));
+            }
+        }
+        shutdown.cancel();
+        eprintln!("strata: shutting down");
+        if !registry_done.is_finished() {
+            let _ = registry_done.await;
+        }
+        if !edge_done.is_finished() {
+            let _ = edge_done.await;
+        }
+        match failure {
+            Some(reason) => Err(Failure::msg(reason)),
+            None => Ok(()),
+        }
+    })
+}
+
+fn describe_exit(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> String {
+    match result {
+        Ok(Ok(())) => "without an error".into(),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn describe_joined(result: Result<(), tokio::task::JoinError>) -> String {
+    match result {
+        Ok(()) => "without an error".into(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// `STRATA_ADMIN_TOKEN`, else the hash stored at an earlier start, else a new token whose hash
+/// is stored (mode 0600) and which is shown once. Returns the token's SHA-256 (hex).
+fn admin_token(data: &Path) -> Result<(AdminToken, String), Failure> {
+    if let Ok(token) = std::env::var("STRATA_ADMIN_TOKEN") {
+        let token = token.trim().to_string();
+        if token.is_empty() {
+            return Err(Failure::msg("STRATA_ADMIN_TOKEN is set but empty"));
+        }
+        return Ok((AdminToken::FromEnv, hex::encode(Sha256::digest(token))));
+    }
+    let path = data.join("admin-token.sha256");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let hash = text.trim().to_string();
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Failure::msg(format!(
+                    "{}: not a SHA-256 in hex (delete it to get a new admin token)",
+                    shown(&path)
+                )));
+            }
+            Ok((AdminToken::Stored(path), hash.to_ascii_lowercase()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut raw = [0u8; 32];
+            getrandom::fill(&mut raw)
+                .map_err(|e| Failure::msg(format!("no randomness available: {e}")))?;
+            let token = format!(
+                "strata_{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+            );
+            let hash = hex::encode(Sha256::digest(token.as_bytes()));
+            write_private(&path, format!("{hash}\n").as_bytes())
+                .map_err(|e| Failure::msg(format!("{}: {e}", shown(&path))))?;
+            Ok((AdminToken::Generated(token), hash))
+        }
+        Err(e) => Err(Failure::msg(format!("{}: {e}", shown(&path)))),
+    }
+}
+
+/// Writes a file readable by its owner only, atomically.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The embedded registry configuration.
+fn registry_toml(args: &UpArgs, data: &Path, token_sha256: &str) -> String {
+    let q = |s: &str| toml_string(s);
+    format!(
+        r#"storage = {{ kind = "fs", root = {root} }}
+events = {{ kind = "memory" }}
+
+[server]
+http = "{http}"
+grpc = "{grpc}"
+spool_dir = {spool}
+
+[[repositories]]
+name = "private"
+kind = "local"
+anonymous_read = true
+
+[[repositories]]
+name = "gocache"
+kind = "remote"
+anonymous_read = true
+upstream = {{ url = {upstream} }}
+checksum_db = {{ key = {key}, url = {sumdb} }}
+
+[[repositories]]
+name = "go"
+kind = "virtual"
+anonymous_read = true
+members = [{{ repository = "private" }}, {{ repository = "gocache" }}]
+
+[[tokens]]
+name = "admin"
+sha256 = "{token_sha256}"
+permissions = {{ "*" = ["read", "deploy", "delete", "admin"] }}
+"#,
+        root = q(&data.join("registry").display().to_string()),
+        http = args.registry_http,
+        grpc = args.registry_grpc,
+        spool = q(&data.join("spool").display().to_string()),
+        upstream = q(&args.upstream),
+        key = q(&args.checksum_db_key),
+        sumdb = q(&args.checksum_db_url),
+    )
+}
+
+/// The embedded edge configuration: `/` → `go`, `/private/` → `private`.
+fn edge_toml(listen: SocketAddr, data: &Path, grpc: SocketAddr, http: SocketAddr) -> String {
+    format!(
+        r#"events = {{ kind = "memory" }}
+
+[server]
+listen = "{listen}"
+
+[[routes]]
+prefix = "/"
+repository = "go"
+
+[[routes]]
+prefix = "/private/"
+repository = "private"
+
+[[registries]]
+name = "local"
+grpc = "http://{grpc}"
+http = "http://{http}"
+
+[cache]
+dir = {dir}
+"#,
+        dir = toml_string(&data.join("edge-cache").display().to_string()),
+    )
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn print_banner(b: &Banner<'_>) {
+    let proxy = format!("http://{}/", b.edge);
+    let registry = format!("http://{}", b.registry_http);
+    println!("strata is up: registry, edge (and their gRPC link) in one process");
+    println!("  data:        {}", b.data.display());
+    println!("  GOPROXY={proxy}");
+    println!("  publish URL: {registry}/api/repos/private/upload");
+    println!(
+        "  registry:    {registry} (HTTP), {} (gRPC)",
+        b.registry_grpc
+    );
+    match b.token {
+        AdminToken::FromEnv => println!("  admin token: from STRATA_ADMIN_TOKEN"),
+        AdminToken::Generated(token) => {
+            println!("  admin token: {token}");
+            println!(
+                "               (shown once; only its SHA-256 is kept in {})",
+                b.data.join("admin-token.sha256").display()
+            );
+        }
+        AdminToken::Stored(path) => println!(
+            "  admin token: the one shown at the first start (hash in {}; delete it for a new \
+             one, or set STRATA_ADMIN_TOKEN)",
+            path.display()
+        ),
+    }
+    println!();
+    println!("  export GOPROXY={proxy}");
+    println!(
+        "  STRATA_TOKEN=<admin token> strata publish --registry {registry} --repo private \
+         --version v0.1.0 ./your/module"
+    );
+    println!(
+        "  Privately published modules are not in sum.golang.org: set GONOSUMDB=<their path \
+         prefix> for them."
+    );
+    if !b.edge.ip().is_loopback() {
+        println!(
+            "  Note: every repository allows anonymous reads and the edge listens on {}.",
+            b.edge
+        );
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn args() -> UpArgs {
+        UpArgs {
+            data: PathBuf::from("./data"),
+            listen: "127.0.0.1:8081".parse().unwrap(),
+            registry_http: "127.0.0.1:0".parse().unwrap(),
+            registry_grpc: "127.0.0.1:0".parse().unwrap(),
+            upstream: "https://proxy.golang.org".into(),
+            checksum_db_key: SUM_GOLANG_ORG_KEY.into(),
+            checksum_db_url: "https://proxy.golang.org/sumdb/sum.golang.org".into(),
+        }
+    }
+
+    #[test]
+    fn the_embedded_configurations_validate() {
+        let dir = Path::new("/tmp/with \"quote\" and \\ backslash");
+        let registry =
+            RegistryConfig::from_toml(&registry_toml(&args(), dir, &"a".repeat(64)), "t", &[])
+                .unwrap();
+        assert_eq!(registry.repositories.len(), 3);
+        let edge = EdgeConfig::from_toml(
+            &edge_toml(
+                "127.0.0.1:8081".parse().unwrap(),
+                dir,
+                "127.0.0.1:9".parse().unwrap(),
+                "127.0.0.1:8".parse().unwrap(),
+            ),
+            "t",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(edge.cache.dir, dir.join("edge-cache"));
+        assert_eq!(
+            edge.route("/example.com/m/@v/list"),
+            Some(("go", "example.com/m/@v/list"))
+        );
+        assert_eq!(
+            edge.route("/private/example.com/m/@v/list"),
+            Some(("private", "example.com/m/@v/list"))
+        );
+    }
+
+    #[test]
+    fn a_generated_token_is_stored_hashed_and_not_shown_again() {
+        // SAFETY of the environment: this test does not set STRATA_ADMIN_TOKEN; skip if the
+        // developer's shell does.
+        if std::env::var_os("STRATA_ADMIN_TOKEN").is_some() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (first, hash) = admin_token(dir.path()).unwrap();
+        let AdminToken::Generated(token) = first else {
+            panic!("a first start generates a token");
+        };
+        assert_eq!(hash, hex::encode(Sha256::digest(token.as_bytes())));
+        let stored = std::fs::read_to_string(dir.path().join("admin-token.sha256")).unwrap();
+        assert_eq!(stored.trim(), hash);
+        assert!(!stored.contains(&token));
+        let (second, again) = admin_token(dir.path()).unwrap();
+        assert!(matches!(second, AdminToken::Stored(_)));
+        assert_eq!(again, hash);
+
+        std::fs::write(dir.path().join("admin-token.sha256"), "garbage\n").unwrap();
+        let Err(Failure(lines)) = admin_token(dir.path()) else {
+            panic!("a damaged token file is an error");
+        };
+        assert!(lines[0].contains("not a SHA-256"), "{lines:?}");
+    }
+}

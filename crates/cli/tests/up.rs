@@ -1,0 +1,300 @@
+//! `strata up` as a user runs it: the binary starts the registry and the edge in one process,
+//! prints the GOPROXY line, the publish URL and a generated admin token; `strata publish` with
+//! that token works straight away; the real go command fetches the published module and a public
+//! one (through the remote repository, verified against the checksum database through the edge's
+//! sumdb forward); after a restart on the same data the token is not shown again, still works,
+//! and everything published is still there. The "public" upstream is a local fixture with a test
+//! checksum database, passed with --upstream/--checksum-db-*.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use strata_testkit::{FixtureUpstream, TestSumDb, dependency_graph};
+
+const DB_NAME: &str = "sum.up.test";
+const PRIVATE: &str = "example.com/private/hello";
+
+/// What `strata up` printed.
+struct Banner {
+    proxy: String,
+    publish_url: String,
+    token_line: String,
+}
+
+/// A running `strata up`; killed when dropped.
+struct Up {
+    child: Child,
+    banner: Banner,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_up(data: &Path, upstream: &FixtureUpstream, db: &TestSumDb, log: &Path) -> Up {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("up")
+        .arg("--data")
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(["--upstream", &upstream.url()])
+        .args(["--checksum-db-key", &db.verifier_key()])
+        .args([
+            "--checksum-db-url",
+            &format!("{}/sumdb/{DB_NAME}", upstream.url()),
+        ])
+        .env_remove("STRATA_ADMIN_TOKEN")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("start strata up");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut proxy, mut publish_url, mut token_line) = (None, None, None);
+    while proxy.is_none() || publish_url.is_none() || token_line.is_none() {
+        let line = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) => line,
+            Err(e) => panic!(
+                "strata up printed no banner ({e}); its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            ),
+        };
+        let line = line.trim().to_string();
+        if let Some(p) = line.strip_prefix("GOPROXY=") {
+            proxy = Some(p.to_string());
+        } else if let Some(u) = line.strip_prefix("publish URL:") {
+            publish_url = Some(u.trim().to_string());
+        } else if let Some(t) = line.strip_prefix("admin token:") {
+            token_line = Some(t.trim().to_string());
+        }
+    }
+    Up {
+        child,
+        banner: Banner {
+            proxy: proxy.unwrap(),
+            publish_url: publish_url.unwrap(),
+            token_line: token_line.unwrap(),
+        },
+    }
+}
+
+/// The registry base URL from the publish URL (`…/api/repos/private/upload`).
+fn registry_base(publish_url: &str) -> String {
+    publish_url
+        .strip_suffix("/api/repos/private/upload")
+        .expect("the publish URL names the private repository")
+        .to_string()
+}
+
+fn publish(registry: &str, token: &str, dir: &Path, version: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "publish",
+            "--quiet",
+            "--repo",
+            "private",
+            "--version",
+            version,
+        ])
+        .args(["--registry", registry])
+        .arg(dir)
+        .env("STRATA_TOKEN", token)
+        .env("HOME", dir)
+        .output()
+        .unwrap()
+}
+
+fn go(dir: &Path, home: &Path, proxy: &str, key: &str, args: &[&str]) -> Output {
+    Command::new("go")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GOPATH", home.join("gopath"))
+        .env("GOMODCACHE", home.join("modcache"))
+        .env("GOCACHE", home.join("gocache"))
+        .env("GOENV", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", proxy)
+        .env("GOSUMDB", key)
+        .env("GOFLAGS", "-mod=mod")
+        .env("GONOSUMDB", "example.com/private")
+        .env("GOPRIVATE", "")
+        .env("GONOPROXY", "")
+        .env_remove("GOINSECURE")
+        .output()
+        .expect("run the go command")
+}
+
+fn ok(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strata_up_serves_publishes_and_keeps_its_data_across_restarts() {
+    let public = dependency_graph(3);
+    let db = Arc::new(TestSumDb::new(DB_NAME));
+    let upstream = FixtureUpstream::start(&public, Some(db.clone())).await;
+    let top = public.last().unwrap().clone();
+    let root = tempfile::tempdir().unwrap();
+    let root_path = root.path().to_owned();
+    let key = db.verifier_key();
+
+    // Blocking work (processes, the go command) off the runtime that serves the fixture.
+    let upstream_ref = Arc::new(upstream);
+    let up_upstream = upstream_ref.clone();
+    let up_db = db.clone();
+    let zip_path = format!("/{}/@v/{}.zip", top.path, top.version);
+    tokio::task::spawn_blocking(move || {
+        let data = root_path.join("data");
+        let log = root_path.join("up.log");
+        let up = start_up(&data, &up_upstream, &up_db, &log);
+        let token = up
+            .banner
+            .token_line
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(
+            token.starts_with("strata_"),
+            "a generated token is shown: {}",
+            up.banner.token_line
+        );
+        let registry = registry_base(&up.banner.publish_url);
+
+        // A private module that depends on a public one.
+        let module_dir = root_path.join("hello");
+        std::fs::create_dir_all(&module_dir).unwrap();
+        std::fs::write(
+            module_dir.join("go.mod"),
+            format!(
+                "module {PRIVATE}\n\ngo 1.21\n\nrequire {} {}\n",
+                top.path, top.version
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            module_dir.join("hello.go"),
+            format!(
+                "package hello\n\nimport _ \"{}\"\n\nconst Hello = 1\n",
+                top.path
+            ),
+        )
+        .unwrap();
+        let refused = publish(&registry, "strata_wrong", &module_dir, "v0.1.0");
+        assert!(!refused.status.success(), "a wrong token is refused");
+        ok(
+            "strata publish",
+            &publish(&registry, &token, &module_dir, "v0.1.0"),
+        );
+
+        // The go command through the edge: the private module and its public dependency, whose
+        // go.sum lines are verified against the (test) checksum database via the edge.
+        let home = root_path.join("home");
+        let client = home.join("client");
+        std::fs::create_dir_all(&client).unwrap();
+        ok(
+            "go mod init",
+            &go(
+                &client,
+                &home,
+                &up.banner.proxy,
+                &key,
+                &["mod", "init", "example.com/client"],
+            ),
+        );
+        ok(
+            "go get",
+            &go(
+                &client,
+                &home,
+                &up.banner.proxy,
+                &key,
+                &["get", &format!("{PRIVATE}@v0.1.0")],
+            ),
+        );
+        ok(
+            "go mod verify",
+            &go(&client, &home, &up.banner.proxy, &key, &["mod", "verify"]),
+        );
+        let go_sum = std::fs::read_to_string(client.join("go.sum")).unwrap();
+        assert!(
+            go_sum.contains(&format!("{} {} h1:", top.path, top.version)),
+            "{go_sum}"
+        );
+        assert!(
+            go_sum.contains(&format!("{PRIVATE} v0.1.0 h1:")),
+            "{go_sum}"
+        );
+
+        // SIGTERM: a clean stop.
+        let mut up = up;
+        let term = Command::new("kill")
+            .args(["-TERM", &up.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let status = up.child.wait().unwrap();
+        assert!(status.success(), "strata up exits 0 on SIGTERM: {status:?}");
+        drop(up);
+
+        // Restart on the same data: the token is not shown again but still works, and the
+        // published version is still listed.
+        let log = root_path.join("up2.log");
+        let again = start_up(&data, &up_upstream, &up_db, &log);
+        assert!(
+            again.banner.token_line.contains("shown at the first start"),
+            "{}",
+            again.banner.token_line
+        );
+        assert!(!again.banner.token_line.contains(&token));
+        let registry = registry_base(&again.banner.publish_url);
+        ok(
+            "strata publish after a restart",
+            &publish(&registry, &token, &module_dir, "v0.2.0"),
+        );
+        let list = go(
+            &client,
+            &home,
+            &again.banner.proxy,
+            &key,
+            &["list", "-m", "-versions", PRIVATE],
+        );
+        ok("go list", &list);
+        let listed = String::from_utf8_lossy(&list.stdout).to_string();
+        assert_eq!(listed.trim(), format!("{PRIVATE} v0.1.0 v0.2.0"));
+        let _ = Command::new("chmod")
+            .args(["-R", "u+w"])
+            .arg(&home)
+            .status();
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        upstream_ref.request_count(&zip_path),
+        1,
+        "the public zip was fetched from the upstream once and then served from storage"
+    );
+}
