@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use strata_central_registry::events::{EventBus, StartFrom};
-use strata_central_registry::storage::fs::FsStore;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +34,7 @@ use crate::cache::disk::DiskTier;
 use crate::config::{EdgeConfig, EventsConfig};
 use crate::edge::Edge;
 use crate::fallback::Fallbacks;
+use crate::freshness::EventCursor;
 use crate::metrics::Metrics;
 use crate::upstream::RegistryPool;
 
@@ -137,15 +137,17 @@ pub async fn start_with_events(
     Ok(Running { addr, edge, done })
 }
 
-/// Starts the event listener: on the handed-in bus, or a Redis subscriber built from `events`.
+/// Starts the event listener: on the handed-in bus, or a Redis subscription built from
+/// `events` that resumes after the id saved in `<cache.dir>/events.cursor`.
 async fn subscribe(
     edge: &Arc<Edge>,
     events: &EventsConfig,
     bus: Option<EventBus>,
     shutdown: &CancellationToken,
 ) -> Result<(), StartError> {
-    let (bus, outbox_dir) = match (bus, events) {
-        (Some(bus), _) => (bus, None),
+    // The in-process bus is kept alive by the listener: its subscription ends with the bus.
+    let (subscription, cursor, bus) = match (bus, events) {
+        (Some(bus), _) => (bus.subscribe(StartFrom::New).await, None, Some(bus)),
         (None, EventsConfig::None) => return Ok(()),
         (None, EventsConfig::Memory) => {
             return Err(StartError::Setup(
@@ -157,23 +159,24 @@ async fn subscribe(
             let redis = events
                 .redis()
                 .ok_or_else(|| StartError::Setup("events: not redis".into()))?;
-            // The registry crate builds Redis subscribers only as part of a bus, whose outbox
-            // the edge never writes: give it an empty scratch store.
-            let dir = tempfile::tempdir().map_err(|e| StartError::Setup(format!("events: {e}")))?;
-            let store = FsStore::open(dir.path())
-                .map_err(|e| StartError::Setup(format!("events scratch store: {e}")))?;
-            let bus = EventBus::redis(redis, Arc::new(store), shutdown.child_token())
+            let cursor = EventCursor::new(edge.config.cache.dir.join("events.cursor"));
+            let from = match cursor.load() {
+                Some(id) => {
+                    tracing::info!(after = %id, "resuming change events after the saved cursor");
+                    StartFrom::After(id)
+                }
+                None => StartFrom::New,
+            };
+            let subscription = EventBus::subscribe_redis(redis, from)
                 .await
                 .map_err(|e| StartError::Setup(e.to_string()))?;
-            (bus, Some(dir))
+            (subscription, Some(cursor), None)
         }
     };
-    let subscription = bus.subscribe(StartFrom::New).await;
     let (edge, shutdown) = (Arc::clone(edge), shutdown.clone());
     tokio::spawn(async move {
-        freshness::listen(edge, subscription, shutdown).await;
+        freshness::listen(edge, subscription, shutdown, cursor).await;
         drop(bus);
-        drop(outbox_dir);
     });
     Ok(())
 }

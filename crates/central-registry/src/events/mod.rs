@@ -168,6 +168,21 @@ impl EventBus {
         })
     }
 
+    /// A subscription to a Redis stream without a bus: for readers that never emit (edges,
+    /// workers). Reads every event after `from` with its own connection, reconnecting with
+    /// backoff and resuming after the last id it yielded; it never ends by itself. Fails only
+    /// on an invalid configuration (a Redis that is down is retried, not an error).
+    pub async fn subscribe_redis(
+        config: RedisEventsConfig,
+        from: StartFrom,
+    ) -> Result<Subscription, EventError> {
+        config.validate().map_err(EventError::Config)?;
+        let url = config::redact_url(&config.url);
+        let stream = RedisStream::new(config)
+            .map_err(|e| EventError::Config(format!("events.url {url:?}: {e}")))?;
+        Ok(stream.subscribe(from).await)
+    }
+
     /// Records that `event` happened. Never fails and never waits for Redis: with the Redis
     /// transport the event is first written to the outbox; if even that fails (or takes longer
     /// than 10 s) the event is logged in full, counted as dropped, and the caller carries on.
