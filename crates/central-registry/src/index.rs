@@ -51,6 +51,15 @@ pub enum VersionState {
         /// When it was deleted.
         deleted_at: String,
     },
+    /// Its stored bytes failed a scrub (they no longer hash to what was recorded) and were
+    /// moved to quarantine; not served. Publishing the version again with identical content
+    /// (the recorded hashes) restores it.
+    Quarantined {
+        /// When it was quarantined.
+        quarantined_at: String,
+        /// What the scrubber found.
+        reason: String,
+    },
 }
 
 /// How a version came to be in the repository.

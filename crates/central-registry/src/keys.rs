@@ -196,6 +196,38 @@ pub fn meta_key(
     ObjectKey::new(format!("repos/{repo}/meta/{}/@{file}", module.escaped()))
 }
 
+/// The prefix of every blob of one version (maintenance: forgetting a cached version).
+pub fn version_blob_prefix(
+    repo: &RepoName,
+    module: &ModulePath,
+    version: &Version,
+) -> Result<KeyPrefix, StorageError> {
+    KeyPrefix::new(format!(
+        "repos/{repo}/blobs/{}/@v/{}/",
+        module.escaped(),
+        version.escaped()
+    ))
+}
+
+/// The prefix of every version index of a repository (maintenance: which modules it has).
+pub fn index_prefix(repo: &RepoName) -> Result<KeyPrefix, StorageError> {
+    KeyPrefix::new(format!("repos/{repo}/index/"))
+}
+
+/// The module of a key under [`index_prefix`] (`repos/<repo>/index/<escaped>/@index.json`).
+pub fn module_of_index_key(repo: &RepoName, key: &str) -> Option<ModulePath> {
+    let escaped = key
+        .strip_prefix(&format!("repos/{repo}/index/"))?
+        .strip_suffix("/@index.json")?;
+    let path = strata_core::path::unescape_path(escaped).ok()?;
+    ModulePath::new(&path).ok()
+}
+
+/// Where a blob that failed a scrub is kept for inspection (never served).
+pub fn quarantine_key(original: &ObjectKey, unix_secs: u64) -> Result<ObjectKey, StorageError> {
+    ObjectKey::new(format!("quarantine/{unix_secs}/{original}"))
+}
+
 /// The prefix of every object of a repository (for maintenance listings).
 pub fn repo_prefix(repo: &RepoName) -> Result<KeyPrefix, StorageError> {
     KeyPrefix::new(format!("repos/{repo}/"))

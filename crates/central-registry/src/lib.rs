@@ -17,6 +17,7 @@ pub mod grpc;
 pub mod http;
 pub mod index;
 pub mod keys;
+pub mod maintenance;
 pub mod metrics;
 pub mod registry;
 pub mod repository;

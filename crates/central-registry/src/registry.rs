@@ -280,6 +280,16 @@ impl Registry {
             .ok_or_else(|| RegistryError::NoSuchRepository(name.to_string()))
     }
 
+    /// Where change events go (maintenance reports through it too).
+    pub(crate) fn listener(&self) -> &Arc<dyn ChangeListener> {
+        &self.listener
+    }
+
+    /// Where uploads and scrubs spool.
+    pub(crate) fn spool_dir(&self) -> &std::path::Path {
+        &self.spool_dir
+    }
+
     /// The repository `name` after checking that `principal` may do `permission` in it.
     pub fn authorized(
         &self,

@@ -97,6 +97,10 @@ pub(crate) fn entry(entry: VersionEntry) -> proto::VersionEntry {
     let (state, deleted_at) = match entry.state {
         VersionState::Available => (proto::VersionState::Available, String::new()),
         VersionState::Deleted { deleted_at } => (proto::VersionState::Deleted, deleted_at),
+        // Not served either; the message has no separate state for it.
+        VersionState::Quarantined { quarantined_at, .. } => {
+            (proto::VersionState::Deleted, quarantined_at)
+        }
     };
     let provenance = match entry.provenance {
         Provenance::Published => proto::Provenance::Published,

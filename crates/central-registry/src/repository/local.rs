@@ -72,10 +72,16 @@ impl LocalRepository {
         let entry = index
             .entry(version)
             .ok_or_else(|| not_found(module, Some(version)))?;
-        if !entry.is_available() {
-            return Err(RegistryError::Deleted(format!("{module}@{version}")));
+        match &entry.state {
+            VersionState::Available => Ok(entry.clone()),
+            VersionState::Deleted { .. } => {
+                Err(RegistryError::Deleted(format!("{module}@{version}")))
+            }
+            VersionState::Quarantined { reason, .. } => Err(RegistryError::Deleted(format!(
+                "{module}@{version} is quarantined: {reason}; publish it again with identical \
+                 content to restore it"
+            ))),
         }
-        Ok(entry.clone())
     }
 
     /// `.info` of an available version.
@@ -308,7 +314,7 @@ fn check_free(index: &VersionIndex, upload: &ValidatedModule) -> Result<(), Regi
         VersionState::Available => Err(RegistryError::Conflict(format!(
             "{name} already exists; versions are immutable"
         ))),
-        VersionState::Deleted { .. }
+        VersionState::Deleted { .. } | VersionState::Quarantined { .. }
             if existing.zip.as_ref().and_then(|z| z.h1.as_deref())
                 != Some(upload.zip_h1.as_str())
                 || existing.go_mod.h1.as_deref() != Some(upload.mod_h1.as_str()) =>
@@ -322,7 +328,7 @@ fn check_free(index: &VersionIndex, upload: &ValidatedModule) -> Result<(), Regi
                     .unwrap_or("unknown hash")
             )))
         }
-        VersionState::Deleted { .. } => Ok(()),
+        VersionState::Deleted { .. } | VersionState::Quarantined { .. } => Ok(()),
     }
 }
 

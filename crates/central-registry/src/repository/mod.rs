@@ -7,8 +7,9 @@ mod local;
 pub mod remote;
 mod virtual_repo;
 
+pub(crate) use local::now_rfc3339;
 pub use local::{LocalRepository, Published};
-pub use remote::{ExpectedSums, Freshness, RemoteRepository, SumVerifier};
+pub use remote::{ExpectedSums, Freshness, RemoteRepository, SumVerifier, Warmed};
 pub use virtual_repo::{Member, MemberRepo, VirtualRepository};
 
 use bytes::Bytes;

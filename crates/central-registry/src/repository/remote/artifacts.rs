@@ -88,7 +88,7 @@ impl Inner {
     }
 
     /// The version's entry with its `.info`, fetching the `.info` on a miss.
-    async fn ensure_info(
+    pub(super) async fn ensure_info(
         self: Arc<Self>,
         module: &ModulePath,
         version: &Version,

@@ -68,6 +68,44 @@ impl RemoteRepository {
     }
 }
 
+impl RemoteRepository {
+    /// Fetches `list` and `@latest` from the upstream now, whatever their TTL (the sync worker
+    /// refreshes hot modules before they expire). Returns the new list. A changed list emits
+    /// `list_changed` as usual; a module without tagged versions has no `@latest`, which is
+    /// not an error here.
+    pub async fn refresh_metadata(
+        &self,
+        module: &ModulePath,
+    ) -> Result<Vec<String>, RegistryError> {
+        let inner = &self.inner;
+        if inner.config.offline {
+            return Err(inner.offline(&upstream_path(module, &MetaName::List)?));
+        }
+        let mut list = Vec::new();
+        for name in [MetaName::List, MetaName::Latest] {
+            let path = upstream_path(module, &name)?;
+            let this = inner.clone();
+            let work = {
+                let (module, name, path) = (module.clone(), name.clone(), path.clone());
+                async move { this.refresh(&module, &name, &path).await }
+            };
+            match inner
+                .metadata
+                .run((module.clone(), name.clone()), work)
+                .await
+            {
+                Ok(doc) if name == MetaName::List => list = parse_list(&doc.body),
+                Ok(_) => {}
+                Err(e)
+                    if name == MetaName::Latest
+                        && e.kind() == strata_core::protocol::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(list)
+    }
+}
+
 impl Inner {
     async fn metadata(
         self: &std::sync::Arc<Self>,

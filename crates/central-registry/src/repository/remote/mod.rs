@@ -14,6 +14,7 @@
 //!   failures are answered as not found (`no-store`) so clients try their next `GOPROXY` entry.
 
 mod artifacts;
+mod maintenance;
 mod meta;
 mod negative;
 mod zip;
@@ -39,6 +40,7 @@ use crate::registry::ChangeListener;
 use crate::storage::ObjectStore;
 use crate::upstream::{Upstream, UpstreamError};
 
+pub use maintenance::Warmed;
 pub use meta::Freshness;
 
 /// The go.sum hashes the checksum database records for a module version.
