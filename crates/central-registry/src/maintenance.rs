@@ -56,6 +56,21 @@ pub struct ScrubReport {
     pub outcome: ScrubOutcome,
 }
 
+/// A version cached by a remote repository, for retention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedVersion {
+    /// The module.
+    pub module: ModulePath,
+    /// The version.
+    pub version: Version,
+    /// Days since the Unix epoch: the later of the last read and the day it was stored.
+    pub last_used_day: u64,
+    /// The last recorded read, if any.
+    pub last_read_day: Option<u64>,
+    /// Bytes of its stored artifacts.
+    pub bytes: u64,
+}
+
 impl Registry {
     /// Makes sure `module@version` is stored in repository `repo` (see
     /// [`RemoteRepository::warm`]); through a virtual repository, the first member that has it
@@ -294,6 +309,76 @@ impl Registry {
                  published versions"
             ))),
         }
+    }
+
+    /// Writes the reads of cached versions noted since the last flush, in every remote
+    /// repository (the server does this every minute and at shutdown). Returns the number of
+    /// module documents written.
+    pub async fn flush_access(&self) -> Result<usize, RegistryError> {
+        let mut written = 0;
+        let mut first_error = None;
+        for entry in self.repositories() {
+            if let Repository::Remote(remote) = &entry.repo {
+                match remote.flush_access().await {
+                    Ok(n) => written += n,
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(written),
+        }
+    }
+
+    /// Every version cached in remote repository `repo` with the last day it was used (days
+    /// since the Unix epoch): the later of its last recorded read and the day it was stored.
+    /// Retention decides from this which versions to forget.
+    pub async fn cached_versions(&self, repo: &str) -> Result<Vec<CachedVersion>, RegistryError> {
+        let Repository::Remote(remote) = &self.repo(repo)?.repo else {
+            return Err(RegistryError::Unsupported(format!(
+                "repository {repo:?} is not a remote repository"
+            )));
+        };
+        let mut out = Vec::new();
+        for module in self.modules(repo).await? {
+            let index = self.version_index(repo, &module).await?;
+            let access = remote.last_access(&module).await?;
+            for entry in index.available() {
+                let version = Version::new(&entry.version).map_err(|e| {
+                    RegistryError::Internal(format!("{module}@{}: {e}", entry.version))
+                })?;
+                let key = ArtifactKey {
+                    repo: remote.name().clone(),
+                    module: module.clone(),
+                    version: version.clone(),
+                    kind: ArtifactKind::Mod,
+                    digest: entry.go_mod.sha256.clone(),
+                }
+                .object_key()?;
+                let stored_day = match self.store().head(&key).await {
+                    Ok(meta) => meta
+                        .last_modified
+                        .duration_since(UNIX_EPOCH)
+                        .map(|d| d.as_secs() / 86_400)
+                        .unwrap_or(0),
+                    // A version whose go.mod is gone is damaged, not idle: the scrubber's job.
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                let read_day = access.get(&entry.version).copied();
+                out.push(CachedVersion {
+                    module: module.clone(),
+                    version,
+                    last_used_day: read_day.unwrap_or(0).max(stored_day),
+                    last_read_day: read_day,
+                    bytes: blobs_of(entry).map(|(_, b)| b.size).sum(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Hashes one stored blob: `(bytes read, problem)`.

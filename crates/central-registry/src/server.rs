@@ -89,6 +89,8 @@ pub async fn start(
         Arc::new(EventEmitter::new(events.clone())),
         metrics.clone(),
     )?;
+    let registry = Arc::new(registry);
+    spawn_access_flush(registry.clone(), shutdown.clone());
     let state = Arc::new(AppState {
         registry,
         metrics: metrics.clone(),
@@ -137,6 +139,27 @@ pub async fn start(
         metrics,
         done,
     })
+}
+
+/// How often reads of cached versions are written to their access documents.
+const ACCESS_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Flushes access records every minute and once more at shutdown.
+fn spawn_access_flush(registry: Arc<Registry>, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            let stop = tokio::select! {
+                () = tokio::time::sleep(ACCESS_FLUSH_INTERVAL) => false,
+                () = shutdown.cancelled() => true,
+            };
+            if let Err(error) = registry.flush_access().await {
+                tracing::warn!(%error, "could not record the last reads of cached versions");
+            }
+            if stop {
+                return;
+            }
+        }
+    });
 }
 
 /// Runs the registry until `shutdown` is cancelled.

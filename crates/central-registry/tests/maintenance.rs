@@ -12,16 +12,17 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use harness::{Harness, Options, config_toml};
+use strata_central_registry::auth::Principal;
 use strata_central_registry::config::RegistryConfig;
 use strata_central_registry::error::RegistryError;
 use strata_central_registry::keys::{ArtifactKey, RepoName};
 use strata_central_registry::maintenance::ScrubOutcome;
 use strata_central_registry::metrics::Metrics;
-use strata_central_registry::registry::{Change, ChangeKind, ChangeListener, Registry};
+use strata_central_registry::registry::{Answer, Change, ChangeKind, ChangeListener, Registry};
 use strata_central_registry::repository::Warmed;
 use strata_central_registry::storage::{ObjectStore, body_from_bytes, open_store, read_body};
 use strata_core::path::ModulePath;
-use strata_core::protocol::ArtifactKind;
+use strata_core::protocol::{ArtifactKind, ProxyRequest};
 use strata_core::version::Version;
 use strata_testkit::{FixtureModule, dependency_graph};
 
@@ -203,6 +204,44 @@ async fn warm_refresh_list_and_forget() {
     let mut expected = vec![public[0].path.clone(), public[1].path.clone()];
     expected.sort();
     assert_eq!(modules, expected);
+
+    // Last use: the day stored until a read is recorded; reads are noted in memory and
+    // written by a flush.
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400;
+    let cached = registry.cached_versions("gocache").await.unwrap();
+    assert_eq!(cached.len(), 2, "{cached:?}");
+    assert!(
+        cached
+            .iter()
+            .all(|c| c.last_read_day.is_none() && c.last_used_day == today)
+    );
+    let zip_of_m0 = ProxyRequest::Zip(m0.clone(), v.clone());
+    let Answer::Artifact(_) = registry
+        .read(&Principal::Anonymous, "gocache", &zip_of_m0, None)
+        .await
+        .unwrap()
+    else {
+        panic!("a zip is an artifact");
+    };
+    assert_eq!(registry.flush_access().await.unwrap(), 1);
+    assert_eq!(
+        registry.flush_access().await.unwrap(),
+        0,
+        "nothing new to write"
+    );
+    let cached = registry.cached_versions("gocache").await.unwrap();
+    let read = cached.iter().find(|c| c.module == m0).unwrap();
+    assert_eq!(read.last_read_day, Some(today));
+    assert_eq!(
+        read.bytes,
+        (public[0].zip().len() + public[0].go_mod().len() + public[0].info().len()) as u64
+    );
+    let refused = registry.cached_versions("private").await.unwrap_err();
+    assert!(matches!(refused, RegistryError::Unsupported(_)));
 
     // Retention: a cached version is forgotten (entry and blobs); a local one never.
     let before = h.stored_keys("gocache");

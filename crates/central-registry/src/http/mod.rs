@@ -29,7 +29,7 @@ use crate::registry::Registry;
 #[derive(Debug)]
 pub struct AppState {
     /// The registry.
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// The change-event bus (its backlog is exported as a metric).

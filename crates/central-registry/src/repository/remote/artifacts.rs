@@ -292,6 +292,9 @@ impl Inner {
         range: Option<ByteRange>,
     ) -> Result<Artifact, RegistryError> {
         let key = self.blob_key(module, version, kind, &blob.sha256)?;
+        if kind != ArtifactKind::Info {
+            self.access.touch(module, version);
+        }
         let object = match range {
             Some(range) => self.store.get_range(&key, range).await?,
             None => self.store.get(&key).await?,

@@ -98,6 +98,7 @@ impl RemoteRepository {
             })
             .await?;
         if removed.is_some() {
+            self.forget_access(module, version).await?;
             // Blobs only after the entry: a reader never finds an entry without its bytes.
             let prefix = version_blob_prefix(&inner.name, module, version)?;
             let keys: Vec<_> = inner.store.list(&prefix).collect().await;

@@ -13,6 +13,7 @@
 //!   `negative_ttl_secs`; `offline` serves only what is stored; with `fall_through`, upstream
 //!   failures are answered as not found (`no-store`) so clients try their next `GOPROXY` entry.
 
+mod access;
 mod artifacts;
 mod maintenance;
 mod meta;
@@ -83,6 +84,8 @@ struct Inner {
     listener: Arc<dyn ChangeListener>,
     metrics: Arc<Metrics>,
     negative: NegativeCache,
+    /// Reads of cached versions not yet written to their access documents.
+    access: access::AccessLog,
     /// `list`/`@latest`/query fetches in flight.
     metadata: Arc<Coalescer<(ModulePath, MetaName), meta::MetaDoc>>,
     /// `.mod`/`.info` fetches in flight (by module, version and extension).
@@ -109,6 +112,7 @@ impl RemoteRepository {
                 name: config.name.clone(),
                 index: IndexStore::new(config.name.clone(), store.clone()),
                 negative: NegativeCache::new(Duration::from_secs(config.negative_ttl_secs)),
+                access: access::AccessLog::default(),
                 config: config.clone(),
                 store,
                 upstream,
