@@ -5,14 +5,11 @@
 
 mod support;
 
-#[path = "../../central-registry/tests/support/redis_server.rs"]
-#[allow(dead_code)]
-mod redis_server;
-
 use std::time::Duration;
 
 use strata_edge_proxy::metrics::KindLabels;
 use strata_testkit::modules::FixtureModule;
+use strata_testkit::redis_server;
 use support::{EdgeOptions, TestEdge, TestRegistry, endpoints, get};
 
 /// Polls `url` until its body is `want` (bounded), returning the last body.

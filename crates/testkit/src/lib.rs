@@ -9,12 +9,16 @@
 //! * [`upstream`]: a fixture GOPROXY server over a set of fixture modules, optionally mounting the
 //!   checksum database under `/sumdb/<name>/`, with runtime fault switches (delay, 5xx, hang,
 //!   tampered zip) and a request log.
+//! * [`redis_server`] and [`s3_server`]: real `redis-server` and MinIO processes on free
+//!   loopback ports with temp directories, killed on drop (binaries from scripts/ensure-deps.sh).
 
 // A test-support crate: a panic on a broken fixture is the right failure, so `unwrap`/`expect`
 // are allowed here (inputs come from the tests themselves, never from users).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod modules;
+pub mod redis_server;
+pub mod s3_server;
 pub mod sumdb;
 pub mod upstream;
 

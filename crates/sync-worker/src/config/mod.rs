@@ -1,0 +1,320 @@
+//! Worker configuration: TOML, then `STRATA_…` environment overrides, then validation into
+//! typed values. Nothing outside this module reads the environment.
+//!
+//! ```toml
+//! concurrency = 8                # jobs run at once by this process
+//! max_deliveries = 5             # deliveries before a failing job is dead-lettered
+//! retry_initial_ms = 1000        # first retry delay; doubles per failure (with jitter) …
+//! retry_max_ms = 300000          # … up to this
+//! visibility_timeout_ms = 60000  # Redis: a delivery idle this long is claimed by another worker
+//! shutdown_grace_ms = 30000      # on shutdown, how long running jobs may finish
+//! completed_ttl_secs = 604800    # how long completion markers (idempotency) last
+//! jobs = { kind = "redis", url = "redis://127.0.0.1:6379", stream = "strata:jobs", group = "strata-sync" }
+//!
+//! [server]
+//! http = "127.0.0.1:8090"        # /healthz, /readyz, /metrics
+//! ```
+//!
+//! Environment: `STRATA_SYNC_HTTP_LISTEN`, `STRATA_SYNC_CONCURRENCY`, `STRATA_REDIS_URL`
+//! (switches `jobs` to Redis at that URL), `STRATA_SYNC_CONSUMER` (e.g. the pod name).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::backoff::RetryPolicy;
+use crate::queue::memory::MemoryQueueSettings;
+use crate::queue::redis::RedisQueueSettings;
+
+mod jobs;
+
+pub(crate) use self::jobs::redact_url;
+pub use self::jobs::{JobsConfig, MemoryJobsConfig, RedisJobsConfig};
+use self::jobs::{default_dead_letter_max, default_memory_backlog, generated_consumer};
+
+/// The whole worker configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Jobs this process runs at once. Default 8.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Deliveries of a failing job before it is dead-lettered (a permanent failure is
+    /// dead-lettered at once). Default 5.
+    #[serde(default = "default_max_deliveries")]
+    pub max_deliveries: u32,
+    /// Delay before the first retry, doubling per failure with jitter. Default 1000 ms.
+    #[serde(default = "default_retry_initial_ms")]
+    pub retry_initial_ms: u64,
+    /// Cap of the retry delay (also used for reconnecting to Redis). Default 300000 ms.
+    #[serde(default = "default_retry_max_ms")]
+    pub retry_max_ms: u64,
+    /// Redis: a delivery not acknowledged and not kept alive for this long is claimed by
+    /// another worker (running jobs are kept alive every third of it). Default 60000 ms.
+    #[serde(default = "default_visibility_timeout_ms")]
+    pub visibility_timeout_ms: u64,
+    /// On shutdown, how long running jobs may finish before they are abandoned to other
+    /// workers. Default 30000 ms.
+    #[serde(default = "default_shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
+    /// How long a completion marker keeps a key from running again. Default 7 days.
+    #[serde(default = "default_completed_ttl_secs")]
+    pub completed_ttl_secs: u64,
+    /// Listeners.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Where jobs are queued (default: in-process).
+    #[serde(default)]
+    pub jobs: JobsConfig,
+}
+
+/// The `[server]` section.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// HTTP listen address: `/healthz`, `/readyz`, `/metrics` (and, later, the warm-up API
+    /// and webhooks). Default `127.0.0.1:8090`.
+    #[serde(default = "default_http")]
+    pub http: SocketAddr,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            http: default_http(),
+        }
+    }
+}
+
+/// A configuration that cannot be used; the binary exits with status 64 on it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// TOML syntax, or a field unknown, missing or of the wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// An environment override that does not parse.
+    #[error("environment variable {name}={value:?}: {reason}")]
+    Env {
+        /// Variable name.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// A value out of range, naming its key.
+    #[error("invalid configuration: {key}: {reason}")]
+    Invalid {
+        /// The key, as written in the file (`jobs.stream`).
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Settings of the worker loop, as typed values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// Deliveries before dead-lettering.
+    pub max_deliveries: u32,
+    /// Delays between deliveries of a failing job.
+    pub retry: RetryPolicy,
+    /// Delays between attempts to reach a queue that failed.
+    pub reconnect: RetryPolicy,
+    /// How long running jobs may finish on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl WorkerConfig {
+    /// Reads a TOML file, applies environment overrides and validates.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(
+            &text,
+            &path.display().to_string(),
+            &std::env::vars().collect::<Vec<_>>(),
+        )
+    }
+
+    /// Parses TOML text with the given environment (`(name, value)` pairs) and validates.
+    pub fn from_toml(
+        text: &str,
+        origin: &str,
+        env: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let mut config: WorkerConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
+        for (name, value) in env {
+            match name.as_str() {
+                "STRATA_SYNC_HTTP_LISTEN" => {
+                    self.server.http = value.parse().map_err(|e: std::net::AddrParseError| {
+                        env_error("STRATA_SYNC_HTTP_LISTEN", value, e.to_string())
+                    })?;
+                }
+                "STRATA_SYNC_CONCURRENCY" => {
+                    self.concurrency = value.parse().map_err(|e: std::num::ParseIntError| {
+                        env_error("STRATA_SYNC_CONCURRENCY", value, e.to_string())
+                    })?;
+                }
+                "STRATA_REDIS_URL" => match &mut self.jobs {
+                    JobsConfig::Redis(redis) => redis.url.clone_from(value),
+                    JobsConfig::Memory(_) => {
+                        self.jobs = JobsConfig::Redis(RedisJobsConfig::with_url(value.clone()));
+                    }
+                },
+                "STRATA_SYNC_CONSUMER" => {
+                    if let JobsConfig::Redis(redis) = &mut self.jobs {
+                        redis.consumer = Some(value.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        if !(1..=1024).contains(&self.concurrency) {
+            return invalid("concurrency", "must be between 1 and 1024");
+        }
+        if self.max_deliveries == 0 {
+            return invalid("max_deliveries", "must be at least 1");
+        }
+        if self.retry_initial_ms == 0 {
+            return invalid("retry_initial_ms", "must be positive");
+        }
+        if self.retry_max_ms < self.retry_initial_ms {
+            return invalid("retry_max_ms", "must be at least retry_initial_ms");
+        }
+        if self.visibility_timeout_ms < 100 {
+            return invalid(
+                "visibility_timeout_ms",
+                "must be at least 100 (running jobs are kept alive every third of it)",
+            );
+        }
+        if self.completed_ttl_secs == 0 {
+            return invalid("completed_ttl_secs", "must be positive");
+        }
+        self.jobs.validate(self.visibility_timeout_ms)
+    }
+
+    /// The worker loop's settings.
+    pub fn worker_settings(&self) -> WorkerSettings {
+        WorkerSettings {
+            concurrency: self.concurrency,
+            max_deliveries: self.max_deliveries,
+            retry: RetryPolicy::new(
+                Duration::from_millis(self.retry_initial_ms),
+                Duration::from_millis(self.retry_max_ms),
+            ),
+            reconnect: RetryPolicy::new(
+                Duration::from_millis(100),
+                Duration::from_millis(self.retry_max_ms.min(10_000)),
+            ),
+            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+        }
+    }
+
+    /// The in-process queue's settings (whatever `jobs` says; `strata up` uses them).
+    pub fn memory_settings(&self) -> MemoryQueueSettings {
+        let (max_backlog, dead_letter_max) = match &self.jobs {
+            JobsConfig::Memory(m) => (m.max_backlog, m.dead_letter_max),
+            JobsConfig::Redis(_) => (default_memory_backlog(), default_dead_letter_max()),
+        };
+        MemoryQueueSettings {
+            max_backlog,
+            dead_letter_max: usize::try_from(dead_letter_max).unwrap_or(usize::MAX),
+            completed_ttl: Duration::from_secs(self.completed_ttl_secs),
+        }
+    }
+
+    /// The Redis queue's settings, if `jobs` is Redis; a missing consumer name is generated.
+    pub fn redis_settings(&self) -> Option<RedisQueueSettings> {
+        let JobsConfig::Redis(redis) = &self.jobs else {
+            return None;
+        };
+        Some(RedisQueueSettings {
+            url: redis.url.clone(),
+            stream: redis.stream.clone(),
+            group: redis.group.clone(),
+            consumer: redis.consumer.clone().unwrap_or_else(generated_consumer),
+            max_backlog: redis.max_backlog,
+            dead_letter_maxlen: redis.dead_letter_maxlen,
+            completed_log_maxlen: redis.completed_log_maxlen,
+            completed_ttl: Duration::from_secs(self.completed_ttl_secs),
+            visibility_timeout: Duration::from_millis(self.visibility_timeout_ms),
+            block: Duration::from_millis(redis.block_ms),
+            command_timeout: Duration::from_millis(redis.command_timeout_ms),
+        })
+    }
+}
+
+fn env_error(name: &'static str, value: &str, reason: String) -> ConfigError {
+    ConfigError::Env {
+        name,
+        value: value.to_owned(),
+        reason,
+    }
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+fn default_max_deliveries() -> u32 {
+    5
+}
+fn default_retry_initial_ms() -> u64 {
+    1_000
+}
+fn default_retry_max_ms() -> u64 {
+    300_000
+}
+fn default_visibility_timeout_ms() -> u64 {
+    60_000
+}
+fn default_shutdown_grace_ms() -> u64 {
+    30_000
+}
+fn default_completed_ttl_secs() -> u64 {
+    7 * 24 * 3600
+}
+fn default_http() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8090))
+}
+
+#[cfg(test)]
+mod tests;
