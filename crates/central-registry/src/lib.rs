@@ -9,6 +9,7 @@
 pub mod auth;
 mod backoff;
 pub mod change_events;
+pub mod cli;
 mod coalesce;
 pub mod config;
 pub mod error;

@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod cache;
+pub mod cli;
 pub mod coalesce;
 pub mod config;
 pub mod edge;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod fallback;
 pub mod fill;
 pub mod freshness;
+pub mod heat;
 pub mod http;
 pub mod metrics;
 pub mod proto;
@@ -116,6 +118,16 @@ pub async fn start_with_events(
         fallbacks,
     ));
     subscribe(&edge, &events, bus, &shutdown).await?;
+    if let Some(url) = edge.config.heat_redis() {
+        Arc::clone(&edge.heat)
+            .spawn_reporter(
+                url,
+                edge.config.heat.prefix.clone(),
+                Duration::from_millis(edge.config.heat.flush_ms.max(100)),
+                shutdown.clone(),
+            )
+            .map_err(|e| StartError::Setup(format!("heat.redis_url: {e}")))?;
+    }
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|source| StartError::Bind {

@@ -3,58 +3,8 @@
 //! Usage: `strata-edge --config edge.toml` (or `STRATA_EDGE_CONFIG`). Exits 64 on an invalid
 //! configuration, 1 when it cannot start.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use strata_edge_proxy::config::EdgeConfig;
-use tokio_util::sync::CancellationToken;
-
 fn main() -> ExitCode {
-    let Some(path) = config_path() else {
-        eprintln!("usage: strata-edge --config FILE (or set STRATA_EDGE_CONFIG)");
-        return ExitCode::from(64);
-    };
-    let config = match EdgeConfig::load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("strata-edge: {e}");
-            return ExitCode::from(64);
-        }
-    };
-    strata_central_registry::telemetry::init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("strata-edge: starting the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    runtime.block_on(async {
-        let shutdown = CancellationToken::new();
-        let running = match strata_edge_proxy::start(config, shutdown.clone()).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("strata-edge: {e}");
-                return ExitCode::from(1);
-            }
-        };
-        strata_central_registry::telemetry::shutdown_signal().await;
-        shutdown.cancel();
-        let _ = running.done.await;
-        ExitCode::SUCCESS
-    })
-}
-
-/// `--config FILE`, `--config=FILE`, or `STRATA_EDGE_CONFIG`.
-fn config_path() -> Option<PathBuf> {
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--config" {
-            return args.next().map(PathBuf::from);
-        }
-        if let Some(v) = arg.strip_prefix("--config=") {
-            return Some(PathBuf::from(v));
-        }
-    }
-    std::env::var_os("STRATA_EDGE_CONFIG").map(PathBuf::from)
+    strata_edge_proxy::cli::main()
 }

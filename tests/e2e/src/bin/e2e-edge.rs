@@ -1,0 +1,5 @@
+//! `strata-edge`, built as a binary of the end-to-end test package (see Cargo.toml).
+
+fn main() -> std::process::ExitCode {
+    strata_edge_proxy::cli::main()
+}

@@ -1,0 +1,237 @@
+//! [`RegistryProcess`]: `strata-registry` (the `e2e-registry` binary) as its own process, with a
+//! configuration written to the test's directory that mirrors deploy/config/registry.toml:
+//!
+//! * storage: S3 on the test's MinIO (a bucket and prefix of the test's own);
+//! * events: the test's Redis stream;
+//! * repositories: `private` (local, token to read), `gocache` (remote of the fixture upstream,
+//!   verified against the test checksum database), `go` (virtual: `private`, then `gocache`;
+//!   token to read, like the deployed example);
+//! * tokens: [`CI_TOKEN`] reads and deploys everywhere, [`OUTSIDER_TOKEN`] reads `gocache` only.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use strata_central_registry::auth::hash_token;
+
+use crate::metrics::Metrics;
+use crate::process::{Service, log_field};
+
+/// May read and deploy everywhere.
+pub const CI_TOKEN: &str = "strata_e2e-ci";
+/// May read `gocache` only: not `private`, and not `go` (whose members include `private`).
+pub const OUTSIDER_TOKEN: &str = "strata_e2e-outsider";
+/// The test checksum database's name.
+pub const SUMDB_NAME: &str = "sum.strata.test";
+
+/// Where a registry keeps its objects: a bucket on the test's S3 server.
+#[derive(Debug, Clone)]
+pub struct S3Target {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// Bucket (exists before the registry starts).
+    pub bucket: String,
+    /// Key prefix inside it.
+    pub prefix: String,
+}
+
+/// Where a registry sends change events.
+#[derive(Debug, Clone)]
+pub struct RedisTarget {
+    /// `redis://127.0.0.1:PORT`.
+    pub url: String,
+    /// Stream key.
+    pub stream: String,
+}
+
+/// What a registry's configuration says.
+#[derive(Debug, Clone)]
+pub struct RegistrySpec {
+    /// Name of the process (logs, config file).
+    pub name: String,
+    /// Storage.
+    pub s3: S3Target,
+    /// Events.
+    pub redis: RedisTarget,
+    /// Base URL of the fixture GOPROXY (`gocache`'s upstream, which also serves the database).
+    pub upstream: String,
+    /// The test database's verifier key.
+    pub sumdb_key: String,
+    /// `server.max_upload_bytes`.
+    pub max_upload_bytes: u64,
+}
+
+impl RegistrySpec {
+    /// The configuration text.
+    pub fn toml(&self, spool: &Path) -> String {
+        let s3 = &self.s3;
+        let redis = &self.redis;
+        format!(
+            r#"# Written by the strata end-to-end tests.
+storage = {{ kind = "s3", bucket = "{bucket}", region = "{region}", endpoint = "{endpoint}", path_style = true, prefix = "{prefix}", credentials = {{ kind = "static", access_key_id = "{access}", secret_access_key = "{secret}" }} }}
+events = {{ kind = "redis", url = "{redis_url}", stream = "{stream}", retry_initial_ms = 50, retry_max_ms = 1000, block_ms = 1000 }}
+
+[server]
+http = "127.0.0.1:0"
+grpc = "127.0.0.1:0"
+max_upload_bytes = {max_upload}
+spool_dir = {spool:?}
+
+[[repositories]]
+name = "private"
+kind = "local"
+anonymous_read = false
+
+[[repositories]]
+name = "gocache"
+kind = "remote"
+anonymous_read = false
+upstream = {{ url = "{upstream}", read_timeout_ms = 10000, attempts = 2, retry_initial_ms = 20 }}
+checksum_db = {{ key = "{key}", url = "{upstream}/sumdb/{db}", read_timeout_ms = 10000, attempts = 2 }}
+metadata_ttl_secs = 600
+negative_ttl_secs = 60
+
+[[repositories]]
+name = "go"
+kind = "virtual"
+anonymous_read = false
+members = [{{ repository = "private" }}, {{ repository = "gocache" }}]
+
+[[tokens]]
+name = "ci"
+sha256 = "{ci}"
+permissions = {{ "*" = ["read", "deploy"] }}
+
+[[tokens]]
+name = "outsider"
+sha256 = "{outsider}"
+permissions = {{ gocache = ["read"] }}
+"#,
+            bucket = s3.bucket,
+            region = strata_testkit::s3_server::REGION,
+            endpoint = s3.endpoint,
+            prefix = s3.prefix,
+            access = strata_testkit::s3_server::ACCESS_KEY,
+            secret = strata_testkit::s3_server::SECRET_KEY,
+            redis_url = redis.url,
+            stream = redis.stream,
+            max_upload = self.max_upload_bytes,
+            spool = spool.display().to_string(),
+            upstream = self.upstream,
+            key = self.sumdb_key,
+            db = SUMDB_NAME,
+            ci = hash_token(CI_TOKEN),
+            outsider = hash_token(OUTSIDER_TOKEN),
+        )
+    }
+}
+
+/// A running registry process (`binary` is `e2e-registry`, see [`crate::Binaries`]).
+#[derive(Debug)]
+pub struct RegistryProcess {
+    /// The process.
+    pub service: Service,
+    /// Its HTTP address (GOPROXY, publish API, ops).
+    pub http: SocketAddr,
+    /// Its gRPC address (the edge's API).
+    pub grpc: SocketAddr,
+    client: reqwest::Client,
+}
+
+impl RegistryProcess {
+    /// Writes the configuration under `dir`, starts the process, waits for its listening line
+    /// and for `/readyz` (which probes the object store) to answer 200.
+    pub async fn start(binary: &Path, dir: &Path, spec: &RegistrySpec) -> Self {
+        let spool = dir.join(format!("{}-spool", spec.name));
+        std::fs::create_dir_all(&spool).expect("spool dir");
+        let config = dir.join(format!("{}.toml", spec.name));
+        std::fs::write(&config, spec.toml(&spool)).expect("write the registry config");
+        let log = dir.join(format!("{}.log", spec.name));
+        let mut service = Service::spawn(
+            &spec.name,
+            binary,
+            &["--config", &config.display().to_string()],
+            &[("RUST_LOG", "info")],
+            &log,
+        );
+        let (http, grpc) = service
+            .wait_for_line(|line| {
+                let http = log_field(line, "central registry listening", "http_addr")?;
+                let grpc = log_field(line, "central registry listening", "grpc_addr")?;
+                Some((http.parse().ok()?, grpc.parse().ok()?))
+            })
+            .await;
+        let registry = Self {
+            service,
+            http,
+            grpc,
+            client: reqwest::Client::new(),
+        };
+        registry.wait_ready().await;
+        registry
+    }
+
+    /// Polls `/readyz` until 200 (hang guard: one minute).
+    async fn wait_ready(&self) {
+        let url = format!("{}/readyz", self.http_url());
+        for _ in 0..1200 {
+            if let Ok(r) = self.client.get(&url).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.service.fail("/readyz did not answer 200 within 60 s");
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// `http://127.0.0.1:PORT` of the gRPC listener.
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// Publishes a module zip to local repository `repo` through the HTTP upload API with the
+    /// CI token; panics (with the log tail) unless it answers 201. Returns the body (the go.sum
+    /// lines).
+    pub async fn publish(&self, repo: &str, zip: Vec<u8>) -> String {
+        let url = format!("{}/api/repos/{repo}/upload", self.http_url());
+        let response = match self
+            .client
+            .put(&url)
+            .bearer_auth(CI_TOKEN)
+            .body(zip)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => self.service.fail(&format!("PUT {url}: {e}")),
+        };
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        if status != 201 {
+            self.service
+                .fail(&format!("publish to {repo} answered {status}: {body}"));
+        }
+        body
+    }
+
+    /// A scrape of `/metrics`.
+    pub async fn metrics(&self) -> Metrics {
+        let url = format!("{}/metrics", self.http_url());
+        let text = match self.client.get(&url).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(e) => self.service.fail(&format!("GET {url}: {e}")),
+        };
+        Metrics::parse(&text).unwrap_or_else(|e| self.service.fail(&e))
+    }
+
+    /// SIGKILL: the registry crashes (no graceful shutdown).
+    pub fn kill(&mut self) {
+        self.service.kill();
+    }
+}
