@@ -36,6 +36,50 @@ pub struct EdgeConfig {
     /// Where change events come from.
     #[serde(default)]
     pub events: EventsConfig,
+    /// Reporting read counts to Redis for the sync worker.
+    #[serde(default)]
+    pub heat: HeatConfig,
+}
+
+/// `[heat]`: aggregated read counts written to Redis (see [`crate::heat`]). On by default when
+/// events come from Redis (the same server), off otherwise unless `redis_url` is given.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeatConfig {
+    /// Report at all. Default true.
+    pub enabled: bool,
+    /// The Redis to report to. Default: the events' Redis.
+    pub redis_url: Option<String>,
+    /// Key prefix (`<prefix>:heat:<repo>`, `<prefix>:last-read:<repo>`); the sync worker's
+    /// `heat.prefix` must match. Default `strata`.
+    pub prefix: String,
+    /// How often counts are written. Default 30 s.
+    pub flush_ms: u64,
+}
+
+impl Default for HeatConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            redis_url: None,
+            prefix: "strata".into(),
+            flush_ms: 30_000,
+        }
+    }
+}
+
+impl EdgeConfig {
+    /// The Redis heat is reported to, if heat is on and there is one.
+    pub fn heat_redis(&self) -> Option<String> {
+        if !self.heat.enabled {
+            return None;
+        }
+        match (&self.heat.redis_url, &self.events) {
+            (Some(url), _) => Some(url.clone()),
+            (None, EventsConfig::Redis { url, .. }) => Some(url.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// `[server]`.

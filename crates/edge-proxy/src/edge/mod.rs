@@ -59,6 +59,8 @@ pub struct Edge {
     pub metrics: Arc<Metrics>,
     /// Fallback GOPROXYs.
     pub fallbacks: Fallbacks,
+    /// Read counts for the sync worker.
+    pub heat: Arc<crate::heat::Heat>,
     small: Coalescer<Result<Arc<MemEntry>, EdgeError>>,
 }
 
@@ -94,6 +96,7 @@ impl Edge {
             freshness,
             metrics,
             fallbacks,
+            heat: Arc::default(),
             small: Coalescer::default(),
         }
     }

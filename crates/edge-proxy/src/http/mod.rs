@@ -177,6 +177,9 @@ async fn route<B>(
     match edge.serve(repo, &parsed, auth).await {
         Ok(answer) => {
             log.upstream = answer.meta.source.clone().unwrap_or_default();
+            if !matches!(parsed, ProxyRequest::Query(..)) {
+                edge.heat.record(repo, &log.module, &log.version);
+            }
             respond::answer(
                 method,
                 request.headers(),
