@@ -53,6 +53,8 @@ pub struct Running {
     pub events: EventBus,
     /// Metrics, shared with the front ends.
     pub metrics: Arc<Metrics>,
+    /// The registry itself (the all-in-one process hands it to the sync worker).
+    pub registry: Arc<Registry>,
     /// Finishes when the servers have drained after shutdown.
     pub done: JoinHandle<std::io::Result<()>>,
 }
@@ -92,7 +94,7 @@ pub async fn start(
     let registry = Arc::new(registry);
     spawn_access_flush(registry.clone(), shutdown.clone());
     let state = Arc::new(AppState {
-        registry,
+        registry: registry.clone(),
         metrics: metrics.clone(),
         events: events.clone(),
     });
@@ -137,6 +139,7 @@ pub async fn start(
         grpc_addr,
         events,
         metrics,
+        registry,
         done,
     })
 }
