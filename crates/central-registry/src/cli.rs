@@ -5,17 +5,14 @@
 //! Usage: `strata-registry --config FILE` (or `STRATA_CONFIG`). Exits 64 on an invalid
 //! configuration, 1 when it cannot start.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::config::RegistryConfig;
-use crate::server;
+use crate::{server, telemetry};
 
 /// Runs the command with the process's arguments and environment; returns its exit status.
 pub fn main() -> ExitCode {
-    let Some(path) = config_path() else {
+    let Some(path) = telemetry::config_path("STRATA_CONFIG") else {
         eprintln!("usage: strata-registry --config FILE (or set STRATA_CONFIG)");
         return ExitCode::from(64);
     };
@@ -26,21 +23,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    crate::telemetry::init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("strata-registry: starting the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    runtime.block_on(async {
-        let shutdown = CancellationToken::new();
-        let on_signal = shutdown.clone();
-        tokio::spawn(async move {
-            crate::telemetry::shutdown_signal().await;
-            on_signal.cancel();
-        });
+    telemetry::run_service("strata-registry", |shutdown| async move {
         match server::run(config, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -50,18 +33,4 @@ pub fn main() -> ExitCode {
             }
         }
     })
-}
-
-/// `--config FILE`, `--config=FILE`, or `STRATA_CONFIG`.
-fn config_path() -> Option<PathBuf> {
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--config" {
-            return args.next().map(PathBuf::from);
-        }
-        if let Some(v) = arg.strip_prefix("--config=") {
-            return Some(PathBuf::from(v));
-        }
-    }
-    std::env::var_os("STRATA_CONFIG").map(PathBuf::from)
 }

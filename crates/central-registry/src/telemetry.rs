@@ -33,3 +33,46 @@ pub async fn shutdown_signal() {
         () = term => {}
     }
 }
+
+/// `--config FILE` or `--config=FILE` among the process's arguments, else the environment
+/// variable `env` (the services' shared command-line convention).
+pub fn config_path(env: &str) -> Option<std::path::PathBuf> {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            return args.next().map(std::path::PathBuf::from);
+        }
+        if let Some(v) = arg.strip_prefix("--config=") {
+            return Some(std::path::PathBuf::from(v));
+        }
+    }
+    std::env::var_os(env).map(std::path::PathBuf::from)
+}
+
+/// Installs logging, builds the runtime and runs `service` with a shutdown token that SIGINT or
+/// SIGTERM cancels; returns its exit status (1 if the runtime cannot start). `name` prefixes
+/// the messages.
+pub fn run_service<F, Fut>(name: &str, service: F) -> std::process::ExitCode
+where
+    F: FnOnce(tokio_util::sync::CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = std::process::ExitCode>,
+{
+    init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{name}: starting the runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let on_signal = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown requested");
+            on_signal.cancel();
+        });
+        service(shutdown).await
+    })
+}

@@ -33,14 +33,7 @@ enum TokenCommand {
 pub fn run(args: &TokenArgs) -> Result<(), Failure> {
     match &args.command {
         TokenCommand::New { name, repo } => {
-            let mut raw = [0u8; 32];
-            getrandom::fill(&mut raw)
-                .map_err(|e| Failure::msg(format!("no randomness available: {e}")))?;
-            let token = format!(
-                "strata_{}",
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-            );
-            let hash = hex::encode(Sha256::digest(token.as_bytes()));
+            let (token, hash) = generate()?;
             println!("token: {token}");
             println!();
             println!("# registry configuration entry (the token itself is not stored):");
@@ -63,4 +56,17 @@ pub fn run(args: &TokenArgs) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// A new random token (`strata_` + 32 random bytes, base64url) and its SHA-256 in hex, the
+/// form the registry configuration stores.
+pub fn generate() -> Result<(String, String), Failure> {
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| Failure::msg(format!("no randomness available: {e}")))?;
+    let token = format!(
+        "strata_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    );
+    let hash = hex::encode(Sha256::digest(token.as_bytes()));
+    Ok((token, hash))
 }

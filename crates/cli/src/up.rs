@@ -8,7 +8,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use clap::Args;
 use sha2::{Digest, Sha256};
 use strata_central_registry::config::RegistryConfig;
@@ -183,14 +182,7 @@ fn admin_token(data: &Path) -> Result<(AdminToken, String), Failure> {
             Ok((AdminToken::Stored(path), hash.to_ascii_lowercase()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut raw = [0u8; 32];
-            getrandom::fill(&mut raw)
-                .map_err(|e| Failure::msg(format!("no randomness available: {e}")))?;
-            let token = format!(
-                "strata_{}",
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-            );
-            let hash = hex::encode(Sha256::digest(token.as_bytes()));
+            let (token, hash) = crate::token::generate()?;
             write_private(&path, format!("{hash}\n").as_bytes())
                 .map_err(|e| Failure::msg(format!("{}: {e}", shown(&path))))?;
             Ok((AdminToken::Generated(token), hash))

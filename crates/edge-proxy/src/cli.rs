@@ -5,16 +5,15 @@
 //! Usage: `strata-edge --config FILE` (or `STRATA_EDGE_CONFIG`). Exits 64 on an invalid
 //! configuration, 1 when it cannot start.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tokio_util::sync::CancellationToken;
+use strata_central_registry::telemetry;
 
 use crate::config::EdgeConfig;
 
 /// Runs the command with the process's arguments and environment; returns its exit status.
 pub fn main() -> ExitCode {
-    let Some(path) = config_path() else {
+    let Some(path) = telemetry::config_path("STRATA_EDGE_CONFIG") else {
         eprintln!("usage: strata-edge --config FILE (or set STRATA_EDGE_CONFIG)");
         return ExitCode::from(64);
     };
@@ -25,16 +24,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    strata_central_registry::telemetry::init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("strata-edge: starting the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    runtime.block_on(async {
-        let shutdown = CancellationToken::new();
+    telemetry::run_service("strata-edge", |shutdown| async move {
         let running = match crate::start(config, shutdown.clone()).await {
             Ok(r) => r,
             Err(e) => {
@@ -42,23 +32,8 @@ pub fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        strata_central_registry::telemetry::shutdown_signal().await;
-        shutdown.cancel();
+        shutdown.cancelled().await;
         let _ = running.done.await;
         ExitCode::SUCCESS
     })
-}
-
-/// `--config FILE`, `--config=FILE`, or `STRATA_EDGE_CONFIG`.
-fn config_path() -> Option<PathBuf> {
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--config" {
-            return args.next().map(PathBuf::from);
-        }
-        if let Some(v) = arg.strip_prefix("--config=") {
-            return Some(PathBuf::from(v));
-        }
-    }
-    std::env::var_os("STRATA_EDGE_CONFIG").map(PathBuf::from)
 }
