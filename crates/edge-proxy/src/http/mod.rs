@@ -62,8 +62,8 @@ pub async fn handle<B>(
     if log.kind != "ops" {
         tracing::info!(
             target: "strata_edge::access",
-            method = %method,
-            path = %path,
+            method = method.as_str(),
+            path = path.as_str(),
             repository = log.repo.as_str(),
             module = log.module.as_str(),
             version = log.version.as_str(),

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Edge benchmark: warm `.info` and 1 MiB `.zip` requests/second and p99 at 64 connections, for
+# strata-edge and for nginx serving the same bytes from disk, side by side in one run
+# (bench/edge_vs_nginx.py does the measuring). Installs nginx and wrk from Debian's packages if
+# they are missing (idempotent; fails loudly). Reports numbers; never fails on a threshold.
+#
+# Environment: BENCH_SECONDS (per measured run, default 10), BENCH_ROUNDS (3),
+# BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_DISK_ZIP_MIB (4; a zip above the edge's
+# memory_zip_max_bytes, served from its disk tier; 0 leaves that row out), BENCH_TARGETS (a
+# subset of info,zip,disk-zip), BENCH_KEEP=1 keeps the work directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail() { echo "bench-edge: $*" >&2; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1; }
+
+# nginx lives in /usr/sbin, which is not on every user's PATH.
+find_nginx() {
+  local n
+  for n in "$(command -v nginx 2>/dev/null || true)" /usr/sbin/nginx; do
+    [ -n "$n" ] && [ -x "$n" ] && { echo "$n"; return 0; }
+  done
+  return 1
+}
+
+# Installs Debian packages without starting their services (a policy-rc.d guard, as
+# scripts/ensure-deps.sh does for redis-server), then disables any unit they brought.
+apt_install() {
+  need apt-get || fail "$* missing and apt-get is unavailable: install them by hand"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    need sudo || fail "$* missing and installing needs root (no sudo found)"
+    sudo="sudo"
+  fi
+  local policy=/usr/sbin/policy-rc.d added_policy=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy" && added_policy=1
+  fi
+  echo "bench-edge: installing $* with apt-get" >&2
+  local ok=1
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || ok=""
+  [ -n "$ok" ] && { $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2 || ok=""; }
+  [ -n "$added_policy" ] && $sudo rm -f "$policy"
+  [ -n "$ok" ] || fail "apt-get could not install $* (see the apt output above)"
+  if [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
+}
+
+missing=()
+find_nginx >/dev/null || missing+=(nginx-light)
+need wrk || missing+=(wrk)
+need python3 || missing+=(python3)
+[ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
+NGINX=$(find_nginx) || fail "nginx was installed but is not found (looked on PATH and in /usr/sbin)"
+need wrk || fail "wrk was installed but is still not on PATH"
+"$NGINX" -v >/dev/null 2>&1 || fail "$NGINX does not run"
+
+cargo build --release -p strata-central-registry -p strata-edge-proxy >&2 \
+  || fail "cargo build --release of the registry and the edge failed"
+bin="${CARGO_TARGET_DIR:-target}/release"
+for b in strata-registry strata-edge; do
+  [ -x "$bin/$b" ] || fail "$bin/$b was not built"
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/strata-bench-edge.XXXXXX")
+# Whatever happens (failure, Ctrl-C), nothing is left running or listening: the driver stops its
+# servers itself, and records their pids so that this trap can stop any it could not.
+cleanup() {
+  local status=$?
+  if [ -n "${py_pid:-}" ] && kill -0 "$py_pid" 2>/dev/null; then
+    kill -TERM "$py_pid" 2>/dev/null || true
+    wait "$py_pid" 2>/dev/null || true
+  fi
+  if [ -f "$work/pids" ]; then
+    while read -r pid; do
+      [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+    done <"$work/pids"
+  fi
+  if [ -n "${BENCH_KEEP:-}" ]; then
+    echo "bench-edge: work directory kept: $work" >&2
+  else
+    rm -rf "$work"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+python3 bench/edge_vs_nginx.py \
+  --registry "$bin/strata-registry" --edge "$bin/strata-edge" --nginx "$NGINX" \
+  --workdir "$work" "$@" &
+py_pid=$!
+wait "$py_pid"
