@@ -1,6 +1,7 @@
 //! `strata up`: every tier in one process with embedded defaults — the central registry
-//! (filesystem storage under `--data`, in-process events) and an edge in front of it, talking to
-//! each other over real gRPC on loopback, exactly as the separate binaries do.
+//! (filesystem storage under `--data`, in-process events), an edge in front of it, talking to
+//! it over real gRPC on loopback exactly as the separate binaries do, and the sync worker
+//! (in-process job queue, the same registry) with its warm-up API.
 //!
 //! Repositories: `private` (local, the publish target), `gocache` (remote of proxy.golang.org,
 //! verified against sum.golang.org) and `go` (virtual over both, what `/` of the edge serves).
@@ -12,6 +13,8 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 use strata_central_registry::config::RegistryConfig;
 use strata_edge_proxy::config::EdgeConfig;
+use strata_sync_worker::config::WorkerConfig;
+use strata_sync_worker::registry::EmbeddedRegistry;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Failure, shown};
@@ -35,6 +38,10 @@ pub struct UpArgs {
     /// The registry's gRPC address (what the edge calls); a free loopback port if not given.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub registry_grpc: SocketAddr,
+    /// The sync worker's HTTP address (warm-up API, health, metrics); a free loopback port if
+    /// not given.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub worker_http: SocketAddr,
     /// The upstream GOPROXY of the `gocache` remote repository.
     #[arg(long, default_value = "https://proxy.golang.org")]
     pub upstream: String,
@@ -53,6 +60,7 @@ struct Banner<'a> {
     edge: SocketAddr,
     registry_http: SocketAddr,
     registry_grpc: SocketAddr,
+    worker: SocketAddr,
     token: &'a AdminToken,
 }
 
@@ -109,16 +117,36 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
                 return Err(Failure::msg(format!("starting the edge: {e}")));
             }
         };
+        let worker_config =
+            WorkerConfig::from_toml(&worker_toml(args.worker_http), "strata up defaults", &[])
+                .map_err(|e| Failure::msg(format!("worker defaults: {e}")))?;
+        let worker = match strata_sync_worker::cli::start(
+            &worker_config,
+            None,
+            Some(EmbeddedRegistry::from_registry(registry.registry.clone())),
+            shutdown.clone(),
+        )
+        .await
+        {
+            Ok(worker) => worker,
+            Err(e) => {
+                shutdown.cancel();
+                let _ = registry.done.await;
+                return Err(Failure::msg(format!("starting the sync worker: {e}")));
+            }
+        };
         print_banner(&Banner {
             data: &data,
             edge: edge.addr,
             registry_http: registry.http_addr,
             registry_grpc: registry.grpc_addr,
+            worker: worker.http_addr,
             token: &token,
         });
-        // Either tier stopping on its own (a failed listener) ends the process, like a signal.
+        // Any tier stopping on its own (a failed listener) ends the process, like a signal.
         let mut registry_done = registry.done;
         let mut edge_done = edge.done;
+        let mut worker_done = worker.done;
         let mut failure = None;
         tokio::select! {
             () = strata_central_registry::telemetry::shutdown_signal() => {}
@@ -128,9 +156,15 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
             result = &mut edge_done => {
                 failure = Some(format!("the edge stopped: {}", describe_joined(result)));
             }
+            result = &mut worker_done => {
+                failure = Some(format!("the sync worker stopped: {}", describe_worker(result)));
+            }
         }
         shutdown.cancel();
         eprintln!("strata: shutting down");
+        if !worker_done.is_finished() {
+            let _ = worker_done.await;
+        }
         if !registry_done.is_finished() {
             let _ = registry_done.await;
         }
@@ -147,6 +181,19 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
 fn describe_exit(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> String {
     match result {
         Ok(Ok(())) => "without an error".into(),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn describe_worker(
+    result: Result<
+        Result<strata_sync_worker::worker::WorkerReport, strata_sync_worker::server::StartError>,
+        tokio::task::JoinError,
+    >,
+) -> String {
+    match result {
+        Ok(Ok(_)) => "without an error".into(),
         Ok(Err(e)) => e.to_string(),
         Err(e) => e.to_string(),
     }
@@ -281,6 +328,18 @@ dir = {dir}
     )
 }
 
+/// The embedded sync worker configuration: the in-process queue, the registry handed over.
+fn worker_toml(http: SocketAddr) -> String {
+    format!(
+        r#"[jobs]
+kind = "memory"
+
+[server]
+http = "{http}"
+"#
+    )
+}
+
 /// A TOML basic string.
 fn toml_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -307,6 +366,10 @@ fn print_banner(b: &Banner<'_>) {
     println!(
         "  registry:    {registry} (HTTP), {} (gRPC)",
         b.registry_grpc
+    );
+    println!(
+        "  sync worker: http://{}/api/warm (warm-up API; /metrics, /healthz)",
+        b.worker
     );
     match b.token {
         AdminToken::FromEnv => println!("  admin token: from STRATA_ADMIN_TOKEN"),
@@ -354,6 +417,7 @@ mod tests {
             listen: "127.0.0.1:8081".parse().unwrap(),
             registry_http: "127.0.0.1:0".parse().unwrap(),
             registry_grpc: "127.0.0.1:0".parse().unwrap(),
+            worker_http: "127.0.0.1:0".parse().unwrap(),
             upstream: "https://proxy.golang.org".into(),
             checksum_db_key: SUM_GOLANG_ORG_KEY.into(),
             checksum_db_url: "https://proxy.golang.org/sumdb/sum.golang.org".into(),
@@ -367,6 +431,7 @@ mod tests {
             RegistryConfig::from_toml(&registry_toml(&args(), dir, &"a".repeat(64)), "t", &[])
                 .unwrap();
         assert_eq!(registry.repositories.len(), 3);
+        WorkerConfig::from_toml(&worker_toml("127.0.0.1:0".parse().unwrap()), "t", &[]).unwrap();
         let edge = EdgeConfig::from_toml(
             &edge_toml(
                 "127.0.0.1:8081".parse().unwrap(),

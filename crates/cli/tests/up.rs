@@ -24,6 +24,7 @@ struct Banner {
     proxy: String,
     publish_url: String,
     token_line: String,
+    warm_url: String,
 }
 
 /// A running `strata up`; killed when dropped.
@@ -67,8 +68,8 @@ fn start_up(data: &Path, upstream: &FixtureUpstream, db: &TestSumDb, log: &Path)
             }
         }
     });
-    let (mut proxy, mut publish_url, mut token_line) = (None, None, None);
-    while proxy.is_none() || publish_url.is_none() || token_line.is_none() {
+    let (mut proxy, mut publish_url, mut token_line, mut warm_url) = (None, None, None, None);
+    while proxy.is_none() || publish_url.is_none() || token_line.is_none() || warm_url.is_none() {
         let line = match rx.recv_timeout(Duration::from_secs(120)) {
             Ok(line) => line,
             Err(e) => panic!(
@@ -83,6 +84,8 @@ fn start_up(data: &Path, upstream: &FixtureUpstream, db: &TestSumDb, log: &Path)
             publish_url = Some(u.trim().to_string());
         } else if let Some(t) = line.strip_prefix("admin token:") {
             token_line = Some(t.trim().to_string());
+        } else if let Some(w) = line.strip_prefix("sync worker:") {
+            warm_url = w.split_whitespace().next().map(str::to_string);
         }
     }
     Up {
@@ -91,6 +94,7 @@ fn start_up(data: &Path, upstream: &FixtureUpstream, db: &TestSumDb, log: &Path)
             proxy: proxy.unwrap(),
             publish_url: publish_url.unwrap(),
             token_line: token_line.unwrap(),
+            warm_url: warm_url.unwrap(),
         },
     }
 }
@@ -165,6 +169,7 @@ async fn strata_up_serves_publishes_and_keeps_its_data_across_restarts() {
     let upstream_ref = Arc::new(upstream);
     let up_upstream = upstream_ref.clone();
     let up_db = db.clone();
+    let up_public = public.clone();
     let zip_path = format!("/{}/@v/{}.zip", top.path, top.version);
     tokio::task::spawn_blocking(move || {
         let data = root_path.join("data");
@@ -247,6 +252,55 @@ async fn strata_up_serves_publishes_and_keeps_its_data_across_restarts() {
         assert!(
             go_sum.contains(&format!("{PRIVATE} v0.1.0 h1:")),
             "{go_sum}"
+        );
+
+        // The sync worker runs in the same process: a warm-up through its API fetches a public
+        // module nobody asked for yet into the registry.
+        let first = &up_public[0];
+        let first_zip = format!("/{}/@v/{}.zip", first.path, first.version);
+        assert_eq!(up_upstream.request_count(&first_zip), 0, "not fetched yet");
+        let http = reqwest::blocking::Client::new();
+        let refused = http
+            .post(format!("{}?repository=go", up.banner.warm_url))
+            .body(format!("{}@{}\n", first.path, first.version))
+            .send()
+            .unwrap();
+        assert_eq!(
+            refused.status().as_u16(),
+            401,
+            "the warm-up API needs a token"
+        );
+        let accepted = http
+            .post(format!("{}?repository=go", up.banner.warm_url))
+            .bearer_auth(&token)
+            .body(format!("{}@{}\n", first.path, first.version))
+            .send()
+            .unwrap();
+        assert_eq!(accepted.status().as_u16(), 202);
+        let accepted: serde_json::Value =
+            serde_json::from_slice(&accepted.bytes().unwrap()).unwrap();
+        let base = up.banner.warm_url.trim_end_matches("/api/warm");
+        let progress_url = format!("{base}{}", accepted["progress"].as_str().unwrap());
+        let mut progress = serde_json::Value::Null;
+        for _ in 0..600 {
+            let body = http
+                .get(&progress_url)
+                .bearer_auth(&token)
+                .send()
+                .unwrap()
+                .bytes()
+                .unwrap();
+            progress = serde_json::from_slice(&body).unwrap();
+            if progress["done"] == true {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(progress["completed"], 1, "{progress}");
+        assert_eq!(
+            up_upstream.request_count(&first_zip),
+            1,
+            "fetched by the warm-up"
         );
 
         // SIGTERM: a clean stop.

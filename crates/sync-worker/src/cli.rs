@@ -2,15 +2,24 @@
 //! `STRATA_SYNC_CONFIG`). Exits 64 on usage errors and invalid configurations, 1 when the
 //! worker cannot start or fails, 0 after a clean drain on SIGINT/SIGTERM.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::WorkerConfig;
+use crate::api::{self, ApiState};
+use crate::config::{JobsConfig, WorkerConfig};
 use crate::handler::Handlers;
-use crate::server;
+use crate::handlers;
+use crate::handlers::retention::LastReads;
+use crate::handlers::scrub::{self, ScrubMetrics};
+use crate::metrics::Metrics;
+use crate::producers::Producers;
+use crate::queue::JobQueue;
+use crate::registry::{EmbeddedRegistry, OpenError};
+use crate::server::{self, Running, StartError};
 
 const USAGE: &str = "usage: strata-sync --config FILE (or set STRATA_SYNC_CONFIG)";
 
@@ -53,21 +62,154 @@ pub fn main() -> ExitCode {
             tracing::info!("shutdown requested; draining");
             on_signal.cancel();
         });
-        // The job handlers arrive with the registry integration; until then every job kind
-        // is dead-lettered with "no handler", never lost.
-        let handlers = Arc::new(Handlers::new());
-        match server::run(&config, handlers, shutdown).await {
-            Ok(report) => {
+        let config_dir = path.parent().map(Path::to_path_buf);
+        let running = match start(&config, config_dir.as_deref(), None, shutdown).await {
+            Ok(running) => running,
+            Err(e) => {
+                tracing::error!(error = %e, "sync worker could not start");
+                eprintln!("strata-sync: {e}");
+                return ExitCode::from(e.exit_code());
+            }
+        };
+        match running.done.await {
+            Ok(Ok(report)) => {
                 tracing::info!(?report, "sync worker stopped");
                 ExitCode::SUCCESS
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::error!(error = %e, "sync worker failed");
+                eprintln!("strata-sync: {e}");
+                ExitCode::from(1)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "sync worker task failed");
                 eprintln!("strata-sync: {e}");
                 ExitCode::from(1)
             }
         }
     })
+}
+
+/// A failure to start the whole worker.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The embedded registry could not be opened.
+    #[error(transparent)]
+    Registry(#[from] OpenError),
+    /// A part of the configuration does not fit the registry (a retention policy for a
+    /// local repository, a feed into a repository without an upstream, …).
+    #[error("{0}")]
+    Setup(String),
+    /// The queue or the HTTP listener.
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+impl RunError {
+    /// 64 for configuration problems, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Registry(OpenError::Config(_)) | RunError::Setup(_) => 64,
+            _ => 1,
+        }
+    }
+}
+
+/// Starts the whole worker and returns once it listens:
+/// - the embedded registry: `registry` if given (`strata up` hands over its own), otherwise
+///   the one `config.registry` names (a relative path is taken from `config_dir`);
+/// - the job handlers (prefetch, refresh, scrub, retention, index polls), the HTTP API
+///   (warm-up, pins, retention, webhooks) and the metrics of all of them;
+/// - the periodic producers (scrub schedule, index feeds, heat, schedules), stopped by
+///   `shutdown`.
+///
+/// Without a registry the worker runs with no handlers: every job is dead-lettered with
+/// "no handler", never lost.
+pub async fn start(
+    config: &WorkerConfig,
+    config_dir: Option<&Path>,
+    registry: Option<EmbeddedRegistry>,
+    shutdown: CancellationToken,
+) -> Result<Running, RunError> {
+    let broker = server::open_broker(config)?;
+    let queue: Arc<dyn JobQueue> = broker.clone();
+    let registry = match (registry, &config.registry) {
+        (Some(registry), _) => Some(registry),
+        (None, Some(section)) => {
+            Some(EmbeddedRegistry::open(section, config_dir, shutdown.clone()).await?)
+        }
+        (None, None) => None,
+    };
+    let scrub_metrics = Arc::new(ScrubMetrics::default());
+    let mut handlers = Handlers::new();
+    let mut routes = Router::new();
+    let mut producers = None;
+    match &registry {
+        Some(embedded) => {
+            let registry = &embedded.registry;
+            handlers = handlers::registry_handlers(
+                registry,
+                &queue,
+                config,
+                last_reads(config)?,
+                scrub_metrics.clone(),
+            )
+            .map_err(RunError::Setup)?;
+            routes = routes.merge(api::routes(ApiState {
+                registry: registry.clone(),
+                queue: queue.clone(),
+                retention: Arc::new(config.retention.clone()),
+            }));
+            let built = Producers::new(config, registry, queue.clone()).map_err(RunError::Setup)?;
+            handlers = built.handlers(handlers);
+            routes = routes.merge(built.routes());
+            producers = Some(built);
+        }
+        None => tracing::warn!(
+            "no [registry] section (or STRATA_SYNC_REGISTRY_CONFIG): this worker has no job \
+             handlers, every job is dead-lettered"
+        ),
+    }
+    let metrics = Arc::new(Metrics::with_extra(|r| {
+        scrub_metrics.register(r);
+        if let Some(producers) = &producers {
+            producers.register_metrics(r);
+        }
+    }));
+    let running = server::start_with_metrics(
+        config,
+        broker,
+        Arc::new(handlers),
+        routes,
+        metrics,
+        shutdown.clone(),
+    )
+    .await?;
+    if let Some(embedded) = &registry {
+        scrub::spawn_schedule(
+            embedded.registry.clone(),
+            queue.clone(),
+            config.scrub.every_hours,
+            shutdown.clone(),
+        );
+    }
+    if let Some(producers) = &producers {
+        producers.spawn(&shutdown);
+    }
+    Ok(running)
+}
+
+/// Where edges report reads, for retention: the `[heat]` Redis (by default the jobs' Redis)
+/// under the heat prefix; none with the in-process queue and no `heat.redis_url`.
+fn last_reads(config: &WorkerConfig) -> Result<Option<LastReads>, RunError> {
+    let url = match (&config.heat.redis_url, &config.jobs) {
+        (Some(url), _) => url.clone(),
+        (None, JobsConfig::Redis(redis)) => redis.url.clone(),
+        (None, JobsConfig::Memory(_)) => return Ok(None),
+    };
+    LastReads::new(&url, config.heat.prefix.clone())
+        .map(Some)
+        .map_err(RunError::Setup)
 }
 
 /// `--config FILE` or `--config=FILE`; `Ok(None)` when absent.

@@ -5,21 +5,32 @@
 //! ([`queue::redis`]) and an in-process queue ([`queue::memory`]) for `strata up`; the
 //! [`worker`] loop that drives either (bounded concurrency, retries with [`backoff`], dead
 //! letters, idempotent completion, graceful drain); and the process around it: [`config`],
-//! [`metrics`], [`http`] endpoints, [`server`] and the [`cli`].
+//! [`metrics`], [`http`] endpoints, [`server`] and the [`cli`]. Jobs come from the HTTP API,
+//! and from the [`producers`]: the [`index_feed`] follower, [`webhooks`], [`heat`]-driven
+//! refresh and [`schedule`]s (the periodic ones claim each period once, see [`ticks`]).
 //!
 //! Guarantees: delivery is at-least-once; completion is exactly-once per idempotency key
 //! (the completion marker is set only if absent, atomically with the acknowledgement).
 
+pub mod api;
 pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod envelope;
 pub mod handler;
+pub mod handlers;
+pub mod heat;
 pub mod http;
+pub mod index_feed;
 pub mod job;
 pub mod metrics;
+pub mod producers;
 pub mod queue;
+pub mod registry;
+pub mod schedule;
 pub mod server;
+pub mod ticks;
+pub mod webhooks;
 pub mod worker;
 
 pub use envelope::{Envelope, JobId};

@@ -153,6 +153,14 @@ impl Metrics {
         }
     }
 
+    /// The families above plus the ones `extra` registers in the same registry (under the
+    /// `strata_sync` prefix): the handlers' own metrics (scrubber, index follower, …).
+    pub fn with_extra(extra: impl FnOnce(&mut Registry)) -> Self {
+        let mut metrics = Self::new();
+        extra(&mut metrics.registry);
+        metrics
+    }
+
     /// Counts one delivery's end.
     pub fn job(&self, kind: &'static str, outcome: &'static str) {
         self.jobs.get_or_create(&JobLabels { kind, outcome }).inc();

@@ -79,6 +79,19 @@ pub async fn start_with(
     shutdown: CancellationToken,
 ) -> Result<Running, StartError> {
     let metrics = Arc::new(Metrics::new());
+    start_with_metrics(config, broker, handler, routes, metrics, shutdown).await
+}
+
+/// [`start_with`], exposing `metrics` at `/metrics`: built with [`Metrics::with_extra`] when
+/// handlers register their own families.
+pub async fn start_with_metrics(
+    config: &WorkerConfig,
+    broker: Arc<dyn Broker>,
+    handler: Arc<dyn JobHandler>,
+    routes: Router,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<Running, StartError> {
     let queue: Arc<dyn JobQueue> = broker.clone();
     let addr = config.server.http;
     let listener = TcpListener::bind(addr)

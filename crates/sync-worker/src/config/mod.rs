@@ -68,6 +68,31 @@ pub struct WorkerConfig {
     /// Where jobs are queued (default: in-process).
     #[serde(default)]
     pub jobs: JobsConfig,
+    /// The embedded central registry (`[registry] config = "registry.toml"`, or
+    /// `STRATA_SYNC_REGISTRY_CONFIG`); without it the worker has no job handlers.
+    #[serde(default)]
+    pub registry: Option<crate::registry::RegistrySection>,
+    /// What `RefreshMetadata` prefetches (`[refresh]`).
+    #[serde(default)]
+    pub refresh: crate::handlers::refresh::RefreshConfig,
+    /// The scrubber's rate and schedule (`[scrub]`).
+    #[serde(default)]
+    pub scrub: crate::handlers::scrub::ScrubConfig,
+    /// Retention policies of remote repositories (`[[retention]]`).
+    #[serde(default)]
+    pub retention: Vec<crate::handlers::retention::RetentionPolicy>,
+    /// Index feeds followed (`[[feeds]]`, see [`crate::index_feed`]).
+    #[serde(default)]
+    pub feeds: Vec<crate::index_feed::FeedConfig>,
+    /// Tag-push webhooks (`[[webhooks]]`, see [`crate::webhooks`]).
+    #[serde(default)]
+    pub webhooks: Vec<crate::webhooks::WebhookConfig>,
+    /// Heat-driven refresh (`[heat]`, see [`crate::heat`]).
+    #[serde(default)]
+    pub heat: crate::heat::HeatConfig,
+    /// Scheduled refreshes of module sets (`[[schedules]]`, see [`crate::schedule`]).
+    #[serde(default)]
+    pub schedules: Vec<crate::schedule::ScheduleConfig>,
 }
 
 /// The `[server]` section.
@@ -190,6 +215,11 @@ impl WorkerConfig {
                         self.jobs = JobsConfig::Redis(RedisJobsConfig::with_url(value.clone()));
                     }
                 },
+                "STRATA_SYNC_REGISTRY_CONFIG" => {
+                    self.registry = Some(crate::registry::RegistrySection {
+                        config: PathBuf::from(value),
+                    });
+                }
                 "STRATA_SYNC_CONSUMER" => {
                     if let JobsConfig::Redis(redis) = &mut self.jobs {
                         redis.consumer = Some(value.clone());
@@ -198,6 +228,7 @@ impl WorkerConfig {
                 _ => {}
             }
         }
+        crate::webhooks::resolve_secrets(&mut self.webhooks, env)?;
         Ok(())
     }
 
@@ -229,6 +260,13 @@ impl WorkerConfig {
         if self.completed_ttl_secs == 0 {
             return invalid("completed_ttl_secs", "must be positive");
         }
+        self.refresh.validate()?;
+        self.scrub.validate()?;
+        crate::handlers::retention::validate_policies(&self.retention)?;
+        crate::index_feed::validate(&self.feeds)?;
+        crate::webhooks::validate(&self.webhooks)?;
+        self.heat.validate()?;
+        crate::schedule::validate(&self.schedules)?;
         self.jobs.validate(self.visibility_timeout_ms)
     }
 

@@ -50,7 +50,7 @@ fn defaults_and_a_full_redis_config() {
 
 #[test]
 fn the_example_config_loads_and_matches_the_defaults() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/worker.example.toml");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/config/worker.toml");
     let text = std::fs::read_to_string(path).unwrap();
     let example = WorkerConfig::from_toml(&text, path, &[]).unwrap();
     let JobsConfig::Redis(redis) = &example.jobs else {
@@ -59,6 +59,7 @@ fn the_example_config_loads_and_matches_the_defaults() {
     assert_eq!(*redis, RedisJobsConfig::default());
     let defaults = WorkerConfig {
         jobs: example.jobs.clone(),
+        registry: example.registry.clone(),
         ..parse("").unwrap()
     };
     assert_eq!(example, defaults);

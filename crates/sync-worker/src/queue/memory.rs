@@ -213,6 +213,13 @@ impl JobQueue for MemoryQueue {
         Ok(self.lock().is_completed(key, Instant::now()))
     }
 
+    async fn forget_completed(&self, key: &str) -> Result<bool, QueueError> {
+        let mut state = self.lock();
+        let was = state.is_completed(key, Instant::now());
+        state.completed.remove(key);
+        Ok(was)
+    }
+
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         let state = self.lock();
         Ok(QueueStats {
@@ -396,6 +403,10 @@ mod tests {
             .unwrap();
         assert_eq!(settled, Settled::Completed);
         assert!(queue.is_completed(&first.key).await.unwrap());
+        // Forgetting the marker lets the key run again (retention removed what it fetched).
+        assert!(queue.forget_completed(&first.key).await.unwrap());
+        assert!(!queue.is_completed(&first.key).await.unwrap());
+        assert!(!queue.forget_completed(&first.key).await.unwrap());
         // The same delivery again is no longer in flight.
         let again = queue.settle(&got[0], Settlement::Skip).await.unwrap();
         assert_eq!(again, Settled::Superseded);

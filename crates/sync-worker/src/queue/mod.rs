@@ -138,6 +138,10 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// Whether a job with idempotency key `key` has completed (within the marker TTL).
     async fn is_completed(&self, key: &str) -> Result<bool, QueueError>;
 
+    /// Removes the completion marker of `key`, so that a job with that key runs again (the
+    /// artifacts a prefetch stored were removed by retention). Returns whether there was one.
+    async fn forget_completed(&self, key: &str) -> Result<bool, QueueError>;
+
     /// Depth, pending, delayed and dead counts.
     async fn stats(&self) -> Result<QueueStats, QueueError>;
 

@@ -322,6 +322,18 @@ impl JobQueue for RedisQueue {
         }
     }
 
+    async fn forget_completed(&self, key: &str) -> Result<bool, QueueError> {
+        let mut connection = self.commands().await?;
+        match redis::cmd("DEL")
+            .arg(self.marker_key(key))
+            .query_async::<u64>(&mut connection)
+            .await
+        {
+            Ok(n) => Ok(n > 0),
+            Err(e) => Err(self.failed("forgetting a completion", e).await),
+        }
+    }
+
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         let mut connection = self.commands().await?;
         let mut pipe = redis::pipe();
