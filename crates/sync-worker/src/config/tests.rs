@@ -50,7 +50,10 @@ fn defaults_and_a_full_redis_config() {
 
 #[test]
 fn the_example_config_loads_and_matches_the_defaults() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/config/worker.toml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/config/worker.toml"
+    );
     let text = std::fs::read_to_string(path).unwrap();
     let example = WorkerConfig::from_toml(&text, path, &[]).unwrap();
     let JobsConfig::Redis(redis) = &example.jobs else {
