@@ -46,22 +46,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    strata_central_registry::telemetry::init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("strata-sync: starting the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    runtime.block_on(async {
-        let shutdown = CancellationToken::new();
-        let on_signal = shutdown.clone();
-        tokio::spawn(async move {
-            strata_central_registry::telemetry::shutdown_signal().await;
-            tracing::info!("shutdown requested; draining");
-            on_signal.cancel();
-        });
+    strata_central_registry::telemetry::run_service("strata-sync", |shutdown| async move {
         let config_dir = path.parent().map(Path::to_path_buf);
         let running = match start(&config, config_dir.as_deref(), None, shutdown).await {
             Ok(running) => running,
