@@ -1,14 +1,19 @@
 //! The HTTP client of one upstream (a GOPROXY or a checksum database), fetched natively with
 //! reqwest: credentials, connect/read timeouts, retries with capped exponential backoff and
-//! jitter on 429, 5xx, timeouts and connection failures (honouring `Retry-After`), and a bound
-//! on the requests in flight (a semaphore permit is held until a streamed body is dropped).
+//! jitter on 429, 5xx, timeouts and connection failures (honouring `Retry-After`), and bounds
+//! on the requests in flight: one pool for whole-body (metadata) requests and one for streamed
+//! (zip) downloads, so that slow downloads cannot starve `list` (a semaphore permit is held
+//! until a streamed body is dropped).
 //!
-//! Status handling follows the GOPROXY protocol (§3.2): 404 and 410 mean "not here" and are
-//! never retried; any other non-200 answer is an upstream failure.
+//! Status handling follows the GOPROXY protocol (§3.2) as goproxy/goproxy reads it: 400, 404
+//! and 410 mean "not here" and are never retried (the public mirror answers 400 for hosts it
+//! refuses and for invalid versions); any other non-200 answer is an upstream failure.
+//!
+//! URLs in errors and logs never carry the user information of the configured URL.
 
 mod config;
 
-pub use config::UpstreamConfig;
+pub use config::{UpstreamConfig, redact_url};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,12 +34,12 @@ const MAX_QUOTED_BODY: usize = 300;
 /// Why an upstream request failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum UpstreamError {
-    /// 404 or 410: the upstream does not have it.
+    /// 400, 404 or 410: the upstream does not have it (or refuses the path as invalid).
     #[error("{url}: not found upstream ({status}){}", quote(.body))]
     NotFound {
         /// The URL asked.
         url: String,
-        /// 404 or 410.
+        /// 400, 404 or 410.
         status: u16,
         /// The start of the upstream's explanation.
         body: String,
@@ -85,7 +90,7 @@ impl UpstreamError {
         }
     }
 
-    /// Whether the upstream said "not here" (404/410), as opposed to failing.
+    /// Whether the upstream said "not here" (400/404/410), as opposed to failing.
     pub fn is_not_found(&self) -> bool {
         matches!(self, UpstreamError::NotFound { .. })
     }
@@ -118,10 +123,16 @@ impl std::fmt::Debug for UpstreamBody {
 /// A client of one upstream.
 #[derive(Debug, Clone)]
 pub struct Upstream {
+    /// The base URL requests go to, with any user information.
     base: String,
+    /// The base URL as errors and logs show it ([`redact_url`]).
+    shown_base: String,
     config: UpstreamConfig,
     client: reqwest::Client,
-    permits: Arc<Semaphore>,
+    /// Slots of whole-body requests ([`Upstream::get_bytes`]).
+    metadata_permits: Arc<Semaphore>,
+    /// Slots of streamed downloads ([`Upstream::get_stream`]).
+    zip_permits: Arc<Semaphore>,
 }
 
 impl Upstream {
@@ -134,32 +145,35 @@ impl Upstream {
             .user_agent(concat!("strata-registry/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("building the HTTP client: {e}"))?;
+        let base = config.url.trim().trim_end_matches('/').to_owned();
         Ok(Self {
-            base: config.url.trim().trim_end_matches('/').to_owned(),
+            shown_base: redact_url(&base),
+            base,
             config: config.clone(),
             client,
-            permits: Arc::new(Semaphore::new(config.max_concurrency)),
+            metadata_permits: Arc::new(Semaphore::new(config.max_concurrency)),
+            zip_permits: Arc::new(Semaphore::new(config.max_zip_concurrency)),
         })
     }
 
-    /// The base URL, without a trailing `/`.
+    /// The base URL as it may be shown (user information redacted), without a trailing `/`.
     pub fn base(&self) -> &str {
-        &self.base
+        &self.shown_base
     }
 
-    /// The full URL of `path` (which starts with `/`).
+    /// The full URL of `path` (which starts with `/`) as it may be shown in errors and logs.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        format!("{}{path}", self.shown_base)
     }
 
-    /// GETs `path` and reads the whole body, at most `limit` bytes. Failures of the body are
-    /// retried like failures of the head.
+    /// GETs `path` and reads the whole body, at most `limit` bytes, in the metadata pool
+    /// (`max_concurrency`). Failures of the body are retried like failures of the head.
     pub async fn get_bytes(&self, path: &str, limit: usize) -> Result<Bytes, UpstreamError> {
         let url = self.url(path);
         let mut backoff = self.backoff();
         let mut attempt = 1;
         loop {
-            let result = match self.send(&url).await {
+            let result = match self.send(path, &self.metadata_permits).await {
                 Ok((response, _permit)) => read_limited(&url, response, limit).await,
                 Err(e) => Err(e),
             };
@@ -175,14 +189,15 @@ impl Upstream {
         }
     }
 
-    /// GETs `path` and hands out the body as a stream once the head arrived. Only the head is
-    /// retried: a body that fails half-way is the caller's to restart.
+    /// GETs `path` and hands out the body as a stream once the head arrived, in the download
+    /// pool (`max_zip_concurrency`; the slot is held until the stream is dropped). Only the
+    /// head is retried: a body that fails half-way is the caller's to restart.
     pub async fn get_stream(&self, path: &str) -> Result<UpstreamBody, UpstreamError> {
         let url = self.url(path);
         let mut backoff = self.backoff();
         let mut attempt = 1;
         loop {
-            let result = match self.send(&url).await {
+            let result = match self.send(path, &self.zip_permits).await {
                 Ok((response, permit)) => check_status(&url, response)
                     .await
                     .map(|response| stream_body(url.clone(), response, permit)),
@@ -213,16 +228,23 @@ impl Upstream {
         }
     }
 
-    /// Sends one GET, waiting for a concurrency permit first. The response head must arrive
-    /// within the read timeout.
-    async fn send(&self, url: &str) -> Result<(reqwest::Response, OwnedSemaphorePermit), Attempt> {
-        let permit = self.permits.clone().acquire_owned().await.map_err(|_| {
+    /// Sends one GET of `path`, waiting for a slot of `permits` first. The response head must
+    /// arrive within the read timeout.
+    async fn send(
+        &self,
+        path: &str,
+        permits: &Arc<Semaphore>,
+    ) -> Result<(reqwest::Response, OwnedSemaphorePermit), Attempt> {
+        // Errors name the shown URL; only the request itself sees the user information (which
+        // reqwest turns into Basic credentials and strips from the URL it reports).
+        let url = &self.url(path);
+        let permit = permits.clone().acquire_owned().await.map_err(|_| {
             Attempt::Final(UpstreamError::Transport {
                 url: url.to_owned(),
                 message: "client is shutting down".into(),
             })
         })?;
-        let mut request = self.client.get(url);
+        let mut request = self.client.get(format!("{}{path}", self.base));
         if let Some(token) = &self.config.token {
             request = request.bearer_auth(token);
         } else if let Some(user) = &self.config.username {
@@ -281,11 +303,16 @@ async fn check_status(
     let url = url.to_owned();
     let status_code = status.as_u16();
     Err(match status {
-        StatusCode::NOT_FOUND | StatusCode::GONE => Attempt::Final(UpstreamError::NotFound {
-            url,
-            status: status_code,
-            body,
-        }),
+        // goproxy/goproxy's reading of the protocol: the public mirror answers 400 for paths
+        // it will not serve (refused hosts, invalid versions), which is "not here", not a
+        // failure of the upstream.
+        StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND | StatusCode::GONE => {
+            Attempt::Final(UpstreamError::NotFound {
+                url,
+                status: status_code,
+                body,
+            })
+        }
         StatusCode::TOO_MANY_REQUESTS => Attempt::Retry(
             UpstreamError::Status {
                 url,
