@@ -18,6 +18,7 @@ mod artifacts;
 mod maintenance;
 mod meta;
 mod negative;
+mod spool;
 mod zip;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ use strata_core::pattern::match_prefix_patterns;
 use strata_core::version::Version;
 
 use self::negative::NegativeCache;
+use self::spool::FillDir;
 use super::fill::ZipFill;
 use crate::coalesce::Coalescer;
 use crate::config::RemoteConfig;
@@ -80,7 +82,10 @@ struct Inner {
     upstream: Upstream,
     verifier: Arc<dyn SumVerifier>,
     sumdb_name: String,
+    /// Where zip downloads spool: the path of `_fill_dir`.
     spool_dir: PathBuf,
+    /// This repository's own download directory, locked while it lives ([`spool`]).
+    _fill_dir: FillDir,
     listener: Arc<dyn ChangeListener>,
     metrics: Arc<Metrics>,
     negative: NegativeCache,
@@ -107,6 +112,16 @@ impl RemoteRepository {
         let upstream = Upstream::new(&config.upstream).map_err(|e| {
             RegistryError::Internal(format!("repository {:?}: {e}", config.name.as_str()))
         })?;
+        let fill_dir = FillDir::create(&spool_dir, config.name.as_str()).map_err(|e| {
+            RegistryError::io(
+                format!(
+                    "repository {:?}: preparing the download spool in {}",
+                    config.name.as_str(),
+                    spool_dir.display()
+                ),
+                e,
+            )
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 name: config.name.clone(),
@@ -126,7 +141,8 @@ impl RemoteRepository {
                     .next()
                     .unwrap_or_default()
                     .to_owned(),
-                spool_dir,
+                spool_dir: fill_dir.path().to_owned(),
+                _fill_dir: fill_dir,
                 listener,
                 metrics,
                 metadata: Arc::default(),
@@ -269,6 +285,33 @@ impl Inner {
     }
 }
 
+/// The entry of a zip download in [`Inner::zips`], held by the download task: removed however
+/// the task ends (a panic included), so that the next caller starts a new download instead of
+/// joining a dead one.
+#[derive(Debug)]
+struct FillEntry {
+    inner: Arc<Inner>,
+    key: (ModulePath, Version),
+    fill: Arc<ZipFill>,
+}
+
+impl Drop for FillEntry {
+    fn drop(&mut self) {
+        let mut zips = self
+            .inner
+            .zips
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Only this download's own entry.
+        if zips
+            .get(&self.key)
+            .is_some_and(|fill| Arc::ptr_eq(fill, &self.fill))
+        {
+            zips.remove(&self.key);
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl SumVerifier for crate::sumdb::ChecksumDb {
     async fn expected(
@@ -283,3 +326,6 @@ impl SumVerifier for crate::sumdb::ChecksumDb {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

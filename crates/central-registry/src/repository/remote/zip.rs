@@ -108,13 +108,16 @@ impl Inner {
             .map_err(|e| RegistryError::io("creating a download spool file", e))?;
         zips.insert(key.clone(), fill.clone());
         let this = self.clone();
+        let entry = super::FillEntry {
+            inner: self.clone(),
+            key: key.clone(),
+            fill: fill.clone(),
+        };
         tokio::spawn(async move {
+            // Leaves the map when the task ends, however it ends.
+            let _entry = entry;
             let (module, version) = key;
             this.run_fill(&module, &version, &path, writer).await;
-            this.zips
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&(module, version));
         });
         Ok(fill)
     }
