@@ -9,6 +9,8 @@
 //! http = "127.0.0.1:8080"          # GOPROXY, publish API, health, metrics
 //! grpc = "127.0.0.1:9090"          # edge and worker API
 //! max_upload_bytes = 536870912     # publish body limit (413 past it)
+//! # gRPC over TLS; with client_ca, every client must present a certificate it signed (mTLS)
+//! grpc_tls = { cert = "grpc.crt", key = "grpc.key", client_ca = "edges-ca.crt" }
 //!
 //! [[repositories]]
 //! name = "private"
@@ -16,6 +18,7 @@
 //! include = ["example.com/team/*"]  # GOPRIVATE-style patterns; empty = every module
 //! exclude = []
 //! anonymous_read = false
+//! allow_shadowing = false           # may publish paths a virtual's remote members serve
 //!
 //! [[tokens]]
 //! name = "ci"
@@ -77,6 +80,25 @@ pub struct ServerConfig {
     /// Serve HTTPS with this certificate (needed for go clients to send credentials).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Serve gRPC over TLS (and with `client_ca`, require client certificates). Independent of
+    /// `tls`: the two listeners usually face different clients (go commands, edges).
+    #[serde(default)]
+    pub grpc_tls: Option<GrpcTlsConfig>,
+}
+
+/// `server.grpc_tls`: the gRPC listener's certificate chain and key, and optionally the CA
+/// whose certificates clients must present (mutual TLS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcTlsConfig {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA certificates (PEM). When set, a client without a certificate signed by one of them
+    /// is refused during the handshake.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// `server.tls`: PEM files of the certificate chain and its private key.
@@ -97,6 +119,7 @@ impl Default for ServerConfig {
             max_upload_bytes: default_max_upload(),
             spool_dir: None,
             tls: None,
+            grpc_tls: None,
         }
     }
 }
@@ -146,6 +169,13 @@ pub struct LocalConfig {
     /// Whether anyone may read without a token.
     #[serde(default)]
     pub anonymous_read: bool,
+    /// Whether a publish may shadow a public module: put a path that a remote member of a
+    /// virtual repository (with this repository as a member) serves into this repository, so
+    /// that the virtual repository hides every public version of it. Default false: such a
+    /// publish is refused with 403, unless an `include` pattern of this repository (or of its
+    /// member entry) names the path, which claims it on purpose.
+    #[serde(default)]
+    pub allow_shadowing: bool,
 }
 
 /// `kind = "remote"`.
@@ -393,6 +423,17 @@ impl RegistryConfig {
             redis
                 .validate()
                 .map_err(|e| ConfigError::Invalid(format!("events: {e}")))?;
+        }
+        if let Some(t) = &self.server.grpc_tls {
+            let paths = [("cert", Some(&t.cert)), ("key", Some(&t.key))];
+            let ca = [("client_ca", t.client_ca.as_ref())];
+            for (key, path) in paths.into_iter().chain(ca) {
+                if path.is_some_and(|p| p.as_os_str().is_empty()) {
+                    return Err(ConfigError::Invalid(format!(
+                        "server.grpc_tls.{key} is an empty path"
+                    )));
+                }
+            }
         }
         if self.server.max_upload_bytes == 0 {
             return Err(ConfigError::Invalid(

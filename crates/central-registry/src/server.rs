@@ -37,6 +37,9 @@ pub enum StartError {
     /// The TLS certificate or key could not be loaded.
     #[error("server.tls: {0}")]
     Tls(String),
+    /// The gRPC listener's certificate, key or client CA could not be loaded.
+    #[error("server.grpc_tls: {0}")]
+    GrpcTls(String),
     /// The registry could not be assembled from the configuration.
     #[error("{0}")]
     Registry(#[from] crate::error::RegistryError),
@@ -88,7 +91,7 @@ pub async fn start(
     let registry = Registry::new(
         &config,
         store,
-        Arc::new(EventEmitter::new(events.clone())),
+        Arc::new(EventEmitter::new(events.clone(), &config)),
         metrics.clone(),
     )?;
     let registry = Arc::new(registry);
@@ -125,15 +128,25 @@ pub async fn start(
         Some(t) => Some(http::tls::server_config(&t.cert, &t.key).map_err(StartError::Tls)?),
         None => None,
     };
+    let grpc_tls = match &config.server.grpc_tls {
+        Some(t) => Some(grpc::tls_config(t).map_err(StartError::GrpcTls)?),
+        None => None,
+    };
     let http = http::serve(listener, router, shutdown.clone(), tls);
-    let grpc = grpc::serve(grpc_listener, state, shutdown);
+    let grpc = grpc::serve(grpc_listener, state, grpc_tls, shutdown);
     // One failing server ends both (and the process), as a half-working registry would
     // mislead its health checks.
     let done = tokio::spawn(async move {
         tokio::try_join!(http, async { grpc.await.map_err(std::io::Error::other) })?;
         Ok(())
     });
-    tracing::info!(%http_addr, %grpc_addr, "central registry listening");
+    tracing::info!(
+        %http_addr,
+        %grpc_addr,
+        grpc_tls = config.server.grpc_tls.is_some(),
+        grpc_mtls = config.server.grpc_tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+        "central registry listening"
+    );
     Ok(Running {
         http_addr,
         grpc_addr,

@@ -1,6 +1,7 @@
 //! The registry's gRPC front end: the `strata.registry.v1.Registry` service of
 //! `proto/strata/registry/v1/registry.proto` (info, mod, zip streamed in chunks, list, latest,
-//! query, stat, publish as a client stream) and the standard `grpc.health.v1.Health` service.
+//! query, stat, publish as a client stream) and the standard `grpc.health.v1.Health` service,
+//! whose status follows readiness (see [`health`]).
 //! Like the HTTP front end it is a thin layer over [`Registry`](crate::registry::Registry), so
 //! authentication, authorization and module rules are the same whichever way a request comes.
 //!
@@ -24,19 +25,29 @@
 //! Memory stays bounded per call: zip bytes go from the storage stream to the wire chunk by
 //! chunk as HTTP/2 flow control lets them, and publish chunks go from the wire into the upload
 //! spool file the same way.
+//!
+//! With `server.grpc_tls` the listener speaks TLS (HTTP/2 by ALPN) with the configured
+//! certificate; with its `client_ca` every client must present a certificate signed by that CA
+//! (mutual TLS), and one without is refused during the handshake, before any call. Handshakes
+//! run concurrently and are bounded by [`TLS_HANDSHAKE_TIMEOUT`].
 
 mod convert;
+pub mod health;
 mod service;
 mod streams;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
+use crate::config::GrpcTlsConfig;
 use crate::http::AppState;
 pub use service::RegistryService;
 
@@ -60,25 +71,62 @@ const CONNECTION_WINDOW: u32 = 4 << 20;
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+/// Longest a client may take to finish the TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves the registry and health services on `listener` until `shutdown` is cancelled, then
-/// lets open calls finish.
+/// Loads `server.grpc_tls` into the listener's TLS settings. The PEM files are parsed here, so
+/// a wrong file is reported by name at start-up rather than as a failed handshake later.
+pub fn tls_config(config: &GrpcTlsConfig) -> Result<ServerTlsConfig, String> {
+    let cert = read_certificates(&config.cert)?;
+    let key =
+        std::fs::read(&config.key).map_err(|e| format!("reading {}: {e}", config.key.display()))?;
+    PrivateKeyDer::from_pem_slice(&key)
+        .map_err(|e| format!("reading private key from {}: {e}", config.key.display()))?;
+    let mut tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(cert, key))
+        .timeout(TLS_HANDSHAKE_TIMEOUT);
+    if let Some(ca) = &config.client_ca {
+        // Client certificates are required (tonic's default once a client CA is set).
+        tls = tls
+            .client_ca_root(Certificate::from_pem(read_certificates(ca)?))
+            .client_auth_optional(false);
+    }
+    Ok(tls)
+}
+
+/// The PEM text of `path` after checking that it holds at least one certificate.
+fn read_certificates(path: &Path) -> Result<Vec<u8>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let count = CertificateDer::pem_slice_iter(&pem)
+        .try_fold(0usize, |n, c| c.map(|_| n + 1))
+        .map_err(|e| format!("reading certificates from {}: {e}", path.display()))?;
+    if count == 0 {
+        return Err(format!("{}: no certificate found", path.display()));
+    }
+    Ok(pem)
+}
+
+/// Serves the registry and health services on `listener` (over TLS with `tls`) until
+/// `shutdown` is cancelled, then lets open calls finish.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
+    tls: Option<ServerTlsConfig>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
-    let registry = proto::registry_server::RegistryServer::new(RegistryService::new(state))
+    let registry = proto::registry_server::RegistryServer::new(RegistryService::new(state.clone()))
         .max_decoding_message_size(MAX_RECEIVE_MESSAGE)
         .max_encoding_message_size(MAX_SEND_MESSAGE);
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<proto::registry_server::RegistryServer<RegistryService>>()
-        .await;
+    health::follow_readiness(health, state, shutdown.clone()).await;
     let incoming = TcpIncoming::from(listener)
         .with_nodelay(Some(true))
         .with_keepalive(Some(TCP_KEEPALIVE));
-    Server::builder()
+    let mut server = Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    server
         // One span per call, so the JSON logs of a call carry its method.
         .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
