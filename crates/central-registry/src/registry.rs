@@ -385,6 +385,7 @@ impl Registry {
                 validated.module
             )));
         }
+        self.check_shadowing(entry, &validated.module).await?;
         let module = validated.module.clone();
         let published = repo.publish(validated).await?;
         let change = Change {
@@ -414,6 +415,72 @@ impl Registry {
         };
         self.listener.changed(&change, ChangeKind::Deleted).await;
         Ok(change)
+    }
+}
+
+impl Registry {
+    /// The shadowing policy: refuses to publish `module` to the local repository of `entry`
+    /// when a virtual repository with it as a member would then hide the public versions its
+    /// remote members serve, unless the local repository sets `allow_shadowing` (a path its
+    /// `include` patterns name is claimed on purpose and passes, see
+    /// [`VirtualRepository::shadowed_remotes`]). When a remote member cannot be asked, the
+    /// publish is refused too: whether the path is public is then unknown.
+    async fn check_shadowing(
+        &self,
+        entry: &RepoEntry,
+        module: &ModulePath,
+    ) -> Result<(), RegistryError> {
+        let RepositoryConfig::Local(local) = &entry.config else {
+            return Ok(());
+        };
+        if local.allow_shadowing {
+            return Ok(());
+        }
+        let name = local.name.as_str();
+        let remedy = format!(
+            "to publish it anyway, set allow_shadowing = true on repository {name:?} or name \
+             the path in its include patterns"
+        );
+        for other in &self.repos {
+            let Repository::Virtual(virtual_repo) = &other.repo else {
+                continue;
+            };
+            if !other.config.accepts(module.as_str()) {
+                continue;
+            }
+            let vname = virtual_repo.name().as_str();
+            let remotes = virtual_repo
+                .shadowed_remotes(&local.name, module)
+                .await
+                .map_err(|e| {
+                    RegistryError::Forbidden(format!(
+                        "cannot publish {module} to repository {name:?}: could not check whether \
+                         the remote members of virtual repository {vname:?} serve it ({e}); a \
+                         publish that may hide a public module is refused (retry when the \
+                         upstream answers; {remedy})"
+                    ))
+                })?;
+            if !remotes.is_empty() {
+                let remotes: Vec<String> = remotes
+                    .iter()
+                    .map(|r| format!("{:?}", r.as_str()))
+                    .collect();
+                let remotes = remotes.join(", ");
+                tracing::warn!(
+                    module = %module,
+                    repository = name,
+                    virtual_repository = vname,
+                    remotes = %remotes,
+                    "refused a publish that would shadow a public module"
+                );
+                return Err(RegistryError::Forbidden(format!(
+                    "publishing {module} to repository {name:?} would shadow a public module: \
+                     virtual repository {vname:?} serves it from remote member {remotes} and \
+                     would hide every public version once {name:?} holds one ({remedy})"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

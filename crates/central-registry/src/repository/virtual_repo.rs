@@ -7,6 +7,10 @@
 //!   path, or it holds any version of the module (even a deleted one) — remote members are
 //!   never asked for that module. A public module published under a private name can then
 //!   never shadow or be mixed into the private one.
+//! - **Shadowing policy** (see [`VirtualRepository::shadowed_remotes`]): because holding a
+//!   version claims a path, publishing a public module's path to a local member would hide
+//!   every public version of it. The registry refuses such a publish unless the local
+//!   repository claims the path by an `include` pattern or sets `allow_shadowing`.
 //! - `list` is the deduplicated, semver-sorted merge of the eligible members' lists.
 //! - `@latest` follows the go command over the merged list (release over pre-release,
 //!   `+incompatible` rule, retractions from the chosen version's go.mod); with no tagged
@@ -104,6 +108,49 @@ impl VirtualRepository {
             .into_iter()
             .filter(|m| !claimed || matches!(m.repo, MemberRepo::Local(_)))
             .collect())
+    }
+
+    /// The remote members that serve `module` now and would be hidden from this virtual
+    /// repository if local member `local` held a version of it (the shadowing policy).
+    ///
+    /// Empty when `local` is not a member asked for `module`, or when a local member's
+    /// `include` patterns already claim the path (the remote members are then never asked,
+    /// whatever is published). Otherwise each remote member whose patterns accept the path is
+    /// asked for its `list` and, if that is empty, its `@latest` (stored answers within their
+    /// TTL, else its upstream); one that knows any version serves the module. An upstream
+    /// failure is returned as an error: whether the path is public is then unknown.
+    pub async fn shadowed_remotes(
+        &self,
+        local: &RepoName,
+        module: &ModulePath,
+    ) -> Result<Vec<RepoName>, RegistryError> {
+        let path = module.as_str();
+        let accepting: Vec<&Member> = self
+            .members
+            .iter()
+            .filter(|m| m.member.accepts(path) && m.config.accepts(path))
+            .collect();
+        let is_target = |m: &&Member| matches!(&m.repo, MemberRepo::Local(l) if l.name() == local);
+        if !accepting.iter().any(is_target) {
+            return Ok(Vec::new());
+        }
+        let claimed_by_pattern = accepting.iter().any(|m| {
+            matches!(m.repo, MemberRepo::Local(_))
+                && (!m.config.patterns().0.is_empty() || !m.member.include.is_empty())
+        });
+        if claimed_by_pattern {
+            return Ok(Vec::new());
+        }
+        let mut serving = Vec::new();
+        for m in accepting {
+            let MemberRepo::Remote(remote) = &m.repo else {
+                continue;
+            };
+            if serves(remote, module).await? {
+                serving.push(remote.name().clone());
+            }
+        }
+        Ok(serving)
     }
 
     /// The merged `@v/list`.
@@ -329,6 +376,22 @@ impl MemberRepo {
             MemberRepo::Local(r) => r.zip(module, version, range).await,
             MemberRepo::Remote(r) => r.zip(module, version, range).await,
         }
+    }
+}
+
+/// Whether `remote` knows any version of `module`: a non-empty list, or an `@latest` (a
+/// module with pseudo-versions only).
+async fn serves(remote: &RemoteRepository, module: &ModulePath) -> Result<bool, RegistryError> {
+    match remote.list(module).await {
+        Ok((versions, _)) if !versions.is_empty() => return Ok(true),
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    match remote.latest(module).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

@@ -1,7 +1,8 @@
 //! A registry with remote and virtual repositories over a fixture upstream and a test checksum
 //! database (strata-testkit), for `remote.rs`, `virtual_repo.rs` and `go_virtual.rs`.
 //!
-//! Repositories: `private` (local, token to read, holds whatever tests publish), `corp` (local,
+//! Repositories: `private` (local, token to read, holds whatever tests publish, even public
+//! paths: `allow_shadowing = true`), `corp` (local,
 //! claims `corp.example.com` by its include pattern), `gocache` (remote of the fixture upstream,
 //! verified against the test database), and `go` (virtual: `private`, `corp`, `gocache`, in
 //! that order, anonymous read). Options switch the remote's TTLs, `offline` and
@@ -236,6 +237,9 @@ spool_dir = {spool:?}
 [[repositories]]
 name = "private"
 kind = "local"
+# Tests publish public paths here on purpose (dependency-confusion cases); `shadowing.rs`
+# removes this line to test the default policy.
+allow_shadowing = true
 
 [[repositories]]
 name = "corp"
