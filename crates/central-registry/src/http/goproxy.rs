@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
-use strata_core::protocol::{ArtifactKind, CacheClass, ProxyRequest};
+use strata_core::protocol::{ArtifactKind, CacheClass, ProxyRequest, private_cache_control};
 
 use super::AppState;
 use super::reply;
@@ -25,20 +25,51 @@ pub async fn handle(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
+    let mut response = route(&state, &repo, &path, &method, &headers).await;
+    // Answers of a repository without anonymous read are for their reader only: no shared
+    // cache between the registry and the client may keep them for someone else.
+    let private = state
+        .registry
+        .repo(&repo)
+        .is_ok_and(|entry| !entry.config.anonymous_read());
+    if private {
+        if let Some(value) = response
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .map(private_cache_control)
+            && let Ok(value) = HeaderValue::from_str(&value)
+        {
+            response.headers_mut().insert(header::CACHE_CONTROL, value);
+        }
+        response
+            .headers_mut()
+            .append(header::VARY, HeaderValue::from_static("authorization"));
+    }
+    response
+}
+
+async fn route(
+    state: &Arc<AppState>,
+    repo: &str,
+    path: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response {
     let started = Instant::now();
     if let Some(db_path) = path.strip_prefix("sumdb/") {
-        let response = sumdb(&state, &repo, db_path, &method, &headers).await;
+        let response = sumdb(state, repo, db_path, method, headers).await;
         state
             .metrics
             .observe_request("sumdb", response.status().as_u16(), started);
         return response;
     }
-    let (endpoint, response) = match ProxyRequest::parse(&path) {
+    let (endpoint, response) = match ProxyRequest::parse(path) {
         Ok(request) => {
             let endpoint = endpoint_name(&request);
             (
                 endpoint,
-                answer(&state, &repo, &request, &method, &headers).await,
+                answer(state, repo, &request, method, headers).await,
             )
         }
         Err(e) => ("invalid", reply::error(&RegistryError::BadPath(e))),
@@ -46,7 +77,7 @@ pub async fn handle(
     state
         .metrics
         .observe_request(endpoint, response.status().as_u16(), started);
-    if method != Method::HEAD
+    if *method != Method::HEAD
         && let Some(len) = response
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -309,7 +340,12 @@ fn parse_range(value: &str) -> Option<ByteRange> {
     match (start.trim(), end.trim()) {
         ("", n) => n.parse().ok().map(ByteRange::Suffix),
         (s, "") => s.parse().ok().map(ByteRange::From),
-        (s, e) => Some(ByteRange::Inclusive(s.parse().ok()?, e.parse().ok()?)),
+        (s, e) => {
+            let (start, end): (u64, u64) = (s.parse().ok()?, e.parse().ok()?);
+            // RFC 9110 §14.1.1: an inverted range is invalid and ignored (a full 200 answer);
+            // it is never handed to a storage backend, which may refuse it.
+            (start <= end).then_some(ByteRange::Inclusive(start, end))
+        }
     }
 }
 
@@ -324,5 +360,10 @@ mod tests {
         assert_eq!(parse_range("bytes=-5"), Some(ByteRange::Suffix(5)));
         assert_eq!(parse_range("bytes=0-1,5-6"), None);
         assert_eq!(parse_range("items=0-1"), None);
+        assert_eq!(parse_range("bytes=5-2"), None);
+        assert_eq!(
+            parse_range("bytes=0-18446744073709551615"),
+            Some(ByteRange::Inclusive(0, u64::MAX))
+        );
     }
 }

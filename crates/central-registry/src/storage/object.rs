@@ -125,10 +125,23 @@ impl ByteRange {
         }
     }
 
-    /// The range as an HTTP `Range` header value.
+    /// Whether the range starts past any object a store can hold (an int64 size), so it can
+    /// be answered as not satisfiable without asking a backend that would misread it.
+    pub fn starts_past_any_object(self) -> bool {
+        match self {
+            Self::From(start) | Self::Inclusive(start, _) => start > i64::MAX as u64,
+            Self::Suffix(_) => false,
+        }
+    }
+
+    /// The range as an HTTP `Range` header value. A last position past what a signed 64-bit
+    /// integer holds is sent as "to the end", which means the same: S3-protocol servers parse
+    /// positions as int64 and would otherwise ignore the whole header.
     pub fn to_header(self) -> String {
         match self {
             Self::From(start) => format!("bytes={start}-"),
+            Self::Inclusive(start, end) if end > i64::MAX as u64 => format!("bytes={start}-"),
+            Self::Suffix(n) if n > i64::MAX as u64 => "bytes=0-".to_owned(),
             Self::Inclusive(start, end) => format!("bytes={start}-{end}"),
             Self::Suffix(n) => format!("bytes=-{n}"),
         }
@@ -183,6 +196,7 @@ mod tests {
         assert_eq!(ByteRange::Suffix(0).resolve(10), None);
         assert_eq!(ByteRange::Suffix(3).resolve(0), None);
         assert_eq!(ByteRange::Inclusive(1, 2).to_header(), "bytes=1-2");
+        assert_eq!(ByteRange::Inclusive(1, u64::MAX).to_header(), "bytes=1-");
     }
 
     #[test]

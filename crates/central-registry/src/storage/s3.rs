@@ -126,6 +126,14 @@ impl S3Store {
         key: &ObjectKey,
         range: Option<ByteRange>,
     ) -> Result<GetObject, StorageError> {
+        if range.is_some_and(ByteRange::starts_past_any_object) {
+            let size = self.head(key).await?.size;
+            return Err(StorageError::RangeNotSatisfiable {
+                op,
+                key: key.as_path().to_owned(),
+                size,
+            });
+        }
         let name = self.object_name(key);
         let request = self.client.get_object().bucket(&self.bucket).key(&name);
         let output = match request
