@@ -123,10 +123,10 @@ impl std::fmt::Debug for UpstreamBody {
 /// A client of one upstream.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    /// The base URL requests go to, with any user information.
-    base: String,
     /// The base URL as errors and logs show it ([`redact_url`]).
-    shown_base: String,
+    base: String,
+    /// The base URL requests go to, with any user information.
+    request_base: String,
     config: UpstreamConfig,
     client: reqwest::Client,
     /// Slots of whole-body requests ([`Upstream::get_bytes`]).
@@ -147,8 +147,8 @@ impl Upstream {
             .map_err(|e| format!("building the HTTP client: {e}"))?;
         let base = config.url.trim().trim_end_matches('/').to_owned();
         Ok(Self {
-            shown_base: redact_url(&base),
-            base,
+            base: redact_url(&base),
+            request_base: base,
             config: config.clone(),
             client,
             metadata_permits: Arc::new(Semaphore::new(config.max_concurrency)),
@@ -158,12 +158,12 @@ impl Upstream {
 
     /// The base URL as it may be shown (user information redacted), without a trailing `/`.
     pub fn base(&self) -> &str {
-        &self.shown_base
+        &self.base
     }
 
     /// The full URL of `path` (which starts with `/`) as it may be shown in errors and logs.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.shown_base)
+        format!("{}{path}", self.base)
     }
 
     /// GETs `path` and reads the whole body, at most `limit` bytes, in the metadata pool
@@ -244,7 +244,7 @@ impl Upstream {
                 message: "client is shutting down".into(),
             })
         })?;
-        let mut request = self.client.get(format!("{}{path}", self.base));
+        let mut request = self.client.get(format!("{}{path}", self.request_base));
         if let Some(token) = &self.config.token {
             request = request.bearer_auth(token);
         } else if let Some(user) = &self.config.username {
