@@ -2,6 +2,10 @@
 //! (bounded by the size limit, hashing as it goes), then check it with the go command's rules in
 //! one streaming pass on a blocking thread. Nothing is written to storage until the upload has
 //! passed every check.
+//!
+//! A body that ends in an error (the client dropped the connection mid-upload, or sent less
+//! than its `Content-Length`) is the client's failure, answered as a 400-class error
+//! ([`aborted`]), never as a 500; the partial spool file is removed.
 
 use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom};
@@ -99,9 +103,7 @@ where
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| {
-            RegistryError::io("reading upload body", std::io::Error::other(e.to_string()))
-        })?;
+        let chunk = chunk.map_err(aborted)?;
         size += chunk.len() as u64;
         if size > limit {
             return Err(RegistryError::TooLarge { limit });
@@ -120,6 +122,34 @@ where
         size,
         sha256,
     })
+}
+
+/// Reads a small upload body (`.mod`, `.info`) into memory: [`RegistryError::TooLarge`] past
+/// `limit` bytes, [`aborted`] when the body fails.
+pub async fn read_small<S, E>(mut body: S, limit: usize) -> Result<Bytes, RegistryError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut out = bytes::BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(aborted)?;
+        if out.len() + chunk.len() > limit {
+            return Err(RegistryError::TooLarge {
+                limit: limit as u64,
+            });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
+}
+
+/// The error for an upload body that failed while it was read: the client hung up or sent
+/// less than it announced. Invalid input (400), not a server failure; logged at info level.
+pub fn aborted(cause: impl std::fmt::Display) -> RegistryError {
+    let reason = format!("upload aborted by the client ({cause}); nothing was stored");
+    tracing::info!(%reason, "upload aborted");
+    RegistryError::InvalidModule(vec![reason])
 }
 
 /// A module zip that passed every check, ready to be stored.
@@ -209,4 +239,57 @@ fn validate_blocking(
         go_mod: Bytes::from(go_mod),
         mod_h1,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use strata_core::protocol::ErrorKind;
+
+    use super::*;
+
+    /// A body that sends `good` and then fails, as a dropped connection does.
+    fn broken_body(good: &'static [u8]) -> impl Stream<Item = Result<Bytes, String>> + Unpin {
+        futures::stream::iter(vec![
+            Ok(Bytes::from_static(good)),
+            Err("connection closed before message completed".to_owned()),
+        ])
+    }
+
+    fn spool_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_aborted_upload_is_a_client_error_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = spool(broken_body(b"PK\x03\x04 partial"), dir.path(), 1 << 20)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert_eq!(e.kind().http_status(), 400);
+        let message = e.to_string();
+        assert!(
+            message.contains("upload aborted by the client")
+                && message.contains("connection closed"),
+            "{message}"
+        );
+        assert_eq!(spool_files(dir.path()), Vec::<std::path::PathBuf>::new());
+
+        let e = read_small(broken_body(b"module x"), 1 << 20)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        let e = read_small(broken_body(b"module x"), 3).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
+        let ok = read_small(
+            futures::stream::iter(vec![Ok::<_, String>(Bytes::from_static(b"ab"))]),
+            2,
+        )
+        .await
+        .unwrap();
+        assert_eq!(&ok[..], b"ab");
+    }
 }

@@ -8,11 +8,14 @@
 //!   version taken from the URL (the zip must agree). `.mod` and `.info` uploads are checked
 //!   (the go.mod must name the module, the info must name the version) and acknowledged: before
 //!   the zip is there with 202 (the `.mod` served is always the zip's go.mod), afterwards with
-//!   200 if they match what is stored and 409 if they do not.
+//!   200 if they match what is stored (the `.mod` byte for byte, the `.info` its `Version` and
+//!   `Time`) and 409 if they do not. Like the zip, they are refused (403) for remote and virtual
+//!   repositories, before the body is read.
 //! * `DELETE /api/go/{repo}/{module}/@v/{version}.zip` deletes the version (delete permission).
 //!
-//! Errors: 400 with every violation, 401/403, 409 when the version exists (or existed with other
-//! bytes), 413 past the size limit — always `text/plain` and never a partial version.
+//! Errors: 400 with every violation (and for a body the client aborted), 401/403, 409 when the
+//! version exists (or existed with other bytes), 413 past the size limit — always `text/plain`
+//! and never a partial version.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,9 +32,10 @@ use super::AppState;
 use super::reply;
 use crate::error::RegistryError;
 use crate::metrics::OutcomeLabels;
-use crate::registry::Answer;
+use crate::registry::{Answer, Repository};
 use crate::repository::InfoDoc;
 use crate::storage::read_body;
+use crate::upload;
 
 /// Largest `.mod`/`.info` body accepted on the Artifactory-style routes.
 const MAX_SIDE_FILE: usize = 16 << 20;
@@ -62,38 +66,8 @@ pub async fn artifactory_put(
             let expected = ModuleVersion::new(m.as_str(), v.as_str());
             publish(&state, &repo, &headers, body, Some(expected)).await
         }
-        ProxyRequest::Mod(m, v) => {
-            side_file(
-                &state,
-                &repo,
-                &headers,
-                body,
-                ProxyRequest::Mod(m.clone(), v.clone()),
-                |data| {
-                    GoMod::parse_for(data, m.as_str())
-                        .map(|_| ())
-                        .map_err(|e| format!("{m}@{v}.mod: {e}"))
-                },
-            )
-            .await
-        }
-        ProxyRequest::Info(m, v) => {
-            side_file(
-                &state,
-                &repo,
-                &headers,
-                body,
-                ProxyRequest::Info(m.clone(), v.clone()),
-                |data| {
-                    let info: InfoDoc = serde_json::from_slice(data)
-                        .map_err(|e| format!("{m}@{v}.info: not version JSON: {e}"))?;
-                    if info.version != v.as_str() {
-                        return Err(format!("{m}@{v}.info names version {:?}", info.version));
-                    }
-                    Ok(())
-                },
-            )
-            .await
+        request @ (ProxyRequest::Mod(..) | ProxyRequest::Info(..)) => {
+            side_file(&state, &repo, &headers, body, request).await
         }
         other => reply::error(&RegistryError::BadPath(
             strata_core::protocol::RequestError {
@@ -180,7 +154,7 @@ async fn publish(
     response
 }
 
-/// A `.mod` or `.info` upload: checked with `check`, compared with the stored one if the
+/// A `.mod` or `.info` upload (`request`): checked, then compared with the stored one if the
 /// version exists.
 async fn side_file(
     state: &AppState,
@@ -188,47 +162,83 @@ async fn side_file(
     headers: &HeaderMap,
     body: Body,
     request: ProxyRequest,
-    check: impl FnOnce(&[u8]) -> Result<(), String>,
 ) -> Response {
     let started = Instant::now();
     let result = async {
         let principal = state.registry.authenticate(reply::authorization(headers))?;
-        state.registry.authorized(&principal, repo, crate::auth::Permission::Deploy)?;
-        let stream = Box::pin(futures::TryStreamExt::map_err(body.into_data_stream(), std::io::Error::other));
-        let data = read_body(stream, MAX_SIDE_FILE)
-            .await
-            .map_err(|_| RegistryError::TooLarge { limit: MAX_SIDE_FILE as u64 })?;
-        check(&data).map_err(|e| RegistryError::InvalidModule(vec![e]))?;
+        let entry = state
+            .registry
+            .authorized(&principal, repo, crate::auth::Permission::Deploy)?;
+        // Before the body is read, and before anything could reach a remote's upstream.
+        if !matches!(entry.repo, Repository::Local(_)) {
+            return Err(RegistryError::Unsupported(format!(
+                "cannot publish to {} repository {:?}: only local repositories are written \
+                 through the API",
+                entry.config.kind(),
+                entry.config.name().as_str()
+            )));
+        }
+        let data = upload::read_small(body.into_data_stream(), MAX_SIDE_FILE).await?;
+        let name = request.path();
+        let uploaded_info = check_side_file(&request, &data).map_err(|e| RegistryError::InvalidModule(vec![e]))?;
         let stored = match state.registry.read(&principal, repo, &request, None).await {
-            Ok(answer) => Some(answer),
-            Err(RegistryError::NotFound(_)) => None,
+            Ok(answer) => answer,
+            Err(RegistryError::NotFound(_)) => {
+                return Ok(reply::text(
+                    StatusCode::ACCEPTED,
+                    CacheClass::UpstreamFailure,
+                    format!("accepted {name}: the version is stored when its .zip is uploaded (its .mod comes from the zip)"),
+                ));
+            }
             Err(e) => return Err(e),
         };
-        let name = request.path();
-        match stored {
-            None => Ok(reply::text(
-                StatusCode::ACCEPTED,
-                CacheClass::UpstreamFailure,
-                format!("accepted {name}: the version is stored when its .zip is uploaded (its .mod comes from the zip)"),
-            )),
-            Some(answer) => {
-                let same = match answer {
-                    Answer::Artifact(a) => read_body(a.object.body, MAX_SIDE_FILE).await.map(|b| b == data).unwrap_or(false),
-                    Answer::Info(..) => true,
-                    Answer::List(..) => false,
-                };
-                if same {
-                    Ok(reply::text(StatusCode::OK, CacheClass::UpstreamFailure, format!("{name} matches the stored version")))
-                } else {
-                    Err(RegistryError::Conflict(format!("{name} differs from the stored version; versions are immutable")))
-                }
+        let difference = match (stored, uploaded_info) {
+            (Answer::Artifact(a), None) => {
+                let same = read_body(a.object.body, MAX_SIDE_FILE)
+                    .await
+                    .map(|b| b == data)
+                    .map_err(|e| RegistryError::io(format!("reading the stored {name}"), e))?;
+                (!same).then(|| "its content differs from the stored go.mod".to_owned())
             }
+            (Answer::Info(stored, _), Some(uploaded)) => (stored.time != uploaded.time).then(|| {
+                format!(
+                    "its Time {:?} differs from the stored {:?} (the time the version was published)",
+                    uploaded.time, stored.time
+                )
+            }),
+            _ => Some("it does not match what is stored".to_owned()),
+        };
+        match difference {
+            None => Ok(reply::text(StatusCode::OK, CacheClass::UpstreamFailure, format!("{name} matches the stored version"))),
+            Some(why) => Err(RegistryError::Conflict(format!("{name} differs from the stored version: {why}; versions are immutable"))),
         }
     }
     .await;
     let response = result.unwrap_or_else(|e| reply::error(&e));
     record(state, "upload", &response, started);
     response
+}
+
+/// Checks an uploaded `.mod` (it must name the module) or `.info` (it must name the version);
+/// returns the parsed `.info`.
+fn check_side_file(request: &ProxyRequest, data: &[u8]) -> Result<Option<InfoDoc>, String> {
+    match request {
+        ProxyRequest::Mod(m, v) => GoMod::parse_for(data, m.as_str())
+            .map(|_| None)
+            .map_err(|e| format!("{m}@{v}.mod: {e}")),
+        ProxyRequest::Info(m, v) => {
+            let info: InfoDoc = serde_json::from_slice(data)
+                .map_err(|e| format!("{m}@{v}.info: not version JSON: {e}"))?;
+            if info.version != v.as_str() {
+                return Err(format!("{m}@{v}.info names version {:?}", info.version));
+            }
+            Ok(Some(info))
+        }
+        other => Err(format!(
+            "{}: only .mod and .info accompany a zip",
+            other.path()
+        )),
+    }
 }
 
 fn record(state: &AppState, endpoint: &'static str, response: &Response, started: Instant) {
