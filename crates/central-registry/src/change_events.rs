@@ -1,8 +1,11 @@
 //! Turns registry changes into change events on the [`EventBus`].
 
+use std::collections::HashMap;
+
 use strata_core::path::ModulePath;
 use strata_core::version::Version;
 
+use crate::config::{RegistryConfig, RepositoryConfig};
 use crate::events::{Event, EventBus, EventKind};
 use crate::keys::RepoName;
 use crate::registry::{Change, ChangeKind, ChangeListener};
@@ -11,15 +14,41 @@ use crate::registry::{Change, ChangeKind, ChangeListener};
 /// published or deleted version; `version_cached` for a version newly cached by a remote
 /// repository; `list_changed` when a remote module's upstream list changed; and
 /// `integrity_violation` for upstream bytes that failed verification.
+///
+/// Every event names, in [`Event::visible_in`], the virtual repositories of `config` that have
+/// the changed repository as a member, so that consumers caching per route (edges) drop what
+/// those routes show as well.
 #[derive(Debug, Clone)]
 pub struct EventEmitter {
     bus: EventBus,
+    /// Member repository → the virtual repositories that contain it.
+    virtuals: HashMap<String, Vec<String>>,
 }
 
 impl EventEmitter {
-    /// Emits on `bus`.
-    pub fn new(bus: EventBus) -> Self {
-        Self { bus }
+    /// Emits on `bus`, with the virtual-repository membership of `config`.
+    pub fn new(bus: EventBus, config: &RegistryConfig) -> Self {
+        let mut virtuals: HashMap<String, Vec<String>> = HashMap::new();
+        for repo in &config.repositories {
+            if let RepositoryConfig::Virtual(v) = repo {
+                for member in &v.members {
+                    let list = virtuals
+                        .entry(member.repository.as_str().to_owned())
+                        .or_default();
+                    if !list.iter().any(|n| n == v.name.as_str()) {
+                        list.push(v.name.as_str().to_owned());
+                    }
+                }
+            }
+        }
+        Self { bus, virtuals }
+    }
+
+    async fn emit(&self, mut event: Event) {
+        if let Some(v) = self.virtuals.get(&event.repository) {
+            event.visible_in = v.clone();
+        }
+        self.bus.emit(event).await;
     }
 }
 
@@ -41,7 +70,7 @@ impl ChangeListener for EventEmitter {
         ) {
             event = event.with_hashes(zip, m);
         }
-        self.bus.emit(event).await;
+        self.emit(event).await;
         if !lists_changed {
             return;
         }
@@ -52,12 +81,12 @@ impl ChangeListener for EventEmitter {
             change.module.as_str(),
         )
         .with_version(&entry.version);
-        self.bus.emit(listed).await;
+        self.emit(listed).await;
     }
 
     async fn list_changed(&self, repo: &RepoName, module: &ModulePath) {
         let event = Event::new(EventKind::ListChanged, repo.as_str(), module.as_str());
-        self.bus.emit(event).await;
+        self.emit(event).await;
     }
 
     async fn integrity_violation(
@@ -74,6 +103,6 @@ impl ChangeListener for EventEmitter {
         )
         .with_version(version.as_str())
         .with_detail(detail);
-        self.bus.emit(event).await;
+        self.emit(event).await;
     }
 }

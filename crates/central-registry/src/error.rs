@@ -123,6 +123,10 @@ impl RegistryError {
 fn storage_kind(e: &StorageError) -> ErrorKind {
     if e.is_not_found() {
         ErrorKind::NotFound
+    } else if matches!(e, StorageError::InvalidKey { .. }) {
+        // A key is built from the request: one that storage cannot hold names no module here.
+        // (The protocol parser's length limits keep GOPROXY requests from getting this far.)
+        ErrorKind::BadPath
     } else if e.is_conflict() {
         ErrorKind::Conflict
     } else {

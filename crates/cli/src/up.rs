@@ -307,6 +307,8 @@ fn edge_toml(listen: SocketAddr, data: &Path, grpc: SocketAddr, http: SocketAddr
 
 [server]
 listen = "{listen}"
+# All in one process on a laptop: the ops endpoints stay on the GOPROXY port.
+admin_listen = ""
 
 [[routes]]
 prefix = "/"

@@ -531,3 +531,54 @@ mod tests {
         assert_eq!(split_path_version("x.y/v"), Some(("x.y/v", "")));
     }
 }
+
+/// Decodes the `%XX` escapes of a request path once (the go command sends the case-encoding's
+/// `!` as `%21`). Refused, with the reason: a malformed escape, a result that is not UTF-8, and
+/// an encoded `/` (`%2F`), which would otherwise become a new path element after routing
+/// decided what the path names. Encoded dots decode to dots; the parsers that run next refuse
+/// `.` and `..` elements, so `%2e%2e` is no way around them.
+pub fn percent_decode_path(path: &str) -> Result<String, String> {
+    if !path.contains('%') {
+        return Ok(path.to_owned());
+    }
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let byte = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("malformed percent-escape at byte {i}"))?;
+            if byte == b'/' {
+                return Err("an encoded \"/\" (%2F) is not allowed in a path".to_owned());
+            }
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "the decoded path is not valid UTF-8".to_owned())
+}
+
+#[cfg(test)]
+mod percent_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::percent_decode_path;
+
+    #[test]
+    fn decodes_once_and_refuses_encoded_slashes() {
+        assert_eq!(
+            percent_decode_path("/example.com/%21go/@v/list").unwrap(),
+            "/example.com/!go/@v/list"
+        );
+        assert_eq!(percent_decode_path("/%252e").unwrap(), "/%2e");
+        assert_eq!(percent_decode_path("/%2e%2E").unwrap(), "/..");
+        for bad in ["/a%2", "/a%zz", "/%ff", "/a%2Fb", "/a%2fb", "/%", "/%c3"] {
+            assert!(percent_decode_path(bad).is_err(), "{bad:?}");
+        }
+    }
+}

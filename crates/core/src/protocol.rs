@@ -59,14 +59,67 @@ impl ArtifactKind {
     }
 }
 
+/// Longest module path served, in bytes of its escaped form. Together with
+/// [`MAX_VERSION_LEN`] this keeps every storage key a request can name within S3's 1,024
+/// bytes (`quarantine/<secs>/repos/<repo ≤ 64>/blobs/<module>/@v/<version>/<sha256>.info` has
+/// 173 bytes besides module and version).
+pub const MAX_MODULE_PATH_LEN: usize = 512;
+/// Longest element of a module path (between slashes), escaped: below a file name's 255 bytes
+/// with room for the suffixes the tiers add.
+pub const MAX_PATH_ELEMENT_LEN: usize = 200;
+/// Longest version or query, escaped (the edge's file name is `<version>.info`).
+pub const MAX_VERSION_LEN: usize = 200;
+
+/// The length limits above, on the escaped module path and version or query of a request.
+pub fn check_lengths(escaped_module: &str, escaped_version: Option<&str>) -> Result<(), String> {
+    if escaped_module.len() > MAX_MODULE_PATH_LEN {
+        return Err(format!(
+            "module path is {} bytes long (at most {MAX_MODULE_PATH_LEN} are served)",
+            escaped_module.len()
+        ));
+    }
+    if let Some(elem) = escaped_module
+        .split('/')
+        .find(|e| e.len() > MAX_PATH_ELEMENT_LEN)
+    {
+        return Err(format!(
+            "module path element of {} bytes (at most {MAX_PATH_ELEMENT_LEN} are served)",
+            elem.len()
+        ));
+    }
+    if let Some(v) = escaped_version
+        && v.len() > MAX_VERSION_LEN
+    {
+        return Err(format!(
+            "version is {} bytes long (at most {MAX_VERSION_LEN} are served)",
+            v.len()
+        ));
+    }
+    Ok(())
+}
+
 impl ProxyRequest {
     /// Parses the part of a request path after the proxy's base, e.g.
-    /// `github.com/!azure/azure-sdk-for-go/@v/v1.0.0.zip` (no leading `/`).
+    /// `github.com/!azure/azure-sdk-for-go/@v/v1.0.0.zip` (no leading `/`). Paths over the
+    /// length limits ([`check_lengths`]) are refused here, so no layer behind the parser meets
+    /// a request its storage keys cannot name.
     pub fn parse(path: &str) -> Result<Self, RequestError> {
         let bad = |reason: String| RequestError {
             path: path.to_string(),
             reason,
         };
+        {
+            let (module, version) = match path.strip_suffix("/@latest") {
+                Some(module) => (module, None),
+                None => match path.rsplit_once("/@v/") {
+                    Some((module, file)) => {
+                        (module, Some(file.rsplit_once('.').map_or(file, |(v, _)| v)))
+                    }
+                    None => (path, None),
+                },
+            };
+            check_lengths(module, version).map_err(bad)?;
+        }
         if let Some(module) = path.strip_suffix("/@latest") {
             return Ok(ProxyRequest::Latest(module_path(module).map_err(bad)?));
         }
@@ -193,6 +246,25 @@ impl CacheClass {
     }
 }
 
+/// The `Cache-Control` of an answer only its authorized reader may keep: `public` becomes
+/// `private` (shared caches must not store it; the reader's own may), `no-store` stays. Sent
+/// with `Vary: Authorization` for repositories without anonymous read.
+pub fn private_cache_control(cache_control: &str) -> String {
+    if cache_control.split(',').any(|d| d.trim() == "no-store") {
+        return cache_control.to_owned();
+    }
+    let rest: Vec<&str> = cache_control
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && *d != "public" && *d != "private")
+        .collect();
+    if rest.is_empty() {
+        "private".to_owned()
+    } else {
+        format!("private, {}", rest.join(", "))
+    }
+}
+
 /// The kinds of failure every strata service reports, each mapped exactly once to an HTTP
 /// status ([`ErrorKind::http_status`]) and a gRPC code ([`ErrorKind::grpc_code`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -277,6 +349,49 @@ impl ErrorKind {
         }
     }
 
+    /// The kind's stable name, sent as [`ERROR_KIND_METADATA`] with every gRPC error a strata
+    /// service answers, so the caller can tell "the service answered with this error" (e.g.
+    /// `upstream_unavailable`: the registry is fine, the public mirror is not) from a transport
+    /// failure that happens to carry the same gRPC code.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::BadPath => "bad_path",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::UpstreamUnavailable => "upstream_unavailable",
+            ErrorKind::UpstreamTimeout => "upstream_timeout",
+            ErrorKind::UpstreamFallThrough => "upstream_fall_through",
+            ErrorKind::IntegrityViolation => "integrity_violation",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// The kind named `name` ([`ErrorKind::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            ErrorKind::NotFound,
+            ErrorKind::BadPath,
+            ErrorKind::InvalidInput,
+            ErrorKind::Unauthenticated,
+            ErrorKind::Forbidden,
+            ErrorKind::Conflict,
+            ErrorKind::TooLarge,
+            ErrorKind::UpstreamUnavailable,
+            ErrorKind::UpstreamTimeout,
+            ErrorKind::UpstreamFallThrough,
+            ErrorKind::IntegrityViolation,
+            ErrorKind::Unavailable,
+            ErrorKind::Internal,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
+    }
+
     /// How an error answer of this kind may be cached.
     pub fn cache_class(self) -> CacheClass {
         match self {
@@ -291,6 +406,11 @@ impl fmt::Display for ErrorKind {
         fmt::Debug::fmt(self, f)
     }
 }
+
+/// The gRPC metadata key carrying [`ErrorKind::name`] on every error status a strata service
+/// sends. A status without it did not come from a strata service's handler (a transport
+/// failure, a proxy, a deadline).
+pub const ERROR_KIND_METADATA: &str = "strata-error-kind";
 
 /// The gRPC status codes strata uses, numbered as in the gRPC specification (so services can
 /// convert with `tonic::Code::from_i32(code as i32)` without the core crate depending on tonic).
@@ -346,6 +466,54 @@ mod tests {
 
     fn parse(p: &str) -> ProxyRequest {
         ProxyRequest::parse(p).unwrap()
+    }
+
+    #[test]
+    fn refuses_paths_over_the_length_limits() {
+        let long = "a".repeat(MAX_PATH_ELEMENT_LEN + 1);
+        for path in [
+            format!("github.com/{long}/@v/list"),
+            format!("github.com/{long}/@latest"),
+            format!("github.com/{long}/@v/v1.0.0.zip"),
+            format!("{}/@v/list", vec!["abc"; 200].join("/")),
+            format!(
+                "github.com/x/@v/v1.0.0-{}.info",
+                "a".repeat(MAX_VERSION_LEN)
+            ),
+            format!("github.com/x/@v/{}.info", "b".repeat(MAX_VERSION_LEN + 1)),
+        ] {
+            let e = ProxyRequest::parse(&path).unwrap_err();
+            assert!(e.reason.contains("at most"), "{path}: {e}");
+        }
+        let ok = "a".repeat(MAX_PATH_ELEMENT_LEN);
+        assert!(ProxyRequest::parse(&format!("github.com/{ok}/@v/list")).is_ok());
+    }
+
+    #[test]
+    fn private_cache_control_never_says_public() {
+        assert_eq!(
+            private_cache_control(CacheClass::Immutable.cache_control()),
+            "private, max-age=31536000, immutable"
+        );
+        assert_eq!(
+            private_cache_control("public, max-age=60"),
+            "private, max-age=60"
+        );
+        assert_eq!(private_cache_control("no-store"), "no-store");
+        assert_eq!(private_cache_control("public"), "private");
+    }
+
+    #[test]
+    fn error_kind_names_round_trip() {
+        for code in 0..20 {
+            let kind = ErrorKind::from_grpc_code(GrpcCode::from_i32(code));
+            assert_eq!(ErrorKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(
+            ErrorKind::from_name("upstream_unavailable"),
+            Some(ErrorKind::UpstreamUnavailable)
+        );
+        assert_eq!(ErrorKind::from_name("nonsense"), None);
     }
 
     #[test]

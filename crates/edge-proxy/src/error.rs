@@ -1,7 +1,17 @@
 //! [`EdgeError`]: every way a request can fail at the edge, each mapped to one [`ErrorKind`]
 //! (and so to one HTTP status and cache policy).
 
-use strata_core::protocol::{ErrorKind, GrpcCode};
+use strata_core::protocol::{ERROR_KIND_METADATA, ErrorKind, GrpcCode};
+
+/// The kind a strata service named in an error status it sent; `None` for a status that did
+/// not come from a strata handler (a transport failure, a deadline, a proxy in between).
+pub fn answered_kind(status: &tonic::Status) -> Option<ErrorKind> {
+    status
+        .metadata()
+        .get(ERROR_KIND_METADATA)
+        .and_then(|v| v.to_str().ok())
+        .and_then(ErrorKind::from_name)
+}
 
 /// A failure while answering a request.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -69,9 +79,11 @@ impl EdgeError {
         }
     }
 
-    /// A definite answer from a registry for `status`.
+    /// A definite answer from a registry for `status`: the kind it names in its
+    /// `strata-error-kind` metadata, else the one its code stands for.
     pub fn from_status(registry: &str, status: &tonic::Status) -> Self {
-        let kind = ErrorKind::from_grpc_code(GrpcCode::from_i32(status.code() as i32));
+        let kind = answered_kind(status)
+            .unwrap_or_else(|| ErrorKind::from_grpc_code(GrpcCode::from_i32(status.code() as i32)));
         EdgeError::Registry {
             kind,
             registry: registry.to_owned(),

@@ -223,9 +223,10 @@ fn is_stream_id(id: &str) -> bool {
         && seq.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// What one event does to the caches.
+/// What one event does to the caches, under every route that shows the changed repository:
+/// its own and those of the virtual repositories the event names in `visible_in` (the
+/// registry knows the membership and puts it in the event).
 pub async fn apply(edge: &Edge, event: &Event) {
-    edge.freshness.invalidate(&event.repository, &event.module);
     let kind = match event.kind {
         EventKind::VersionPublished => "version_published",
         EventKind::VersionCached => "version_cached",
@@ -233,26 +234,35 @@ pub async fn apply(edge: &Edge, event: &Event) {
         EventKind::ListChanged => "list_changed",
         EventKind::IntegrityViolation => "integrity_violation",
     };
-    // A deleted version, or one whose stored bytes are in doubt, must not outlive the event in
-    // any tier.
-    if matches!(
-        event.kind,
-        EventKind::VersionDeleted | EventKind::IntegrityViolation
-    ) && let (Ok(module), Some(Ok(version))) = (
+    // A deleted version, or one whose stored bytes are in doubt (a failed scrub quarantines
+    // it), must not outlive the event in any tier under any route.
+    let doomed = match (
+        &event.kind,
         ModulePath::new(&event.module),
         event.version.as_deref().map(Version::new),
     ) {
-        for request in [
-            ProxyRequest::Info(module.clone(), version.clone()),
-            ProxyRequest::Mod(module.clone(), version.clone()),
-            ProxyRequest::Zip(module.clone(), version.clone()),
-        ] {
-            edge.drop_entry(&event.repository, &request).await;
+        (
+            EventKind::VersionDeleted | EventKind::IntegrityViolation,
+            Ok(module),
+            Some(Ok(version)),
+        ) => Some((module, version)),
+        _ => None,
+    };
+    for repo in event.affected_repositories() {
+        edge.freshness.invalidate(repo, &event.module);
+        if let Some((module, version)) = &doomed {
+            for request in [
+                ProxyRequest::Info(module.clone(), version.clone()),
+                ProxyRequest::Mod(module.clone(), version.clone()),
+                ProxyRequest::Zip(module.clone(), version.clone()),
+            ] {
+                edge.drop_entry(repo, &request).await;
+            }
+            edge.metrics
+                .evictions
+                .get_or_create(&TierLabels { tier: "event" })
+                .inc();
         }
-        edge.metrics
-            .evictions
-            .get_or_create(&TierLabels { tier: "event" })
-            .inc();
     }
     edge.metrics
         .events

@@ -69,6 +69,8 @@ pub enum StartError {
 pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where the ops endpoints listen (`server.admin_listen`), when apart from `addr`.
+    pub admin_addr: Option<SocketAddr>,
     /// Its state (tests read metrics and tiers through it).
     pub edge: Arc<Edge>,
     /// Finishes when the server has drained after shutdown.
@@ -138,6 +140,28 @@ pub async fn start_with_events(
         addr: listen,
         source,
     })?;
+    let admin_addr = match edge.config.server.admin_listen {
+        Some(admin) => {
+            let listener = TcpListener::bind(admin)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: admin,
+                    source,
+                })?;
+            let bound = listener.local_addr().map_err(|source| StartError::Bind {
+                addr: admin,
+                source,
+            })?;
+            tracing::info!(admin = %bound, "ops endpoints (/metrics, /readyz) listening");
+            tokio::spawn(http::server::serve_admin(
+                listener,
+                Arc::clone(&edge),
+                shutdown.clone(),
+            ));
+            Some(bound)
+        }
+        None => None,
+    };
     tracing::info!(listen = %http::server::describe(addr, tls.is_some()), "edge proxy listening");
     let done = tokio::spawn(http::server::serve(
         listener,
@@ -146,7 +170,12 @@ pub async fn start_with_events(
         shutdown,
         grace,
     ));
-    Ok(Running { addr, edge, done })
+    Ok(Running {
+        addr,
+        admin_addr,
+        edge,
+        done,
+    })
 }
 
 /// Starts the event listener: on the handed-in bus, or a Redis subscription built from

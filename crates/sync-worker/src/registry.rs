@@ -112,7 +112,7 @@ impl EmbeddedRegistry {
         let registry = Registry::new(
             config,
             store,
-            Arc::new(EventEmitter::new(events.clone())),
+            Arc::new(EventEmitter::new(events.clone(), config)),
             metrics.clone(),
         )?;
         Ok(Self {

@@ -69,7 +69,9 @@ impl EdgeSpec {
                 redis.url, redis.stream
             );
         }
-        text.push_str("\n[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_ms = 2000\n");
+        text.push_str(
+            "\n[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_ms = 2000\nadmin_listen = \"\"\n",
+        );
         if let Some(tls) = &self.tls {
             let _ = writeln!(
                 text,

@@ -69,6 +69,11 @@ pub struct Event {
     /// Free-form human-readable detail (e.g. what an integrity check found).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The virtual repositories that have `repository` as a member, so show this change under
+    /// their own routes too. A consumer that caches per repository invalidates `repository`
+    /// and every one of these (schema 1, optional: older events have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub visible_in: Vec<String>,
 }
 
 /// Why a stored or received document is not an event this build can use.
@@ -103,7 +108,14 @@ impl Event {
             mod_h1: None,
             at: now_rfc3339(),
             detail: None,
+            visible_in: Vec::new(),
         }
+    }
+
+    /// Every repository whose answers this change affects: `repository`, then the virtual
+    /// repositories that show it ([`Event::visible_in`]).
+    pub fn affected_repositories(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.repository.as_str()).chain(self.visible_in.iter().map(String::as_str))
     }
 
     /// Sets the version.

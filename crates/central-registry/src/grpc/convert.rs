@@ -3,7 +3,7 @@
 //! [`Status`] through the one [`ErrorKind`] → gRPC code mapping of `strata_core::protocol`.
 
 use strata_core::path::{escape_path, escape_version};
-use strata_core::protocol::{ErrorKind, ProxyRequest, RequestError};
+use strata_core::protocol::{ERROR_KIND_METADATA, ErrorKind, ProxyRequest, RequestError};
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
@@ -36,9 +36,16 @@ pub(crate) fn status(e: &RegistryError) -> Status {
     kind_status(kind, e.to_string())
 }
 
-/// A status of `kind` with `message`.
+/// A status of `kind` with `message`, naming the kind in the [`ERROR_KIND_METADATA`] entry:
+/// an edge tells from it that the registry answered (an upstream's failure is not the
+/// registry's, and must not count against the registry's health).
 pub(crate) fn kind_status(kind: ErrorKind, message: impl Into<String>) -> Status {
-    Status::new(Code::from_i32(kind.grpc_code() as i32), message)
+    let mut status = Status::new(Code::from_i32(kind.grpc_code() as i32), message);
+    status.metadata_mut().insert(
+        ERROR_KIND_METADATA,
+        tonic::metadata::MetadataValue::from_static(kind.name()),
+    );
+    status
 }
 
 /// `<module>/@v/list`.

@@ -1,7 +1,7 @@
 //! The checksum-database proxy (protocol §6.2, §6.3): what the registry answers under
 //! `/go/{repo}/sumdb/{name}/…` so go commands reach the database through it.
 //!
-//! A request path is parsed into a [`DbRequest`] before anything else; the path sent upstream
+//! A request path is parsed into a [`SumDbRequest`] before anything else; the path sent upstream
 //! is rebuilt from it, so nothing arbitrary reaches the database. Nothing unverified is kept:
 //! `/latest` is merged into the verifier's timeline (signature and consistency) before it is
 //! served, `/lookup` responses are verified by the same client, and tiles are authenticated
@@ -10,8 +10,8 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use strata_core::path::{ModulePath, unescape_version};
-use strata_core::sumdb::Tile;
+use strata_core::path::ModulePath;
+use strata_core::sumdb::{SumDbRequest, Tile};
 use strata_core::version::Version;
 
 use super::error::{classify, from_tlog};
@@ -32,10 +32,6 @@ const LOOKUP_CACHE_CONTROL: &str = "public, max-age=3600";
 const UNVERIFIED_TILE_CACHE_CONTROL: &str = "no-store";
 /// `/supported`.
 const SUPPORTED_CACHE_CONTROL: &str = "public, max-age=300";
-
-/// Highest tile height proxied (sum.golang.org and the go command use 8): authenticating a
-/// tile costs 2^H hashes.
-const MAX_TILE_HEIGHT: u32 = 12;
 
 /// Longest signed tree note accepted from the database.
 const MAX_NOTE_BYTES: usize = 64 << 10;
@@ -61,117 +57,21 @@ impl SumDbReply {
     }
 }
 
-/// A checksum-database request, parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum DbRequest {
-    /// `/supported`.
-    Supported,
-    /// `/latest`.
-    Latest,
-    /// `/lookup/<escaped module>@<escaped version>`.
-    Lookup {
-        module: ModulePath,
-        version: Version,
-    },
-    /// `/tile/H/L/NNN[.p/W]` or `/tile/H/data/NNN[.p/W]`.
-    Tile(Tile),
-}
-
-impl DbRequest {
-    /// Parses `path` (below `/sumdb/<name>`); the error says what is wrong with it.
-    fn parse(path: &str) -> Result<Self, String> {
-        let decoded;
-        let path = if path.contains('%') {
-            // The go command sends the case-encoding's `!` as `%21`; module paths and tile
-            // paths have no `%` of their own, so decoding once is unambiguous.
-            decoded = percent_decode(path).ok_or("invalid percent-encoding")?;
-            decoded.as_str()
-        } else {
-            path
-        };
-        match path {
-            "/supported" => return Ok(DbRequest::Supported),
-            "/latest" => return Ok(DbRequest::Latest),
-            _ => {}
-        }
-        if let Some(key) = path.strip_prefix("/lookup/") {
-            return parse_lookup(key).map_err(|e| format!("invalid module@version syntax: {e}"));
-        }
-        if let Some(tile_path) = path.strip_prefix('/').filter(|p| p.starts_with("tile/")) {
-            let tile = Tile::parse_path(tile_path).map_err(|_| "invalid tile syntax".to_owned())?;
-            if tile.h > MAX_TILE_HEIGHT {
-                return Err(format!(
-                    "invalid tile syntax: tiles of height {} are not served (at most \
-                     {MAX_TILE_HEIGHT}; the go command uses 8)",
-                    tile.h
-                ));
-            }
-            return Ok(DbRequest::Tile(tile));
-        }
-        Err("not a checksum database path (want /supported, /latest, \
-             /lookup/<module>@<version> or /tile/<H>/<L>/<N>)"
-            .to_owned())
-    }
-
-    /// The path to ask the database for, rebuilt from the parsed request.
-    fn upstream_path(&self) -> String {
-        match self {
-            DbRequest::Supported => "/supported".to_owned(),
-            DbRequest::Latest => "/latest".to_owned(),
-            DbRequest::Lookup { module, version } => {
-                format!("/lookup/{}@{}", module.escaped(), version.escaped())
-            }
-            DbRequest::Tile(tile) => format!("/{}", tile.path()),
-        }
-    }
-}
-
-/// `<escaped module>@<escaped version>` (the reference server's
-/// `^[^@]+@v[0-9]+\.[0-9]+\.[0-9]+(-[^@]*)?(\+incompatible)?$`, with a valid module path and a
-/// canonical version).
-fn parse_lookup(key: &str) -> Result<DbRequest, String> {
-    let (escaped_path, escaped_version) = key.split_once('@').ok_or("missing @version")?;
-    if escaped_version.contains('@') {
-        return Err("more than one @".to_owned());
-    }
-    let module = ModulePath::from_escaped(escaped_path).map_err(|e| e.to_string())?;
-    let version = unescape_version(escaped_version).map_err(|e| e.to_string())?;
-    let version = Version::new(&version).map_err(|e| e.to_string())?;
-    Ok(DbRequest::Lookup { module, version })
-}
-
-fn percent_decode(path: &str) -> Option<String> {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 impl ChecksumDb {
     /// Answers `path`, the part of a proxied request after `/sumdb/<name>` (`/supported`,
     /// `/latest`, `/lookup/…`, `/tile/…`). A malformed path fails with an `InvalidInput`-kind
     /// error before any upstream request.
     pub async fn proxy(&self, path: &str) -> Result<SumDbReply, SumDbError> {
-        let request = DbRequest::parse(path).map_err(|reason| SumDbError::InvalidPath {
+        let request = SumDbRequest::parse(path).map_err(|reason| SumDbError::InvalidPath {
             db: self.name().to_owned(),
             path: path.to_owned(),
             reason,
         })?;
         match &request {
-            DbRequest::Supported => {
+            SumDbRequest::Supported => {
                 Ok(SumDbReply::new(Bytes::new(), TEXT, SUPPORTED_CACHE_CONTROL))
             }
-            DbRequest::Latest => {
+            SumDbRequest::Latest => {
                 let note = self.verified_latest().await?;
                 let cache_control = match self.latest_ttl.as_secs() {
                     0 => "no-cache".to_owned(),
@@ -179,11 +79,11 @@ impl ChecksumDb {
                 };
                 Ok(SumDbReply::new(note, TEXT, cache_control))
             }
-            DbRequest::Lookup { module, version } => {
+            SumDbRequest::Lookup { module, version } => {
                 let body = self.verified_lookup(&request, module, version).await?;
                 Ok(SumDbReply::new(body, TEXT, LOOKUP_CACHE_CONTROL))
             }
-            DbRequest::Tile(tile) => self.proxy_tile(&request, tile).await,
+            SumDbRequest::Tile(tile) => self.proxy_tile(&request, tile).await,
         }
     }
 
@@ -223,7 +123,7 @@ impl ChecksumDb {
     /// (which also caches it).
     async fn verified_lookup(
         &self,
-        request: &DbRequest,
+        request: &SumDbRequest,
         module: &ModulePath,
         version: &Version,
     ) -> Result<Bytes, SumDbError> {
@@ -231,9 +131,7 @@ impl ChecksumDb {
         self.with_client(move |client| client.lookup(&m, &v))
             .await?
             .map_err(|e| classify(self.name(), &e, Some((module.as_str(), version.as_str()))))?;
-        let file = self
-            .ops
-            .file(request.upstream_path().trim_start_matches('/'));
+        let file = self.ops.file(request.path().trim_start_matches('/'));
         self.ops
             .cached(&file)
             .await
@@ -245,12 +143,16 @@ impl ChecksumDb {
 
     /// A tile: from the cache of authenticated tiles, else fetched, authenticated against the
     /// verified tree head, cached and served.
-    async fn proxy_tile(&self, request: &DbRequest, tile: &Tile) -> Result<SumDbReply, SumDbError> {
+    async fn proxy_tile(
+        &self,
+        request: &SumDbRequest,
+        tile: &Tile,
+    ) -> Result<SumDbReply, SumDbError> {
         let file = self.ops.file(&tile.path());
         if let Some(data) = self.cached_tile(tile, &file).await {
             return Ok(SumDbReply::new(data, BINARY, IMMUTABLE));
         }
-        let path = request.upstream_path();
+        let path = request.path();
         let limit = if tile.l >= 0 {
             tile.w as usize * strata_core::sumdb::tlog::HASH_SIZE
         } else {
@@ -311,19 +213,22 @@ mod tests {
 
     #[test]
     fn parses_protocol_paths_only() {
-        assert_eq!(DbRequest::parse("/supported"), Ok(DbRequest::Supported));
-        assert_eq!(DbRequest::parse("/latest"), Ok(DbRequest::Latest));
-        let lookup =
-            DbRequest::parse("/lookup/github.com/%21azure/go@v1.2.3-pre+incompatible").unwrap();
         assert_eq!(
-            lookup.upstream_path(),
+            SumDbRequest::parse("/supported"),
+            Ok(SumDbRequest::Supported)
+        );
+        assert_eq!(SumDbRequest::parse("/latest"), Ok(SumDbRequest::Latest));
+        let lookup =
+            SumDbRequest::parse("/lookup/github.com/%21azure/go@v1.2.3-pre+incompatible").unwrap();
+        assert_eq!(
+            lookup.path(),
             "/lookup/github.com/!azure/go@v1.2.3-pre+incompatible"
         );
-        let tile = DbRequest::parse("/tile/8/0/x001/234.p/5").unwrap();
-        assert_eq!(tile.upstream_path(), "/tile/8/0/x001/234.p/5");
+        let tile = SumDbRequest::parse("/tile/8/0/x001/234.p/5").unwrap();
+        assert_eq!(tile.path(), "/tile/8/0/x001/234.p/5");
         assert!(matches!(
-            DbRequest::parse("/tile/8/data/000"),
-            Ok(DbRequest::Tile(Tile { l: -1, .. }))
+            SumDbRequest::parse("/tile/8/data/000"),
+            Ok(SumDbRequest::Tile(Tile { l: -1, .. }))
         ));
         for bad in [
             "",
@@ -347,7 +252,7 @@ mod tests {
             "/../latest",
             "/latest?x=1",
         ] {
-            assert!(DbRequest::parse(bad).is_err(), "{bad:?}");
+            assert!(SumDbRequest::parse(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod note;
 pub mod ops;
 pub mod proof;
 pub mod record;
+pub mod request;
 pub mod tile;
 pub mod tlog;
 
@@ -21,6 +22,7 @@ pub use key::{SignerKey, Verifier, VerifierKey, VerifierList, Verifiers};
 pub use note::{Note, NoteError, Signature};
 pub use ops::MemoryState;
 pub use record::{Tree, format_tree, parse_tree};
+pub use request::SumDbRequest;
 pub use tile::{Tile, TileHashReader, TileReader};
 pub use tlog::{Hash, HashReader, TlogError};
 

@@ -80,24 +80,6 @@ pub fn request_kind(request: &ProxyRequest) -> &'static str {
     }
 }
 
-/// Checks the part of a sumdb path after `sumdb/`: `<name>/tile/<H>/<L>/<NNN>[.p/<W>]` or
-/// `<name>/tile/<H>/data/…`, with plain elements only. Returns it if it is an immutable tile.
-pub fn tile_path(rest: &str) -> Option<&str> {
-    let mut parts = rest.split('/');
-    let name = parts.next()?;
-    if parts.next()? != "tile" {
-        return None;
-    }
-    let plain = |s: &str| {
-        !s.is_empty()
-            && s != "."
-            && s != ".."
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-    };
-    (plain(name) && rest.split('/').all(plain)).then_some(rest)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -115,14 +97,5 @@ mod tests {
         );
         assert!(CacheKey::proxy("go", &q).is_mutable());
         assert!(!key.is_mutable());
-    }
-
-    #[test]
-    fn tile_paths_are_checked() {
-        assert!(tile_path("sum.golang.org/tile/8/0/001").is_some());
-        assert!(tile_path("sum.golang.org/tile/8/0/x001/002.p/5").is_some());
-        assert!(tile_path("sum.golang.org/lookup/x@v1").is_none());
-        assert!(tile_path("sum.golang.org/tile/../../etc").is_none());
-        assert!(tile_path("../tile/8").is_none());
     }
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use strata_central_registry::events::RedisEventsConfig;
 
+mod registry_tls;
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +97,31 @@ pub struct ServerConfig {
     pub max_concurrent_requests: usize,
     /// How long open connections may finish after shutdown begins. Default 10 s.
     pub shutdown_grace_ms: u64,
+    /// Where `/metrics` and `/readyz` are served (plain HTTP, with `/healthz`), apart from
+    /// the GOPROXY port that faces anonymous clients; there they are then 404. Default
+    /// `127.0.0.1:9181`; `""` serves them on `listen` instead (the all-in-one `strata up`).
+    #[serde(deserialize_with = "admin_address")]
+    pub admin_listen: Option<SocketAddr>,
+}
+
+/// The default admin listener: loopback, so nothing outside the host reaches it unless the
+/// operator says so (a Kubernetes probe or scraper needs `0.0.0.0:9181`).
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9181);
+
+/// `server.admin_listen`: an address, or `""` for none.
+fn admin_address<'de, D>(d: D) -> Result<Option<SocketAddr>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("admin_listen {text:?}: {e}")))
 }
 
 impl Default for ServerConfig {
@@ -104,6 +131,7 @@ impl Default for ServerConfig {
             tls: None,
             max_concurrent_requests: 1024,
             shutdown_grace_ms: 10_000,
+            admin_listen: Some(DEFAULT_ADMIN_LISTEN),
         }
     }
 }
@@ -135,10 +163,25 @@ pub struct RegistryEndpoint {
     /// Name in metrics and logs. Default: the gRPC URL.
     #[serde(default)]
     pub name: String,
-    /// gRPC endpoint, `http://host:port`.
+    /// gRPC endpoint, `http://host:port`, or `https://host:port` for TLS.
     pub grpc: String,
     /// HTTP base URL (for the checksum-database forward), `http://host:port`.
     pub http: String,
+    /// With an `https://` gRPC URL: CA certificates (PEM) to trust for the registry's
+    /// certificate, instead of the system's roots.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// With an `https://` gRPC URL: a client certificate chain (PEM) to present, for a
+    /// registry that requires mutual TLS. Needs `key`.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// The private key (PEM) of `cert`.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// With an `https://` gRPC URL: the name the registry's certificate must carry, when it
+    /// is not the URL's host (a registry reached by IP address or through a tunnel).
+    #[serde(default)]
+    pub domain: Option<String>,
 }
 
 /// `[upstream]`.
@@ -433,6 +476,7 @@ impl EdgeConfig {
             if r.name.is_empty() {
                 r.name = r.grpc.clone();
             }
+            r.validate_tls().map_err(ConfigError::Invalid)?;
         }
         for f in &self.fallbacks {
             if reqwest::Url::parse(&f.url).is_err() {

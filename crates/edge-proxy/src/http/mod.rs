@@ -1,9 +1,12 @@
 //! The HTTP front end: routes, the GOPROXY handler and its access log. The listener and
 //! connection handling are in [`server`].
 //!
-//! Routes: `/healthz`, `/readyz`, `/metrics`; then the longest configured prefix names the
-//! repository, and the rest of the path is either `sumdb/<name>/…` (forwarded, see [`sumdb`])
-//! or a GOPROXY path, parsed into a `ProxyRequest` before anything else happens.
+//! Routes: `/healthz`; `/readyz` and `/metrics` unless they have a listener of their own
+//! (`server.admin_listen`, [`handle_admin`]); then the longest configured prefix names the
+//! repository, and the rest of the path is either `sumdb/<name>/…` (parsed into a
+//! `SumDbRequest`, see [`sumdb`]) or a GOPROXY path, parsed into a `ProxyRequest` before
+//! anything else happens. The path is percent-decoded exactly once, before routing, and an
+//! encoded `/` is refused: what routing saw is what the parsers see.
 
 mod ops;
 pub mod respond;
@@ -15,7 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use strata_core::protocol::{CacheClass, ErrorKind, ProxyRequest};
+use strata_core::path::percent_decode_path;
+use strata_core::protocol::{CacheClass, ErrorKind, ProxyRequest, private_cache_control};
 
 use self::respond::{ResponseBody, X_CACHE};
 use crate::cache::key::request_kind;
@@ -32,7 +36,10 @@ pub async fn handle<B>(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let mut log = AccessLog::default();
-    let response = route(&edge, &request, &mut log).await;
+    let mut response = route(&edge, &request, &mut log).await;
+    if request.headers().contains_key(header::AUTHORIZATION) && log.kind != "ops" {
+        privatize(&mut response);
+    }
     let status = response.status().as_u16();
     let bytes = response
         .headers()
@@ -78,6 +85,23 @@ pub async fn handle<B>(
     Ok(response)
 }
 
+/// Marks an answer to a client that sent credentials as its own: `Cache-Control: private`
+/// and `Vary: Authorization`, so no shared cache between the edge and the client hands it to
+/// someone else. (Whether the repository also allows anonymous reads is the registry's to
+/// know; an authenticated answer is treated as private either way.)
+fn privatize(response: &mut Response<ResponseBody>) {
+    let h = response.headers_mut();
+    if let Some(value) = h
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .map(private_cache_control)
+        .and_then(|v| HeaderValue::from_str(&v).ok())
+    {
+        h.insert(header::CACHE_CONTROL, value);
+    }
+    h.append(header::VARY, HeaderValue::from_static("authorization"));
+}
+
 /// What the access log line says about a request.
 #[derive(Debug)]
 struct AccessLog {
@@ -106,18 +130,33 @@ async fn route<B>(
     log: &mut AccessLog,
 ) -> Response<ResponseBody> {
     // The go command percent-encodes `!` (case-encoding) as `%21`.
-    let Some(decoded) = percent_decode(request.uri().path()) else {
-        return respond::text(
-            StatusCode::NOT_FOUND,
-            CacheClass::NotFound,
-            "the request path is not valid percent-encoded UTF-8",
-        );
+    let decoded = match percent_decode_path(request.uri().path()) {
+        Ok(decoded) => decoded,
+        Err(reason) => {
+            return respond::text(
+                StatusCode::NOT_FOUND,
+                CacheClass::NotFound,
+                format!("invalid request path: {reason}"),
+            );
+        }
     };
     let path = decoded.as_str();
     match path {
-        "/healthz" | "/readyz" | "/metrics" => {
+        "/healthz" => {
             log.kind = "ops";
             return ops::handle(edge, path);
+        }
+        "/readyz" | "/metrics" if edge.config.server.admin_listen.is_none() => {
+            log.kind = "ops";
+            return ops::handle(edge, path);
+        }
+        "/readyz" | "/metrics" => {
+            log.kind = "ops";
+            return respond::text(
+                StatusCode::NOT_FOUND,
+                CacheClass::NotFound,
+                format!("{path} is served on the admin listener, not here"),
+            );
         }
         _ => {}
     }
@@ -157,7 +196,7 @@ async fn route<B>(
     };
     if let Some(sumdb_path) = rest.strip_prefix("sumdb/") {
         log.kind = "sumdb";
-        return sumdb::handle(edge, repo, sumdb_path, request, auth).await;
+        return sumdb::handle(edge, repo, sumdb_path, auth).await;
     }
     let parsed = match ProxyRequest::parse(rest) {
         Ok(p) => p,
@@ -198,39 +237,26 @@ async fn route<B>(
     }
 }
 
-/// Decodes `%XX` escapes; `None` for a malformed escape or a result that is not UTF-8.
-fn percent_decode(path: &str) -> Option<String> {
-    if !path.contains('%') {
-        return Some(path.to_owned());
-    }
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+/// Handles one request on the admin listener: `/healthz`, `/readyz`, `/metrics`, nothing else.
+pub async fn handle_admin<B>(
+    edge: Arc<Edge>,
+    request: Request<B>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let path = request.uri().path();
+    let response = match (request.method(), path) {
+        (&Method::GET | &Method::HEAD, "/healthz" | "/readyz" | "/metrics") => {
+            ops::handle(&edge, path)
         }
-    }
-    String::from_utf8(out).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percent_decode;
-
-    #[test]
-    fn decodes_percent_escapes() {
-        assert_eq!(
-            percent_decode("/example.com/%21go/@v/list").as_deref(),
-            Some("/example.com/!go/@v/list")
-        );
-        assert_eq!(percent_decode("/a%2").as_deref(), None);
-        assert_eq!(percent_decode("/a%zz").as_deref(), None);
-        assert_eq!(percent_decode("/%ff").as_deref(), None);
-    }
+        (&Method::GET | &Method::HEAD, _) => respond::text(
+            StatusCode::NOT_FOUND,
+            CacheClass::NotFound,
+            "the admin listener serves /healthz, /readyz and /metrics only",
+        ),
+        _ => respond::text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            CacheClass::UpstreamFailure,
+            "use GET or HEAD",
+        ),
+    };
+    Ok(response)
 }

@@ -299,9 +299,11 @@ fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
     } else {
         let last: u64 = b.parse().ok()?;
         if last < start {
+            // RFC 9110 §14.1.1: an invalid range is ignored (a full 200 answer).
             return None;
         }
-        (last + 1).min(size)
+        // `last` may be anything up to u64::MAX: past the end means "to the end".
+        last.saturating_add(1).min(size)
     };
     if start >= size {
         return Some(Err(()));
@@ -372,5 +374,14 @@ mod tests {
         assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
         assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
         assert_eq!(parse_range("items=0-1", 100), None);
+        assert_eq!(
+            parse_range("bytes=0-18446744073709551615", 100),
+            Some(Ok((0, 100)))
+        );
+        assert_eq!(parse_range("bytes=5-2", 100), None);
+        assert_eq!(
+            parse_range("bytes=18446744073709551615-", 100),
+            Some(Err(()))
+        );
     }
 }

@@ -132,6 +132,41 @@ pub async fn serve(
     }
 }
 
+/// Serves the ops endpoints ([`super::handle_admin`]) on `listener` until `shutdown`: plain
+/// HTTP/1.1, a handful of connections (scrapers and probes), no grace needed.
+pub async fn serve_admin(listener: TcpListener, edge: Arc<Edge>, shutdown: CancellationToken) {
+    let builder = Builder::new(TokioExecutor::new());
+    loop {
+        let (tcp, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting an admin connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let handler = Arc::clone(&edge);
+        let service = hyper::service::service_fn(move |request| {
+            super::handle_admin(Arc::clone(&handler), request)
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(tcp), service)
+            .into_owned();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                result = conn => if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "admin connection ended with an error");
+                },
+                () = shutdown.cancelled() => {}
+            }
+        });
+    }
+}
+
 /// The address a listener is bound to, for logs.
 pub fn describe(addr: SocketAddr, tls: bool) -> String {
     format!("{}://{addr}", if tls { "https" } else { "http" })

@@ -1,48 +1,103 @@
-//! The checksum-database proxy: `<prefix>sumdb/<name>/…` is forwarded over HTTP to a
-//! registry's `/go/{repo}/sumdb/<name>/…`, trying registries in the pool's order.
+//! The checksum-database route: `<prefix>sumdb/<name>/<path>` is parsed into a database name
+//! and a [`SumDbRequest`] (`supported`, `latest`, `lookup`, `tile`) before anything else, and
+//! the registry's `/go/{repo}/sumdb/<name><path>` is called with the path *rebuilt from the
+//! parsed form*, so nothing but those four endpoints of that one repository can be reached
+//! through here (no `..`, no other repository, no ops endpoint).
 //!
-//! Tiles (`<name>/tile/…`) never change, so they are cached in both tiers and served from
-//! there to clients the registry admitted to the repository within the decision TTL (or, with
-//! every registry down, within the offline grace). Everything else (`supported`, `lookup`,
-//! `latest`) is passed through uncached.
+//! Nothing on this route grants or renews an authorization decision: those come only from the
+//! GOPROXY route's questions to the registry ([`crate::access`]). Tiles never change, so they
+//! are cached in both tiers — unless the registry marks them `no-store` (a tile beyond its
+//! verified tree head) — and served from there only to clients the registry admitted to the
+//! repository within the decision TTL (or, with every registry down, the offline grace).
+//! Everything else is passed through uncached. Every body read here is bounded.
+//!
+//! Health: only a transport failure, a timeout or the registry's own 503 count against the
+//! registry. A 502/504 means the registry answered that *the database* failed.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, Response, StatusCode, header};
 use strata_core::protocol::CacheClass;
+use strata_core::sumdb::SumDbRequest;
 
 use super::respond::{self, ResponseBody, X_CACHE};
 use crate::access::Principal;
-use crate::cache::key::tile_path;
 use crate::cache::{CacheKey, EntryKind, Item, MemEntry, Meta};
 use crate::edge::Edge;
 
 /// Largest tile accepted (a full data tile is well below this).
 const MAX_TILE: usize = 1 << 20;
+/// Largest other answer accepted: a signed tree note, a lookup record, an error text.
+const MAX_TEXT: usize = 64 << 10;
+/// Longest checksum-database name (a host name).
+const MAX_NAME: usize = 253;
 
-pub(super) async fn handle<B>(
+/// A parsed request on this route.
+struct Parsed {
+    name: String,
+    request: SumDbRequest,
+}
+
+/// `<name>/<path>` (already percent-decoded once by the router).
+fn parse(rest: &str) -> Result<Parsed, String> {
+    let (name, path) = rest.split_once('/').ok_or("expected sumdb/<name>/<path>")?;
+    let valid_name = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && !name.starts_with(['.', '-'])
+        && !name.contains("..")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+    if !valid_name {
+        return Err(format!("{name:?} is not a checksum database name"));
+    }
+    let request = SumDbRequest::parse(&format!("/{path}"))?;
+    Ok(Parsed {
+        name: name.to_owned(),
+        request,
+    })
+}
+
+pub(super) async fn handle(
     edge: &Arc<Edge>,
     repo: &str,
     rest: &str,
-    request: &Request<B>,
     auth: Option<&str>,
 ) -> Response<ResponseBody> {
+    let parsed = match parse(rest) {
+        Ok(p) => p,
+        Err(reason) => {
+            return respond::text(
+                StatusCode::NOT_FOUND,
+                CacheClass::NotFound,
+                format!("invalid checksum database path sumdb/{rest}: {reason}"),
+            );
+        }
+    };
     let principal = Principal::from_header(auth);
-    let tile = tile_path(rest).map(|t| CacheKey {
-        repo: repo.to_owned(),
-        item: Item::Tile(t.to_owned()),
-    });
+    let tile = match &parsed.request {
+        SumDbRequest::Tile(t) => Some(CacheKey {
+            repo: repo.to_owned(),
+            item: Item::Tile(format!("{}/{}", parsed.name, t.path())),
+        }),
+        _ => None,
+    };
     if let Some(key) = &tile
         && edge.access.knows(&principal, repo).await
         && let Some(r) = cached(edge, key).await
     {
         return r;
     }
+    let path = parsed.request.path();
+    let limit = if tile.is_some() { MAX_TILE } else { MAX_TEXT };
     let mut reasons = Vec::new();
     for upstream in edge.pool.order().into_iter().take(3) {
-        let url = format!("{}/go/{repo}/sumdb/{rest}", upstream.http_base);
+        let url = format!(
+            "{}/go/{repo}/sumdb/{}{path}",
+            upstream.http_base, parsed.name
+        );
         let mut get = edge
             .fallbacks
             .client()
@@ -53,12 +108,29 @@ pub(super) async fn handle<B>(
         }
         let started = Instant::now();
         let response = match get.send().await {
-            Ok(r) if !r.status().is_server_error() => r,
-            Ok(r) => {
+            Ok(r) if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
                 reasons.push(format!("{}: {}", upstream.name, r.status()));
                 edge.pool.failed(&upstream, "failed");
                 continue;
             }
+            Ok(r) => r,
+            Err(e) => {
+                reasons.push(format!("{}: {}", upstream.name, without_url(&e)));
+                edge.pool
+                    .failed(&upstream, if e.is_timeout() { "timeout" } else { "failed" });
+                continue;
+            }
+        };
+        let status = response.status();
+        let cache_control = response
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let body = match read_bounded(response, limit).await {
+            Ok(b) => b,
             Err(e) => {
                 reasons.push(format!("{}: {e}", upstream.name));
                 edge.pool.failed(&upstream, "failed");
@@ -66,22 +138,12 @@ pub(super) async fn handle<B>(
             }
         };
         upstream.health.success(started.elapsed());
-        let status = response.status();
-        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-        let body = match response.bytes().await {
-            Ok(b) if b.len() <= MAX_TILE || tile.is_none() => b,
-            Ok(_) => {
-                reasons.push(format!("{}: answer too large", upstream.name));
-                continue;
-            }
-            Err(e) => {
-                reasons.push(format!("{}: {e}", upstream.name));
-                continue;
-            }
-        };
         if status.is_success() {
-            edge.access.allow(&principal, repo).await;
             if let Some(key) = tile {
+                // A tile beyond the registry's verified tree head is passed on, never kept.
+                if cache_control.split(',').any(|d| d.trim() == "no-store") {
+                    return bytes_response(body, CacheClass::UpstreamFailure, "miss");
+                }
                 store(edge, key, body.clone()).await;
                 return bytes_response(body, CacheClass::Immutable, "miss");
             }
@@ -98,12 +160,11 @@ pub(super) async fn handle<B>(
             header::CACHE_CONTROL,
             HeaderValue::from_static(cache.cache_control()),
         );
-        if let Some(ct) = content_type
+        let content_type = content_type
             .as_ref()
             .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
-        {
-            h.insert(header::CONTENT_TYPE, ct);
-        }
+            .unwrap_or_else(|| HeaderValue::from_static("text/plain; charset=utf-8"));
+        h.insert(header::CONTENT_TYPE, content_type);
         h.insert(X_CACHE, HeaderValue::from_static("miss"));
         return r;
     }
@@ -113,12 +174,39 @@ pub(super) async fn handle<B>(
     {
         return r;
     }
-    let _ = request;
     respond::text(
         StatusCode::BAD_GATEWAY,
         CacheClass::UpstreamFailure,
-        format!("no registry answered sumdb/{rest}: {}", reasons.join("; ")),
+        format!(
+            "no registry answered sumdb/{}{path}: {}",
+            parsed.name,
+            reasons.join("; ")
+        ),
     )
+}
+
+/// A transport error's text without the URL (which would only repeat the request).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<registry>");
+    }
+    text
+}
+
+/// The body, refused past `limit` bytes (announced or actual).
+async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<Bytes, String> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(format!("answer larger than {limit} bytes"));
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| without_url(&e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("answer larger than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 async fn cached(edge: &Edge, key: &CacheKey) -> Option<Response<ResponseBody>> {
@@ -169,4 +257,36 @@ fn bytes_response(body: Bytes, cache: CacheClass, source: &'static str) -> Respo
     );
     h.insert(X_CACHE, HeaderValue::from_static(source));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn only_the_four_endpoints_of_a_named_database_parse() {
+        for ok in [
+            "sum.golang.org/latest",
+            "sum.golang.org/supported",
+            "sum.golang.org/lookup/example.com/m@v1.0.0",
+            "sum.golang.org/tile/8/0/000",
+        ] {
+            assert!(parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "sum.golang.org/../../../../metrics",
+            "../go/private/example.com/m/@v/list",
+            "sum.golang.org/../../go/private/example.com/m/@v/list",
+            "sum.golang.org/lookup/../../x@v1.0.0",
+            "sum.golang.org",
+            "/latest",
+            "..%2f/latest",
+            "sum..golang.org/latest",
+            ".sum/latest",
+            "sum.golang.org/tile/8/0/../../x",
+            "sum.golang.org/latest/..",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} parsed");
+        }
+    }
 }

@@ -4,8 +4,12 @@
 //! The breaker is closed while calls succeed. `failure_threshold` consecutive failures open it:
 //! the registry gets no calls for `cooldown`. After the cool-down exactly one call is let
 //! through as a probe (half-open); its success closes the circuit, its failure opens it for
-//! another cool-down. A "failure" is a call that got no answer (connection refused, timeout,
-//! UNAVAILABLE, INTERNAL…); a definite answer such as NOT_FOUND is a success for health.
+//! another cool-down. A "failure" is a call that got no answer (connection refused, timeout, a
+//! transport-level UNAVAILABLE or INTERNAL) or the registry's own "unavailable" (overloaded,
+//! storage down). Every answer the registry's handler gave about the request — not found, bad
+//! path, forbidden, and also "the upstream mirror failed" — is a success for health: a client
+//! can provoke those at will, and they say nothing about the registry (see
+//! `RegistryPool::call`).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

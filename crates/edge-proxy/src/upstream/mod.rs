@@ -15,12 +15,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use strata_core::protocol::ErrorKind;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status, Streaming};
 
 pub use self::health::{Admission, Health};
 use crate::config::{RegistryEndpoint, UpstreamConfig};
-use crate::error::EdgeError;
+use crate::error::{EdgeError, answered_kind};
 use crate::metrics::{CallLabels, Metrics, RegistryLabels};
 use crate::proto::registry_client::RegistryClient;
 use crate::proto::{ZipHeader, ZipResponse};
@@ -68,15 +69,22 @@ impl RegistryPool {
     ) -> Result<Self, String> {
         let mut upstreams = Vec::new();
         for e in endpoints {
-            let channel = Endpoint::from_shared(e.grpc.clone())
+            let mut endpoint = Endpoint::from_shared(e.grpc.clone())
                 .map_err(|err| format!("registries.grpc {:?}: {err}", e.grpc))?
                 .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
                 .tcp_nodelay(true)
                 .http2_keep_alive_interval(Duration::from_secs(30))
                 .keep_alive_timeout(Duration::from_secs(10))
                 .initial_stream_window_size(1 << 20)
-                .initial_connection_window_size(4 << 20)
-                .connect_lazy();
+                .initial_connection_window_size(4 << 20);
+            // `https://` registries: TLS with the configured CA and client certificate, files
+            // read now so a wrong one stops the start with its name.
+            if let Some(tls) = e.client_tls()? {
+                endpoint = endpoint
+                    .tls_config(tls)
+                    .map_err(|err| format!("registries {:?}: TLS settings: {err}", e.name))?;
+            }
+            let channel = endpoint.connect_lazy();
             let client = RegistryClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
             metrics
                 .registry_healthy
@@ -184,18 +192,30 @@ impl RegistryPool {
                     self.succeeded(&upstream, elapsed, "ok");
                     return Ok((value, upstream));
                 }
-                Ok(Err(status)) if !retryable(status.code()) => {
+                Ok(Err(status)) if !registry_failed(&status) => {
                     self.succeeded(&upstream, elapsed, "answer");
                     return Err(EdgeError::from_status(&upstream.name, &status));
                 }
                 Ok(Err(status)) => {
                     timed_out = status.code() == Code::DeadlineExceeded;
-                    self.failed(&upstream, "failed");
+                    let outcome = if answered_kind(&status).is_some() {
+                        "overloaded"
+                    } else {
+                        "failed"
+                    };
+                    tracing::debug!(
+                        registry = %upstream.name,
+                        code = ?status.code(),
+                        message = status.message(),
+                        outcome,
+                        "registry call failed; counts against its health"
+                    );
+                    self.failed_because(&upstream, outcome, status.message());
                     reasons.push(format!("{}: {}", upstream.name, status.message()));
                 }
                 Err(_) => {
                     timed_out = true;
-                    self.failed(&upstream, "timeout");
+                    self.failed_because(&upstream, "timeout", "no answer within the deadline");
                     reasons.push(format!("{}: no answer within {timeout:?}", upstream.name));
                 }
             }
@@ -225,8 +245,18 @@ impl RegistryPool {
 
     /// Records that `upstream` gave no answer (also used when a zip stream breaks).
     pub fn failed(&self, upstream: &Upstream, outcome: &'static str) {
+        self.failed_because(upstream, outcome, outcome);
+    }
+
+    /// [`RegistryPool::failed`], with what happened for the log line if the circuit opens.
+    pub fn failed_because(&self, upstream: &Upstream, outcome: &'static str, reason: &str) {
         if upstream.health.failure() {
-            tracing::warn!(registry = %upstream.name, "registry circuit opened after failures");
+            tracing::warn!(
+                registry = %upstream.name,
+                outcome,
+                last_failure = reason,
+                "registry circuit opened after consecutive failures"
+            );
         }
         self.count(upstream, outcome);
         self.set_healthy(upstream);
@@ -247,7 +277,22 @@ impl RegistryPool {
     }
 }
 
-/// Codes that mean "this registry did not answer": another one may.
+/// Whether `status` means "this registry failed" (another one may answer, and it counts
+/// against this one's health), as opposed to a definite answer about the request.
+///
+/// A status carrying `strata-error-kind` came from the registry's handler: it answered. Only
+/// its own `unavailable` (overloaded, storage down, shutting down) is its failure — an
+/// upstream's failure (`upstream_unavailable`, `upstream_timeout`), a bad path, a missing
+/// module are answers, however many clients ask for them. A status without it comes from the
+/// transport (refused connection, reset stream, deadline): a failure for the retryable codes.
+fn registry_failed(status: &Status) -> bool {
+    match answered_kind(status) {
+        Some(kind) => kind == ErrorKind::Unavailable,
+        None => retryable(status.code()),
+    }
+}
+
+/// Codes that, without a strata error kind, mean "this registry did not answer".
 fn retryable(code: Code) -> bool {
     matches!(
         code,

@@ -167,6 +167,7 @@ impl TestEdge {
             [server]
             listen = "127.0.0.1:0"
             shutdown_grace_ms = 2000
+            admin_listen = ""
             {server_extra}
             [[routes]]
             prefix = "/"
