@@ -4,14 +4,18 @@
 //! §6.2), with fault switches flipped at runtime and a log of every request path.
 //!
 //! Faults apply to every request (module and sumdb alike) in this order: delay, hang, 5xx; the
-//! tampered-zip switch only changes the `.zip` body of the named module.
+//! tampered-zip switch only changes the `.zip` body of the named module, and the rate limit
+//! ([`FixtureUpstream::set_rate`]) only paces `.zip` bodies (sent with their Content-Length, in
+//! timed chunks), with [`FixtureUpstream::zip_bytes_sent`] telling how far they got.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -38,7 +42,12 @@ struct Faults {
     status: Option<StatusCode>,
     hang: bool,
     tampered: BTreeMap<String, Tamper>,
+    /// Bytes per second of `.zip` bodies.
+    rate: Option<u64>,
 }
+
+/// How often a rate-limited body sends its next chunk.
+const RATE_TICK: Duration = Duration::from_millis(50);
 
 /// Shared state of the server.
 #[derive(Debug)]
@@ -49,6 +58,8 @@ struct Inner {
     log: Mutex<Vec<String>>,
     /// Wakes hung requests when the hang switch is turned off or the server stops.
     unhang: Notify,
+    /// Bytes of `.zip` bodies handed to the connection so far.
+    zip_bytes_sent: Arc<AtomicU64>,
 }
 
 /// A running fixture upstream; stops when dropped.
@@ -86,6 +97,7 @@ impl FixtureUpstream {
             faults: Mutex::default(),
             log: Mutex::default(),
             unhang: Notify::new(),
+            zip_bytes_sent: Arc::default(),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -154,6 +166,19 @@ impl FixtureUpstream {
             Some(t) => f.tampered.insert(path.to_owned(), t),
             None => f.tampered.remove(path),
         };
+    }
+
+    /// Sends `.zip` bodies at about `bytes_per_second` (in chunks every 50 ms, after a
+    /// Content-Length header), or at once with `None`. Applies to requests that arrive after
+    /// the call.
+    pub fn set_rate(&self, bytes_per_second: Option<u64>) {
+        self.faults().rate = bytes_per_second.map(|r| r.max(1));
+    }
+
+    /// Bytes of `.zip` bodies sent so far: a rate-limited body counts as its chunks go out, any
+    /// other as a whole when its response is made.
+    pub fn zip_bytes_sent(&self) -> u64 {
+        self.inner.zip_bytes_sent.load(Ordering::SeqCst)
     }
 
     /// Turns every fault off.
@@ -283,10 +308,47 @@ fn serve_module(inner: &Inner, faults: &Faults, path: &str) -> Response {
                     zip
                 }
             };
-            ([(header::CONTENT_TYPE, "application/zip")], body).into_response()
+            let sent = inner.zip_bytes_sent.clone();
+            match faults.rate {
+                None => {
+                    sent.fetch_add(body.len() as u64, Ordering::SeqCst);
+                    ([(header::CONTENT_TYPE, "application/zip")], body).into_response()
+                }
+                Some(rate) => (
+                    [
+                        (header::CONTENT_TYPE, "application/zip".to_owned()),
+                        (header::CONTENT_LENGTH, body.len().to_string()),
+                    ],
+                    throttled(body, rate, sent),
+                )
+                    .into_response(),
+            }
         }
         _ => not_found(),
     }
+}
+
+/// `bytes` at about `rate` bytes per second: one chunk every [`RATE_TICK`], the first at once.
+fn throttled(bytes: Vec<u8>, rate: u64, sent: Arc<AtomicU64>) -> Body {
+    let per_tick = usize::try_from(rate / (1000 / RATE_TICK.as_millis() as u64))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let chunks = futures::stream::unfold((bytes, 0usize), move |(bytes, pos)| {
+        let sent = sent.clone();
+        async move {
+            if pos >= bytes.len() {
+                return None;
+            }
+            if pos > 0 {
+                tokio::time::sleep(RATE_TICK).await;
+            }
+            let end = (pos + per_tick).min(bytes.len());
+            let chunk = bytes[pos..end].to_vec();
+            sent.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+            Some((Ok::<_, std::convert::Infallible>(chunk), (bytes, end)))
+        }
+    });
+    Body::from_stream(chunks)
 }
 
 fn module_versions<'a>(

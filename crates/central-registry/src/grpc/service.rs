@@ -14,13 +14,13 @@ use tonic::{Request, Response, Status, Streaming};
 use super::convert::{self, kind_status, status};
 use super::proto::registry_server::Registry as RegistryApi;
 use super::proto::{self, zip_response};
-use super::streams::{PublishBody, ZipBody};
+use super::streams::{PublishBody, ZipBody, ZipCompletion};
 use crate::auth::{Permission, Principal};
 use crate::error::RegistryError;
 use crate::http::AppState;
 use crate::metrics::OutcomeLabels;
 use crate::registry::Answer;
-use crate::repository::{Artifact, Freshness};
+use crate::repository::{Artifact, Freshness, RemoteRepository};
 use crate::storage::{StorageError, read_body};
 
 /// Largest `.mod` served (Go's limit on go.mod files).
@@ -72,19 +72,25 @@ impl RegistryService {
     }
 
     /// The whole zip, or `offset..offset+length` of it. An offset at the very end (a resumed
-    /// download that had everything) answers with the header and no data.
+    /// download that had everything) answers with the header and no data. With
+    /// `accept_streaming`, a remote repository's zip still downloading is answered at once
+    /// (`streaming` header, no etag) with the future of its verified SHA-256 for the trailer.
     async fn zip_artifact(
         &self,
         principal: &Principal,
         req: &proto::ZipRequest,
-    ) -> Result<(proto::ZipHeader, Option<Artifact>), Status> {
+    ) -> Result<(proto::ZipHeader, Option<(Artifact, Option<ZipCompletion>)>), Status> {
         let request = convert::version(&req.module, &req.version, "zip")?;
         let range = convert::zip_range(req.offset, req.length);
-        let answer = self
+        let read = self
             .state
             .registry
-            .read(principal, &req.repository, &request, range)
-            .await;
+            .read(principal, &req.repository, &request, range);
+        let (answer, completion) = if req.accept_streaming {
+            RemoteRepository::streaming_zips(read).await
+        } else {
+            (read.await, None)
+        };
         match answer {
             Ok(Answer::Artifact(artifact)) => {
                 let object = &artifact.object;
@@ -94,8 +100,9 @@ impl RegistryService {
                     etag: artifact.etag.clone().unwrap_or_default(),
                     offset: object.range.start,
                     length: object.range.end - object.range.start,
+                    streaming: completion.is_some(),
                 };
-                Ok((header, Some(artifact)))
+                Ok((header, Some((artifact, completion))))
             }
             Ok(other) => Err(unexpected(&other)),
             Err(RegistryError::Storage(StorageError::RangeNotSatisfiable { .. })) => {
@@ -129,6 +136,7 @@ impl RegistryService {
                     etag: zip.sha256.to_string(),
                     offset: zip.size,
                     length: 0,
+                    streaming: false,
                 };
                 Ok((header, None))
             }
@@ -224,7 +232,14 @@ impl RegistryApi for RegistryService {
             },
         )));
         let stream: ZipStream = match artifact {
-            Some(artifact) => Box::pin(first.chain(ZipBody::new(artifact.object.body, length))),
+            Some((artifact, completion)) => {
+                let body = ZipBody::new(artifact.object.body, length);
+                let body = match completion {
+                    Some(completion) => body.with_trailer(completion),
+                    None => body,
+                };
+                Box::pin(first.chain(body))
+            }
             None => Box::pin(first),
         };
         Ok(Response::new(stream))

@@ -6,8 +6,14 @@
 //! may start early and follow the file as it grows (waking on a `watch` of the bytes written),
 //! but the last byte is held back until the whole zip has been verified against the checksum
 //! database, so no reader ever receives a complete unverified zip, and on a mismatch its
-//! stream ends with an error. (The registry's answers wait for verification before they
-//! start, so that a mismatch becomes a clear error status instead.)
+//! stream ends with an error that carries the [`RegistryError`] (so a gRPC stream ends with
+//! its code, DATA_LOSS for an integrity violation).
+//!
+//! Once the download task knows the zip's size (the upstream's Content-Length) and its `h1:`
+//! (the checksum database's), it [announces](FillWriter::announce) them: from then on a caller
+//! that can report a late failure (a gRPC `Zip` stream that accepts streaming) starts its
+//! answer at once ([`ZipFill::started`]). Other answers — the HTTP API, where a failure after
+//! a 200 would be a truncated body — wait for verification ([`ZipFill::finished`]).
 
 use std::io;
 use std::sync::Arc;
@@ -27,8 +33,12 @@ const CHUNK: usize = 64 * 1024;
 /// Where a fill is.
 #[derive(Debug, Clone)]
 pub(crate) enum FillState {
-    /// Downloading: `written` bytes are in the spool file.
-    Running { written: u64 },
+    /// Downloading: `written` bytes are in the spool file; `announced` once the size and
+    /// expected `h1:` are known before the end.
+    Running {
+        written: u64,
+        announced: Option<Announced>,
+    },
     /// Downloaded and verified: every reader may have all `size` bytes.
     Verified {
         size: u64,
@@ -37,6 +47,23 @@ pub(crate) enum FillState {
     },
     /// Failed; readers end with this error.
     Failed(Arc<RegistryError>),
+}
+
+/// What a download knows up front: the size the upstream announced and the `h1:` the checksum
+/// database expects. The download fails unless the zip turns out to be exactly that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Announced {
+    pub(crate) size: u64,
+    pub(crate) h1: String,
+}
+
+/// How an answer may start (see [`ZipFill::started`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Started {
+    /// Still downloading, with this size and `h1:` announced: stream it.
+    Streaming(Announced),
+    /// Downloaded and verified.
+    Verified,
 }
 
 /// A zip being downloaded. Readers hold an `Arc` to it, which keeps the spool file.
@@ -52,6 +79,7 @@ pub(crate) struct FillWriter {
     fill: Arc<ZipFill>,
     file: tokio::fs::File,
     written: u64,
+    announced: Option<Announced>,
     hasher: sha2::Sha256,
 }
 
@@ -62,12 +90,16 @@ impl ZipFill {
             .prefix("strata-fill-")
             .tempfile_in(dir)?;
         let (std_file, path) = file.into_parts();
-        let (state, _) = watch::channel(FillState::Running { written: 0 });
+        let (state, _) = watch::channel(FillState::Running {
+            written: 0,
+            announced: None,
+        });
         let fill = Arc::new(ZipFill { path, state });
         let writer = FillWriter {
             fill: fill.clone(),
             file: tokio::fs::File::from_std(std_file),
             written: 0,
+            announced: None,
             hasher: sha2::Sha256::new(),
         };
         Ok((fill, writer))
@@ -95,15 +127,49 @@ impl ZipFill {
         }
     }
 
+    /// Waits until an answer can start: the download announced its size and `h1:` (or was
+    /// verified before it could), or failed. A download that never announces (no
+    /// Content-Length, or a module without checksum-database entry) is waited for to the end.
+    pub(crate) async fn started(&self) -> Result<Started, RegistryError> {
+        let mut rx = self.state.subscribe();
+        loop {
+            match &*rx.borrow_and_update() {
+                FillState::Running {
+                    announced: Some(announced),
+                    ..
+                } => return Ok(Started::Streaming(announced.clone())),
+                FillState::Verified { .. } => return Ok(Started::Verified),
+                FillState::Failed(e) => return Err(RegistryError::Shared(e.clone())),
+                FillState::Running {
+                    announced: None, ..
+                } => {}
+            }
+            if rx.changed().await.is_err() {
+                return Err(abandoned());
+            }
+        }
+    }
+
     /// The zip as a stream that follows the download: bytes as they arrive, the last one only
     /// after verification.
     pub(crate) fn reader(self: &Arc<Self>) -> io::Result<ByteStream> {
-        let file = std::fs::File::open(&self.path)?;
+        self.range_reader(0..u64::MAX)
+    }
+
+    /// Bytes `span` of the zip (cut at its end), following the download like
+    /// [`ZipFill::reader`]: the zip's last byte only after verification.
+    pub(crate) fn range_reader(
+        self: &Arc<Self>,
+        span: std::ops::Range<u64>,
+    ) -> io::Result<ByteStream> {
+        let mut file = std::fs::File::open(&self.path)?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(span.start))?;
         let reader = Reader {
             fill: self.clone(),
             rx: self.state.subscribe(),
             file: tokio::fs::File::from_std(file),
-            pos: 0,
+            pos: span.start,
+            end: span.end,
             done: false,
         };
         Ok(futures::stream::unfold(reader, |mut r| async move {
@@ -131,6 +197,8 @@ struct Reader {
     rx: watch::Receiver<FillState>,
     file: tokio::fs::File,
     pos: u64,
+    /// Where the reader stops (past the zip's end: at its end).
+    end: u64,
     done: bool,
 }
 
@@ -142,18 +210,25 @@ impl Reader {
         loop {
             let available = match &*self.rx.borrow_and_update() {
                 // Hold back the last byte written until the whole zip is verified.
-                FillState::Running { written, .. } => written.saturating_sub(1),
+                FillState::Running { written, .. } => written.saturating_sub(1).min(self.end),
                 FillState::Verified { size, .. } => {
-                    if self.pos >= *size {
+                    let end = (*size).min(self.end);
+                    if self.pos >= end {
                         self.done = true;
                         return Ok(None);
                     }
-                    *size
+                    end
                 }
+                // The error itself travels in the I/O error, so that whoever serves the
+                // stream can answer with its kind.
                 FillState::Failed(e) => {
-                    return Err(io::Error::other(e.to_string()));
+                    return Err(io::Error::other(RegistryError::Shared(e.clone())));
                 }
             };
+            if self.pos >= self.end {
+                self.done = true;
+                return Ok(None);
+            }
             if self.pos < available {
                 let want = usize::try_from(available - self.pos)
                     .unwrap_or(CHUNK)
@@ -193,6 +268,13 @@ impl FillWriter {
         self.written
     }
 
+    /// Lets callers that can report a late failure start their answers now (see
+    /// [`ZipFill::started`]): the download promises to end as `announced` or fail.
+    pub(crate) fn announce(&mut self, announced: Announced) {
+        self.announced = Some(announced);
+        self.publish();
+    }
+
     /// Flushes the file and hands back its size and SHA-256; readers still wait for
     /// [`FillWriter::verified`].
     pub(crate) async fn complete(&mut self) -> io::Result<(u64, [u8; 32])> {
@@ -221,6 +303,7 @@ impl FillWriter {
     fn publish(&self) {
         self.fill.state.send_replace(FillState::Running {
             written: self.written,
+            announced: self.announced.clone(),
         });
     }
 }
@@ -285,6 +368,66 @@ mod tests {
         let got: Result<Vec<Bytes>, io::Error> = reader.try_collect().await;
         assert!(got.unwrap_err().to_string().contains("x: not found"));
         assert!(fill.finished().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn answers_start_once_size_and_h1_are_announced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fill, mut writer) = ZipFill::create(dir.path()).unwrap();
+        let started = {
+            let fill = fill.clone();
+            tokio::spawn(async move { fill.started().await })
+        };
+        writer.write(b"abc").await.unwrap();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!started.is_finished(), "started before the announcement");
+        let announced = Announced {
+            size: 6,
+            h1: "h1:x".into(),
+        };
+        writer.announce(announced.clone());
+        assert_eq!(
+            started.await.unwrap().unwrap(),
+            Started::Streaming(announced.clone())
+        );
+        // A range from the middle follows the download, holding back the zip's last byte.
+        let mut tail = fill.range_reader(2..6).unwrap();
+        writer.write(b"def").await.unwrap();
+        assert_eq!(&tail.try_next().await.unwrap().unwrap()[..], b"cde");
+        let (size, sha) = writer.complete().await.unwrap();
+        // The announcement stays while the download runs.
+        assert_eq!(fill.started().await.unwrap(), Started::Streaming(announced));
+        writer.verified(size, sha, "h1:x".into());
+        let rest: Vec<Bytes> = tail.try_collect().await.unwrap();
+        assert_eq!(rest.concat(), b"f");
+        assert_eq!(fill.started().await.unwrap(), Started::Verified);
+        let inner: Vec<Bytes> = fill
+            .range_reader(1..3)
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(inner.concat(), b"bc");
+    }
+
+    #[tokio::test]
+    async fn failed_readers_carry_the_registry_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fill, mut writer) = ZipFill::create(dir.path()).unwrap();
+        writer.write(b"abcdef").await.unwrap();
+        let reader = fill.reader().unwrap();
+        writer.failed(Arc::new(RegistryError::Integrity("tampered".into())));
+        let e = reader.try_collect::<Vec<Bytes>>().await.unwrap_err();
+        let inner = e
+            .get_ref()
+            .and_then(|i| i.downcast_ref::<RegistryError>())
+            .unwrap();
+        assert_eq!(
+            inner.kind(),
+            strata_core::protocol::ErrorKind::IntegrityViolation
+        );
     }
 
     #[tokio::test]

@@ -70,6 +70,7 @@ pub async fn download_zip(
         version: version.into(),
         offset: 0,
         length: 0,
+        accept_streaming: false,
     };
     let mut stream = client
         .zip(authed(request, Some(CI_TOKEN)))

@@ -237,6 +237,7 @@ impl Api {
             version,
             offset,
             length,
+            accept_streaming: false,
         });
         let mut stream = self.client.zip(r).await?.into_inner();
         let header = match stream.message().await?.and_then(|m| m.part) {

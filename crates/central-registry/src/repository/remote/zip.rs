@@ -3,12 +3,31 @@
 //! is verified against the checksum database (the whole zip's `h1:`), and only then is the
 //! last byte released and the zip stored and recorded in the index. A mismatch is reported
 //! as an integrity violation and nothing is stored.
+//!
+//! When an answer starts depends on who asks:
+//! - By default (the HTTP API, gRPC callers that do not accept streaming) it waits for the
+//!   verified zip, so that a tampered zip is a clear error status (502 / DATA_LOSS) rather
+//!   than a truncated 200.
+//! - Inside [`RemoteRepository::streaming_zips`] (the gRPC `Zip` call of an edge, which keeps
+//!   the held-back-last-byte rule towards its own clients) it starts as soon as the download
+//!   has announced its size (the upstream's Content-Length) and `h1:` (the checksum
+//!   database's): the artifact has no ETag yet, its body follows the spool file with the last
+//!   byte held back until verification and ends with the error if verification fails, and
+//!   the caller receives a future of the verified SHA-256 for the end of its answer. Without
+//!   a Content-Length, or for a `no_sum` module (no `h1:` known up front), it waits as above.
+//!   A byte range of a zip still downloading is served from the spool the same way.
+//!
+//! The opt-in is a task-local around the read rather than a parameter, because the read goes
+//! through the registry and, for virtual repositories, through their members; how an answer
+//! may fail is a property of the transport, not of the repositories in between.
 
+use std::future::Future;
 use std::io::{Seek, SeekFrom};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use strata_core::dirhash::hash_zip;
 use strata_core::path::ModulePath;
 use strata_core::protocol::ArtifactKind;
@@ -22,12 +41,36 @@ use crate::index::BlobRef;
 use crate::keys::Digest;
 use crate::registry::{Change, ChangeKind};
 use crate::repository::Artifact;
-use crate::repository::fill::{FillWriter, ZipFill};
+use crate::repository::fill::{Announced, FillWriter, Started, ZipFill};
 use crate::storage::{
     ByteRange, ETag, GetObject, ObjectKey, ObjectMeta, Operation, StorageError, body_from_reader,
 };
 
+/// Resolves, once a streamed zip was verified, to its lower-case hex SHA-256 (or to the error
+/// its stream also ended with).
+pub type ZipCompletion = BoxFuture<'static, Result<String, RegistryError>>;
+
+/// Where a streaming zip answer leaves its [`ZipCompletion`] for the caller of
+/// [`RemoteRepository::streaming_zips`].
+#[derive(Clone, Default)]
+struct StreamingSlot(Arc<Mutex<Option<ZipCompletion>>>);
+
+tokio::task_local! {
+    /// Set around a read whose caller can report a failure after its answer started.
+    static STREAMING: StreamingSlot;
+}
+
 impl RemoteRepository {
+    /// Runs `read` (a registry read of one `.zip`) so that a remote repository may answer a
+    /// zip it is still downloading (see the module comment). Returns what `read` returned and,
+    /// if that is such a streaming answer, the future of its SHA-256.
+    pub async fn streaming_zips<F: Future>(read: F) -> (F::Output, Option<ZipCompletion>) {
+        let slot = StreamingSlot::default();
+        let output = STREAMING.scope(slot.clone(), read).await;
+        let completion = slot.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        (output, completion)
+    }
+
     /// `.zip` of a canonical version, optionally a byte range of it.
     pub async fn zip(
         &self,
@@ -59,6 +102,11 @@ impl RemoteRepository {
             module.escaped(),
             version.escaped()
         ))?;
+        if let Ok(slot) = STREAMING.try_with(StreamingSlot::clone)
+            && let Started::Streaming(announced) = fill.started().await?
+        {
+            return streaming_answer(&fill, key, announced, range, &slot);
+        }
         // Nothing goes out before the whole zip is verified: a tampered zip gets a clear
         // error (502 / DATA_LOSS) instead of a truncated 200. The verified zip is then
         // streamed from the spool file while the download task uploads it to storage.
@@ -187,10 +235,29 @@ impl Inner {
         if body.content_length.is_some_and(|n| n > MAX_ZIP_FILE) {
             return Err(too_large());
         }
+        // Size and h1 known: streaming answers may start (the checks below hold the download
+        // to both).
+        if let (Some(size @ 1..), Some(expected)) = (body.content_length, expected) {
+            writer.announce(Announced {
+                size,
+                h1: expected.zip.clone(),
+            });
+        }
         while let Some(chunk) = body.stream.next().await {
             let chunk = chunk.map_err(|e| self.upstream_error(path, e))?;
-            if writer.written() + chunk.len() as u64 > MAX_ZIP_FILE {
+            let total = writer.written() + chunk.len() as u64;
+            if total > MAX_ZIP_FILE {
                 return Err(too_large());
+            }
+            if let Some(announced) = body.content_length
+                && total > announced
+            {
+                return Err(RegistryError::Upstream(
+                    crate::upstream::UpstreamError::Transport {
+                        url: self.upstream.url(path),
+                        message: format!("body is longer than its Content-Length {announced}"),
+                    },
+                ));
             }
             writer
                 .write(&chunk)
@@ -323,6 +390,49 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// The answer for a zip still downloading (see the module comment): `range` of it (the whole
+/// zip without one) following the spool file, with the verified SHA-256 left in `slot`.
+fn streaming_answer(
+    fill: &Arc<ZipFill>,
+    key: ObjectKey,
+    announced: Announced,
+    range: Option<ByteRange>,
+    slot: &StreamingSlot,
+) -> Result<Artifact, RegistryError> {
+    let Announced { size, h1 } = announced;
+    let span = match range {
+        None => 0..size,
+        Some(range) => range.resolve(size).ok_or_else(|| {
+            RegistryError::Storage(StorageError::RangeNotSatisfiable {
+                op: Operation::GetRange,
+                key: key.to_string(),
+                size,
+            })
+        })?,
+    };
+    let body = fill
+        .range_reader(span.clone())
+        .map_err(|e| RegistryError::io("reading the download spool", e))?;
+    let done = fill.clone();
+    let completion: ZipCompletion =
+        Box::pin(async move { done.finished().await.map(|(_, sha, _)| hex::encode(sha)) });
+    *slot.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(completion);
+    Ok(Artifact {
+        etag: None,
+        h1: Some(h1),
+        object: GetObject {
+            meta: ObjectMeta {
+                key,
+                size,
+                etag: ETag::new(""),
+                last_modified: SystemTime::now(),
+            },
+            range: span,
+            body,
+        },
+    })
 }
 
 /// A byte range of a finished download, read from its spool file.
