@@ -8,10 +8,23 @@
 //! the number of clients. Clients hanging up do not affect the task.
 //!
 //! A client never receives the zip's last byte before the fill is complete and verified (size,
-//! SHA-256 = the header's ETag, `dirhash::hash_zip` = the header's `h1:`): a corrupt or broken
-//! download reaches clients as a body that ends early, which the go command rejects. If the
-//! registry stream breaks, the fill resumes from the bytes it has (the `offset` of `ZipRequest`)
-//! on whichever registry is best then, checking that the ETag is the same.
+//! SHA-256 = the registry's ETag, `dirhash::hash_zip` = the header's `h1:`): a corrupt or broken
+//! download reaches clients as a body that ends early, which the go command rejects.
+//!
+//! Fills accept streaming answers (`ZipRequest.accept_streaming`): a zip the registry is still
+//! downloading from its upstream arrives at the upstream's pace, with size and `h1:` in the
+//! header and the SHA-256 in a trailer at the end (checked if sent; size and `h1:` always are).
+//! So two deadlines apply: the header must come within `upstream.request_timeout_ms` (the
+//! registry call's deadline), and after it each message within `upstream.zip_idle_timeout_ms`
+//! — a slow but steadily progressing download never times out, however long it takes.
+//!
+//! If the registry stream breaks, the fill resumes from the bytes it has (the `offset` of
+//! `ZipRequest`) on whichever registry is best then, checking that size, `h1:` and (where both
+//! are known) ETag are the same; a registry serves a resumed zip that it is still downloading
+//! from its download spool. A stream that ends with DATA_LOSS — the registry found the zip
+//! tampered or corrupt, e.g. it failed verification against the checksum database — is not a
+//! broken stream: the fill fails as an integrity error at once, without resuming and without
+//! counting against the registry's health, and nothing enters the disk tier.
 //! Fills run at most `cache.max_fills` at a time; further misses wait for a slot.
 
 use std::collections::HashMap;
@@ -25,6 +38,7 @@ use sha2::{Digest, Sha256};
 use strata_core::dirhash::hash_zip;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, watch};
+use tonic::Code;
 
 use crate::cache::disk::DiskTier;
 use crate::cache::{EntryKind, Meta, unix_now};
@@ -43,7 +57,8 @@ pub enum FillState {
     Starting,
     /// Bytes `0..written` are in `temp` (after the meta line).
     Running {
-        /// The entry's facts, from the registry's header.
+        /// The entry's facts, from the registry's header (the ETag is empty while a streaming
+        /// answer has not delivered it).
         meta: Arc<Meta>,
         /// The temp file.
         temp: Arc<PathBuf>,
@@ -186,7 +201,9 @@ impl Fills {
                 "registry sent a partial zip for a full request",
             ));
         }
-        let meta = Arc::new(Meta {
+        // The SHA-256 the bytes must have: the header's, or a streaming answer's trailer's.
+        let mut etag = known(&header.etag);
+        let meta = Meta {
             v: 1,
             kind: EntryKind::Zip,
             size: header.size,
@@ -194,9 +211,20 @@ impl Fills {
             h1: Some(header.h1.clone()),
             fetched: unix_now(),
             source: Some(open.upstream.name.clone()),
-        });
+        };
+        // Until the SHA-256 is known, the meta line on disk holds a placeholder of the same
+        // length, written over in place at the end (the bytes after it do not move).
+        let on_disk = Meta {
+            etag: PLACEHOLDER_ETAG.to_owned(),
+            ..meta.clone()
+        };
+        let line = if etag.is_some() {
+            meta.line()
+        } else {
+            on_disk.line()
+        };
+        let meta = Arc::new(meta);
         let mut file = tokio::fs::File::create(temp).await.map_err(cache_err)?;
-        let line = meta.line();
         file.write_all(&line).await.map_err(cache_err)?;
         file.flush().await.map_err(cache_err)?;
         let data_offset = line.len() as u64;
@@ -212,6 +240,7 @@ impl Fills {
         let mut resumes = 0;
         let idle = self.pool.zip_idle_timeout();
         loop {
+            // The idle deadline bounds the gap between messages, never the whole download.
             let message = tokio::time::timeout(idle, open.stream.message()).await;
             let broken = match message {
                 Ok(Ok(Some(m))) => match m.part {
@@ -233,13 +262,33 @@ impl Fills {
                         });
                         continue;
                     }
+                    Some(zip_response::Part::Trailer(trailer)) if written == header.size => {
+                        agree(&what, &mut etag, &trailer.etag)?;
+                        continue;
+                    }
+                    Some(zip_response::Part::Trailer(_)) => {
+                        return Err(integrity(&what, "zip trailer before the last byte"));
+                    }
                     _ => return Err(integrity(&what, "unexpected message in the zip stream")),
                 },
                 Ok(Ok(None)) if written == header.size => break,
                 Ok(Ok(None)) => "stream ended early".to_owned(),
+                // The registry's verdict on the bytes (a zip that failed verification), not a
+                // transport failure: nothing to resume, nothing against its health.
+                Ok(Err(status)) if status.code() == Code::DataLoss => {
+                    return Err(integrity(
+                        &what,
+                        &format!("registry {}: {}", open.upstream.name, status.message()),
+                    ));
+                }
                 Ok(Err(status)) => status.message().to_owned(),
                 Err(_) => format!("no data for {idle:?}"),
             };
+            if written == header.size {
+                // Every byte is here, and a registry sends the last one only after verifying
+                // the zip: only the trailer is missing, and the checks below do without it.
+                break;
+            }
             self.pool.failed(&open.upstream, "failed");
             resumes += 1;
             if resumes > 3 {
@@ -254,13 +303,14 @@ impl Fills {
                 .pool
                 .open_zip(&t.repo, &t.module, &t.version, written, auth, None)
                 .await?;
-            if open.header.etag != header.etag || open.header.offset != written {
+            let resumed = &open.header;
+            if resumed.offset != written || resumed.size != header.size || resumed.h1 != header.h1 {
                 return Err(integrity(&what, "resumed stream is of different bytes"));
             }
+            agree(&what, &mut etag, &resumed.etag)?;
         }
-        file.sync_all().await.map_err(cache_err)?;
-        drop(file);
-        if hex::encode(sha.finalize()) != header.etag {
+        let sha = hex::encode(sha.finalize());
+        if etag.as_ref().is_some_and(|etag| *etag != sha) {
             return Err(integrity(
                 &what,
                 "SHA-256 does not match the registry's ETag",
@@ -282,6 +332,25 @@ impl Fills {
                 &format!("h1 {h1} does not match the registry's {}", header.h1),
             ));
         }
+        let meta = if meta.etag == sha {
+            meta
+        } else {
+            let verified = Meta {
+                etag: sha,
+                ..(*meta).clone()
+            };
+            let line = verified.line();
+            if line.len() as u64 != data_offset {
+                return Err(EdgeError::Cache(format!(
+                    "writing {what}: the meta line changed length"
+                )));
+            }
+            file.seek(SeekFrom::Start(0)).await.map_err(cache_err)?;
+            file.write_all(&line).await.map_err(cache_err)?;
+            Arc::new(verified)
+        };
+        file.sync_all().await.map_err(cache_err)?;
+        drop(file);
         self.disk.commit(temp, &t.rel).await.map_err(cache_err)?;
         Ok(meta)
     }
@@ -300,6 +369,28 @@ impl Drop for Leave {
             Err(p) => p.into_inner(),
         };
         inflight.remove(&self.rel);
+    }
+}
+
+/// The meta line's ETag until a streaming answer's SHA-256 is known: as long as a real one.
+const PLACEHOLDER_ETAG: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// `etag` unless empty (a streaming answer's header).
+fn known(etag: &str) -> Option<String> {
+    (!etag.is_empty()).then(|| etag.to_owned())
+}
+
+/// Records `reported` (if any) as the zip's SHA-256, refusing one that differs from an earlier
+/// report.
+fn agree(what: &str, etag: &mut Option<String>, reported: &str) -> Result<(), EdgeError> {
+    match (etag.as_deref(), known(reported)) {
+        (_, None) => Ok(()),
+        (None, Some(reported)) => {
+            *etag = Some(reported);
+            Ok(())
+        }
+        (Some(earlier), Some(reported)) if earlier == reported => Ok(()),
+        (Some(_), Some(_)) => Err(integrity(what, "the registry's ETag changed mid-download")),
     }
 }
 

@@ -143,7 +143,9 @@ impl RegistryPool {
     }
 
     /// Opens a `Zip` stream from `offset` and waits for its header (within the call deadline;
-    /// the data that follows is bounded by the zip idle timeout instead).
+    /// the data that follows is bounded by the zip idle timeout instead). Streaming answers are
+    /// accepted: a zip the registry is still downloading starts at once, its header without an
+    /// ETag (see [`crate::fill`] for how it is verified).
     pub async fn open_zip(
         &self,
         repository: &str,
@@ -160,6 +162,7 @@ impl RegistryPool {
             version: version.into(),
             offset,
             length: 0,
+            accept_streaming: true,
         };
         let ((header, stream), upstream) = self
             .call(&what, skip, |mut c, _| {

@@ -1,0 +1,329 @@
+//! Cold zips stream from the upstream through the registry to the edge's clients: an edge in
+//! front of a registry (real gRPC) whose remote repository `gocache` proxies a fixture upstream
+//! that sends zips at 2 MB/s, with a metadata deadline (`request_timeout_ms`) far below the
+//! time the whole download takes.
+//!
+//! - A genuine zip of several MB: the client's first bytes arrive while the upstream is still
+//!   sending, the download completes byte-identical with its `h1:`, and the registry is still
+//!   healthy (a circuit that one failure would open is closed, no failed or timed-out calls).
+//! - A tampered zip (valid archive, one content byte flipped, so only the `h1:` check at the end
+//!   can catch it): the client's body ends early, nothing is stored by the registry or enters
+//!   the edge's disk tier, and the registry is still healthy (an integrity failure is no
+//!   transport failure).
+
+// Test helpers panic on failure by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use strata_central_registry::config::RegistryConfig;
+use strata_central_registry::server::{self, Running as RegistryRunning};
+use strata_edge_proxy::Running as EdgeRunning;
+use strata_edge_proxy::config::EdgeConfig;
+use strata_testkit::{FixtureModule, FixtureUpstream, Tamper, TestSumDb};
+use tokio_util::sync::CancellationToken;
+
+/// The fixture upstream's pace.
+const RATE: u64 = 2_000_000;
+/// The edge's deadline for a registry's first answer (a zip stream's header).
+const REQUEST_TIMEOUT_MS: u64 = 1_500;
+/// Size of the incompressible file in the zips: about 4 s at [`RATE`].
+const BLOB: usize = 8 << 20;
+
+const GOOD: &str = "example.com/cold/good";
+const BAD: &str = "example.com/cold/bad";
+const VERSION: &str = "v1.0.0";
+
+/// Bytes that deflate cannot shrink (xorshift), so the zip is about as large as the file.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Fixture upstream, registry and edge, stopped when dropped.
+struct Stack {
+    upstream: FixtureUpstream,
+    _registry: RegistryRunning,
+    edge: EdgeRunning,
+    registry_dir: tempfile::TempDir,
+    edge_dir: tempfile::TempDir,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Stack {
+    async fn start(module: FixtureModule) -> Self {
+        let db = Arc::new(TestSumDb::new("sum.strata.test"));
+        let upstream = FixtureUpstream::start(&[module], Some(db.clone())).await;
+        upstream.set_rate(Some(RATE));
+        let registry_dir = tempfile::tempdir().unwrap();
+        let edge_dir = tempfile::tempdir().unwrap();
+        let shutdown = CancellationToken::new();
+        let registry = server::start(
+            registry_config(registry_dir.path(), &upstream, &db),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+        let edge =
+            strata_edge_proxy::start(edge_config(edge_dir.path(), &registry), shutdown.clone())
+                .await
+                .unwrap();
+        Stack {
+            upstream,
+            _registry: registry,
+            edge,
+            registry_dir,
+            edge_dir,
+            shutdown,
+        }
+    }
+
+    fn zip_url(&self, module: &str) -> String {
+        format!("http://{}/{module}/@v/{VERSION}.zip", self.edge.addr)
+    }
+
+    /// The registry is still trusted: its circuit (which one failure opens) is closed and no
+    /// call failed or timed out.
+    fn assert_registry_healthy(&self) {
+        let pool = &self.edge.edge.pool;
+        assert!(
+            pool.upstreams().iter().all(|u| u.health.is_closed()),
+            "the registry was marked unhealthy"
+        );
+        let metrics = self.edge.edge.metrics.encode();
+        for line in metrics.lines() {
+            if line.starts_with("strata_edge_upstream_calls_total{") {
+                assert!(
+                    !line.contains(r#"outcome="failed""#) && !line.contains(r#"outcome="timeout""#),
+                    "{line}"
+                );
+            }
+        }
+    }
+}
+
+fn registry_config(dir: &Path, upstream: &FixtureUpstream, db: &TestSumDb) -> RegistryConfig {
+    let spool = dir.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let text = format!(
+        r#"
+storage = {{ kind = "fs", root = {data:?} }}
+
+[server]
+http = "127.0.0.1:0"
+grpc = "127.0.0.1:0"
+spool_dir = {spool:?}
+
+[[repositories]]
+name = "gocache"
+kind = "remote"
+anonymous_read = true
+upstream = {{ url = "{url}", read_timeout_ms = 10000, retry_initial_ms = 5, attempts = 1 }}
+checksum_db = {{ key = "{key}", url = "{url}/sumdb/{name}", tile_height = {th}, read_timeout_ms = 10000, attempts = 2 }}
+"#,
+        data = dir.join("data"),
+        url = upstream.url(),
+        key = db.verifier_key(),
+        name = db.name(),
+        th = db.tile_height(),
+    );
+    RegistryConfig::from_toml(&text, "cold-stream", &[]).unwrap()
+}
+
+fn edge_config(dir: &Path, registry: &RegistryRunning) -> EdgeConfig {
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+shutdown_grace_ms = 2000
+admin_listen = ""
+
+[[routes]]
+prefix = "/"
+repository = "gocache"
+
+[upstream]
+request_timeout_ms = {REQUEST_TIMEOUT_MS}
+zip_idle_timeout_ms = 10000
+failure_threshold = 1
+cooldown_ms = 3600000
+
+[cache]
+dir = {dir:?}
+memory_zip_max_bytes = 0
+
+[[registries]]
+name = "r0"
+grpc = "http://{grpc}"
+http = "http://{http}"
+"#,
+        dir = dir.join("cache"),
+        grpc = registry.grpc_addr,
+        http = registry.http_addr,
+    );
+    EdgeConfig::from_toml(&text, "cold-stream", &[]).unwrap()
+}
+
+/// Every file under `dir` whose path contains `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.display().to_string().contains(needle) {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// What a client saw of a zip download.
+struct Download {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+    /// Bytes the upstream had sent when the client's first body bytes arrived.
+    upstream_sent_at_first_byte: Option<u64>,
+    /// Whether the body ended with an error (cut short).
+    failed: bool,
+}
+
+async fn download(stack: &Stack, module: &str) -> Download {
+    let mut response = reqwest::get(stack.zip_url(module)).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let mut body = Vec::new();
+    let mut upstream_sent_at_first_byte = None;
+    let failed = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if upstream_sent_at_first_byte.is_none() && !chunk.is_empty() {
+                    upstream_sent_at_first_byte = Some(stack.upstream.zip_bytes_sent());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break false,
+            Err(_) => break true,
+        }
+    };
+    Download {
+        status,
+        headers,
+        body,
+        upstream_sent_at_first_byte,
+        failed,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_zip_streams_while_the_upstream_sends_it() {
+    let module = FixtureModule::new(GOOD, VERSION, &[]).with_file("blob.bin", noise(BLOB, 7));
+    let stack = Stack::start(module).await;
+    let built = stack.upstream.module(GOOD, VERSION).unwrap();
+    let size = built.zip.len() as u64;
+    let full_download = Duration::from_millis(size * 1000 / RATE);
+    assert!(
+        full_download > Duration::from_millis(2 * REQUEST_TIMEOUT_MS),
+        "the zip must take longer than the metadata deadline to prove streaming"
+    );
+
+    let started = Instant::now();
+    let got = download(&stack, GOOD).await;
+    let took = started.elapsed();
+    assert_eq!(got.status, 200);
+    assert!(!got.failed, "the body was cut short");
+    assert_eq!(got.body.len() as u64, size);
+    assert!(got.body == built.zip, "the client got other bytes");
+    assert_eq!(got.headers["x-go-checksum"], built.zip_hash.as_str());
+    // The first bytes came while most of the zip was still to be sent by the upstream.
+    let sent = got.upstream_sent_at_first_byte.unwrap();
+    assert!(
+        sent < size / 2,
+        "the first byte came after the upstream had sent {sent} of {size} bytes"
+    );
+    // The whole download outlasted the metadata deadline without being cut by it.
+    assert!(took > Duration::from_millis(REQUEST_TIMEOUT_MS), "{took:?}");
+    stack.assert_registry_healthy();
+    let m = &stack.edge.edge.metrics;
+    assert_eq!((m.fill_count("ok"), m.fill_count("failed")), (1, 0));
+
+    // The verified zip is in the disk tier with its SHA-256 as ETag (written once the trailer
+    // or the bytes told it), and is served from there.
+    let again = download(&stack, GOOD).await;
+    assert_eq!(again.status, 200);
+    assert!(again.body == built.zip);
+    assert_eq!(again.headers["x-strata-cache"], "hit-disk");
+    let sha = hex::encode(Sha256::digest(&built.zip));
+    assert_eq!(again.headers["etag"], format!("\"{sha}\"").as_str());
+    assert_eq!(
+        stack
+            .upstream
+            .request_count(&format!("/{GOOD}/@v/{VERSION}.zip")),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_cold_zip_is_cut_short_and_stored_nowhere() {
+    let module = FixtureModule::new(BAD, VERSION, &[]).with_file("blob.bin", noise(BLOB, 11));
+    let stack = Stack::start(module).await;
+    stack.upstream.set_tampered(BAD, Some(Tamper::Content));
+    let tampered = stack
+        .upstream
+        .module(BAD, VERSION)
+        .unwrap()
+        .tampered_zip
+        .clone();
+
+    let got = download(&stack, BAD).await;
+    // The answer started before the tampering could be known (streaming), so the client sees
+    // it as a body that ends early, which the go command rejects.
+    assert_eq!(got.status, 200);
+    assert!(got.failed, "the body of a tampered zip ended normally");
+    assert!(
+        (got.body.len() as u64) < tampered.len() as u64,
+        "the client got all {} bytes of a tampered zip",
+        got.body.len()
+    );
+    let sent = got.upstream_sent_at_first_byte.unwrap();
+    assert!(sent < tampered.len() as u64 / 2, "{sent}");
+
+    let m = &stack.edge.edge.metrics;
+    assert_eq!((m.fill_count("integrity"), m.fill_count("ok")), (1, 0));
+    stack.assert_registry_healthy();
+    // Nothing in the edge's disk tier (nor a temp file left behind)...
+    assert_eq!(
+        files_containing(stack.edge_dir.path(), "cold/bad"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        files_containing(stack.edge_dir.path(), ".part"),
+        Vec::<String>::new()
+    );
+    // ...nor in the registry's storage.
+    let stored = files_containing(&stack.registry_dir.path().join("data"), ".zip");
+    assert!(stored.is_empty(), "{stored:#?}");
+}
