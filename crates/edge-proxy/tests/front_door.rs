@@ -512,6 +512,23 @@ async fn crafted_requests_are_client_faults_and_leave_the_registry_healthy() {
     }
     eprintln!("{} crafted requests, statuses {statuses:?}", requests.len());
 
+    // An outage of the public mirror behind the registry is the mirror's failure, not the
+    // registry's: clients get 502s with the reason, the registry stays healthy at the edge.
+    stack.upstream.set_fail_status(Some(503));
+    for i in 0..10 {
+        let reply = stack
+            .get(&format!("/example.com/outage{i}/@v/v1.0.0.info"), None)
+            .await;
+        assert!(
+            matches!(reply.status, 502 | 504),
+            "outage {i}: {} {}",
+            reply.status,
+            reply.text()
+        );
+        assert!(reply.header("content-type").starts_with("text/plain"));
+    }
+    stack.upstream.clear_faults();
+
     // The ops endpoints live on the admin listener only.
     let admin = raw(
         stack.admin_addr(),

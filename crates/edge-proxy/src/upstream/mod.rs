@@ -305,3 +305,57 @@ fn retryable(code: Code) -> bool {
             | Code::DataLoss
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::protocol::ERROR_KIND_METADATA;
+    use tonic::metadata::MetadataValue;
+
+    fn answered(code: Code, kind: ErrorKind) -> Status {
+        let mut status = Status::new(code, "x");
+        status
+            .metadata_mut()
+            .insert(ERROR_KIND_METADATA, MetadataValue::from_static(kind.name()));
+        status
+    }
+
+    #[test]
+    fn only_transport_failures_and_the_registrys_own_unavailable_count() {
+        // Answers of the registry's handler, whatever their code: not its failure.
+        for kind in [
+            ErrorKind::BadPath,
+            ErrorKind::NotFound,
+            ErrorKind::InvalidInput,
+            ErrorKind::Forbidden,
+            ErrorKind::UpstreamUnavailable,
+            ErrorKind::UpstreamTimeout,
+            ErrorKind::UpstreamFallThrough,
+            ErrorKind::IntegrityViolation,
+            ErrorKind::Internal,
+        ] {
+            let code = Code::from_i32(kind.grpc_code() as i32);
+            assert!(!registry_failed(&answered(code, kind)), "{kind:?}");
+        }
+        assert!(registry_failed(&answered(
+            Code::Unavailable,
+            ErrorKind::Unavailable
+        )));
+        // Without the kind: the transport's codes are failures, definite codes are answers.
+        for code in [
+            Code::Unavailable,
+            Code::DeadlineExceeded,
+            Code::Internal,
+            Code::Unknown,
+        ] {
+            assert!(registry_failed(&Status::new(code, "transport")), "{code:?}");
+        }
+        for code in [
+            Code::NotFound,
+            Code::InvalidArgument,
+            Code::PermissionDenied,
+        ] {
+            assert!(!registry_failed(&Status::new(code, "answer")), "{code:?}");
+        }
+    }
+}
