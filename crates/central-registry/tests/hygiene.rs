@@ -307,6 +307,9 @@ async fn upstream_credentials_never_reach_an_answer() {
     }
     upstream.set_fail_status(None);
     assert!(!reg.running.metrics.encode().contains(PASSWORD));
+    // Nor does anything that could end up in a log line.
+    let debug = format!("{:?}", reg.running.registry);
+    assert!(debug.contains("***@") && !debug.contains(PASSWORD));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ impl std::fmt::Debug for UpstreamBody {
 }
 
 /// A client of one upstream.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Upstream {
     /// The base URL as errors and logs show it ([`redact_url`]).
     base: String,
@@ -133,6 +133,16 @@ pub struct Upstream {
     metadata_permits: Arc<Semaphore>,
     /// Slots of streamed downloads ([`Upstream::get_stream`]).
     zip_permits: Arc<Semaphore>,
+}
+
+// The request URL may carry credentials: `Debug` shows the redacted one only.
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("base", &self.base)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Upstream {

@@ -233,6 +233,7 @@ async fn credentials_in_the_url_work_but_are_never_shown() {
     let url = format!("http://strata:s3cret@{}", up.addr());
     let client = Upstream::new(&quick(&url)).unwrap();
     assert_eq!(client.base(), format!("http://***@{}", up.addr()));
+    assert!(!format!("{client:?}").contains("s3cret"), "{client:?}");
     let list = client
         .get_bytes("/example.com/a/@v/list", 1024)
         .await
