@@ -129,7 +129,7 @@ pub async fn start(
         None => None,
     };
     let grpc_tls = match &config.server.grpc_tls {
-        Some(t) => Some(grpc::tls_config(t).map_err(StartError::GrpcTls)?),
+        Some(t) => Some(grpc::tls::server_config(t).map_err(StartError::GrpcTls)?),
         None => None,
     };
     let http = http::serve(listener, router, shutdown.clone(), tls);

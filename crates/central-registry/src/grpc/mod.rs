@@ -28,26 +28,23 @@
 //!
 //! With `server.grpc_tls` the listener speaks TLS (HTTP/2 by ALPN) with the configured
 //! certificate; with its `client_ca` every client must present a certificate signed by that CA
-//! (mutual TLS), and one without is refused during the handshake, before any call. Handshakes
-//! run concurrently and are bounded by [`TLS_HANDSHAKE_TIMEOUT`].
+//! (mutual TLS), and one without is refused during the handshake, before any call (see
+//! [`tls`]).
 
 mod convert;
 pub mod health;
 mod service;
 mod streams;
+pub mod tls;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
-use crate::config::GrpcTlsConfig;
 use crate::http::AppState;
 pub use service::RegistryService;
 
@@ -71,47 +68,12 @@ const CONNECTION_WINDOW: u32 = 4 << 20;
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
-/// Longest a client may take to finish the TLS handshake.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Loads `server.grpc_tls` into the listener's TLS settings. The PEM files are parsed here, so
-/// a wrong file is reported by name at start-up rather than as a failed handshake later.
-pub fn tls_config(config: &GrpcTlsConfig) -> Result<ServerTlsConfig, String> {
-    let cert = read_certificates(&config.cert)?;
-    let key =
-        std::fs::read(&config.key).map_err(|e| format!("reading {}: {e}", config.key.display()))?;
-    PrivateKeyDer::from_pem_slice(&key)
-        .map_err(|e| format!("reading private key from {}: {e}", config.key.display()))?;
-    let mut tls = ServerTlsConfig::new()
-        .identity(Identity::from_pem(cert, key))
-        .timeout(TLS_HANDSHAKE_TIMEOUT);
-    if let Some(ca) = &config.client_ca {
-        // Client certificates are required (tonic's default once a client CA is set).
-        tls = tls
-            .client_ca_root(Certificate::from_pem(read_certificates(ca)?))
-            .client_auth_optional(false);
-    }
-    Ok(tls)
-}
-
-/// The PEM text of `path` after checking that it holds at least one certificate.
-fn read_certificates(path: &Path) -> Result<Vec<u8>, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let count = CertificateDer::pem_slice_iter(&pem)
-        .try_fold(0usize, |n, c| c.map(|_| n + 1))
-        .map_err(|e| format!("reading certificates from {}: {e}", path.display()))?;
-    if count == 0 {
-        return Err(format!("{}: no certificate found", path.display()));
-    }
-    Ok(pem)
-}
-
 /// Serves the registry and health services on `listener` (over TLS with `tls`) until
 /// `shutdown` is cancelled, then lets open calls finish.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
-    tls: Option<ServerTlsConfig>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let registry = proto::registry_server::RegistryServer::new(RegistryService::new(state.clone()))
@@ -122,11 +84,7 @@ pub async fn serve(
     let incoming = TcpIncoming::from(listener)
         .with_nodelay(Some(true))
         .with_keepalive(Some(TCP_KEEPALIVE));
-    let mut server = Server::builder();
-    if let Some(tls) = tls {
-        server = server.tls_config(tls)?;
-    }
-    server
+    let router = Server::builder()
         // One span per call, so the JSON logs of a call carry its method.
         .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
@@ -136,7 +94,18 @@ pub async fn serve(
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .add_service(health_service)
-        .add_service(registry)
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-        .await
+        .add_service(registry);
+    match tls {
+        Some(config) => {
+            let incoming = tls::incoming(incoming, config, shutdown.clone());
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                .await
+        }
+        None => {
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                .await
+        }
+    }
 }
