@@ -128,7 +128,7 @@ mod tests {
         assert!(e.contains("cert and key go together"), "{e}");
         let e = config("grpc = \"https://r:9090\"\ndomain = \" \"").unwrap_err();
         assert!(e.contains("domain is empty"), "{e}");
-        let c = config("grpc = \"HTTPS://r:9090\"\ncert = \"/c.pem\"\nkey = \"/k.pem\"").unwrap();
+        let c = config("grpc = \"https://r:9090\"\ncert = \"/c.pem\"\nkey = \"/k.pem\"").unwrap();
         assert!(c.registries[0].uses_tls());
     }
 
