@@ -25,7 +25,7 @@ use harness::{
 use strata_core::dirhash::hash_go_mod;
 use strata_core::gosum::format_module_lines;
 use strata_core::path::ModulePath;
-use strata_core::protocol::{CacheClass, ProxyRequest};
+use strata_core::protocol::{CacheClass, ProxyRequest, private_cache_control};
 
 // ---------------------------------------------------------------------------------------------
 // Requests
@@ -71,11 +71,20 @@ fn error_problems(r: &Reply, status: u16, reasons: &[&str]) -> Vec<String> {
     } else {
         CacheClass::UpstreamFailure
     };
-    if r.header("cache-control") != Some(class.cache_control()) {
+    // A repository without anonymous read answers for its reader only (`Vary: Authorization`):
+    // the same policy, `private` instead of `public`.
+    let want = if r
+        .header("vary")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("authorization"))
+    {
+        private_cache_control(class.cache_control())
+    } else {
+        class.cache_control().to_owned()
+    };
+    if r.header("cache-control") != Some(want.as_str()) {
         problems.push(format!(
-            "cache-control {:?} (want {:?})",
+            "cache-control {:?} (want {want:?})",
             r.header("cache-control"),
-            class.cache_control()
         ));
     }
     if status == 401
@@ -1031,8 +1040,9 @@ async fn goproxy_serves_published_versions() {
     }
     let zip = &zips[0];
     let auth = bearer(READ_TOKEN);
-    let immutable = CacheClass::Immutable.cache_control();
-    let mutable = CacheClass::Mutable.cache_control();
+    // `private` has no anonymous read: its answers are for their reader only.
+    let immutable = private_cache_control(CacheClass::Immutable.cache_control());
+    let mutable = private_cache_control(CacheClass::Mutable.cache_control());
 
     // list
     let r = reg
@@ -1041,7 +1051,7 @@ async fn goproxy_serves_published_versions() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.text(), "v1.0.0\nv1.1.0\nv1.2.0-pre\n");
     assert_eq!(r.header("content-type"), Some(TEXT_PLAIN));
-    assert_eq!(r.header("cache-control"), Some(mutable));
+    assert_eq!(r.header("cache-control"), Some(mutable.as_str()));
 
     // @latest: the highest release, not the newer pre-release.
     let r = reg
@@ -1049,7 +1059,7 @@ async fn goproxy_serves_published_versions() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(r.header("cache-control"), Some(mutable));
+    assert_eq!(r.header("cache-control"), Some(mutable.as_str()));
     let latest: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(latest["Version"], "v1.1.0");
 
@@ -1059,7 +1069,7 @@ async fn goproxy_serves_published_versions() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(r.header("cache-control"), Some(immutable));
+    assert_eq!(r.header("cache-control"), Some(immutable.as_str()));
     let info: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(info["Version"], "v1.0.0");
     let time = info["Time"].as_str().expect("Time is a string");
@@ -1075,7 +1085,7 @@ async fn goproxy_serves_published_versions() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.body, go_mod.as_bytes());
     assert_eq!(r.header("content-type"), Some(TEXT_PLAIN));
-    assert_eq!(r.header("cache-control"), Some(immutable));
+    assert_eq!(r.header("cache-control"), Some(immutable.as_str()));
     assert!(
         r.header("etag")
             .is_some_and(|e| e.starts_with('"') && e.ends_with('"'))
@@ -1098,7 +1108,7 @@ async fn goproxy_serves_published_versions() {
     assert_eq!(&r.body, zip, "served zip bytes");
     assert_eq!(zip_h1(&r.body), zip_h1(zip));
     assert_eq!(r.header("content-type"), Some("application/zip"));
-    assert_eq!(r.header("cache-control"), Some(immutable));
+    assert_eq!(r.header("cache-control"), Some(immutable.as_str()));
     assert_eq!(r.header("accept-ranges"), Some("bytes"));
     assert_eq!(
         r.header("content-length"),
@@ -1121,12 +1131,12 @@ async fn goproxy_serves_published_versions() {
         Some(zip.len().to_string().as_str())
     );
     assert_eq!(r.header("content-type"), Some("application/zip"));
-    assert_eq!(r.header("cache-control"), Some(immutable));
+    assert_eq!(r.header("cache-control"), Some(immutable.as_str()));
     let r = reg
         .head(PRIVATE, &format!("{escaped}/@v/list"), &auth)
         .await;
     assert_eq!((r.status, r.body.is_empty()), (200, true));
-    assert_eq!(r.header("cache-control"), Some(mutable));
+    assert_eq!(r.header("cache-control"), Some(mutable.as_str()));
 
     // If-None-Match → 304 with the validator and no body.
     let weak = format!("W/{etag}");
@@ -1138,7 +1148,7 @@ async fn goproxy_serves_published_versions() {
         assert_eq!(r.status, 304, "If-None-Match: {value}");
         assert!(r.body.is_empty());
         assert_eq!(r.header("etag"), Some(etag.as_str()));
-        assert_eq!(r.header("cache-control"), Some(immutable));
+        assert_eq!(r.header("cache-control"), Some(immutable.as_str()));
     }
     let r = reg
         .get(
@@ -1395,11 +1405,27 @@ async fn artifactory_style_publish() {
         &["differs", "immutable"],
     )
     .await;
-    // .info: the version must match; its Time is the registry's own (publish time), so an
-    // uploaded Time is not compared.
-    let r = reg.art_put(PRIVATE, &info_path, &ci, info.clone()).await;
+    // .info: its Version and Time must be the stored ones (the Time is the publish time):
+    // another Time is a 409, the stored document again a 200.
+    f.refused(
+        &reg,
+        ".info after the zip, another Time",
+        reg.art_put(PRIVATE, &info_path, &ci, info.clone()),
+        409,
+        &["differs", "immutable"],
+    )
+    .await;
+    let stored = reg.get(PRIVATE, &info_path, &ci, &[]).await;
+    assert_eq!(stored.status, 200, "{}", stored.text());
+    let r = reg
+        .art_put(PRIVATE, &info_path, &ci, stored.body.clone())
+        .await;
     if r.status != 200 {
-        f.push(format!(".info after the zip: {} {:?}", r.status, r.text()));
+        f.push(format!(
+            ".info after the zip, as stored: {} {:?}",
+            r.status,
+            r.text()
+        ));
     }
     f.refused(
         &reg,

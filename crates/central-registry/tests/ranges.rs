@@ -16,13 +16,16 @@ use harness::{CI_TOKEN, Options, PRIVATE, TestRegistry, bearer, simple_module};
 use strata_central_registry::storage::StorageConfig;
 use strata_central_registry::storage::s3::S3Store;
 
+/// A `Range` value, the status it gets, and for a 206 the half-open span it serves.
+type Case = (&'static str, u16, Option<(usize, usize)>);
+
 async fn check_ranges(reg: &TestRegistry) {
     let (zip, _) = simple_module("example.com/ranges", "v1.0.0", "r");
     let auth = bearer(CI_TOKEN);
     assert_eq!(reg.upload(PRIVATE, &auth, zip.clone()).await.status, 201);
     let path = "example.com/ranges/@v/v1.0.0.zip";
     let size = zip.len();
-    let cases: [(&str, u16, Option<(usize, usize)>); 8] = [
+    let cases: [Case; 8] = [
         ("bytes=5-2", 200, None),
         ("bytes=0-18446744073709551615", 200, None),
         ("bytes=3-18446744073709551615", 206, Some((3, size))),
