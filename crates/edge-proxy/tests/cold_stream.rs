@@ -10,6 +10,9 @@
 //!   can catch it): the client's body ends early, nothing is stored by the registry or enters
 //!   the edge's disk tier, and the registry is still healthy (an integrity failure is no
 //!   transport failure).
+//! - The registry's side of the contract, over gRPC: a streaming answer (no ETag in the header,
+//!   the SHA-256 in the trailer), a resumed download of a zip still downloading served from
+//!   the download spool, and a caller that does not accept streaming answered as before.
 
 // Test helpers panic on failure by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -20,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use strata_central_registry::config::RegistryConfig;
+use strata_central_registry::grpc::proto::registry_client::RegistryClient;
+use strata_central_registry::grpc::proto::{ZipHeader, ZipRequest, zip_response};
 use strata_central_registry::server::{self, Running as RegistryRunning};
 use strata_edge_proxy::Running as EdgeRunning;
 use strata_edge_proxy::config::EdgeConfig;
@@ -53,7 +58,7 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 /// Fixture upstream, registry and edge, stopped when dropped.
 struct Stack {
     upstream: FixtureUpstream,
-    _registry: RegistryRunning,
+    registry: RegistryRunning,
     edge: EdgeRunning,
     registry_dir: tempfile::TempDir,
     edge_dir: tempfile::TempDir,
@@ -86,7 +91,7 @@ impl Stack {
                 .unwrap();
         Stack {
             upstream,
-            _registry: registry,
+            registry,
             edge,
             registry_dir,
             edge_dir,
@@ -326,4 +331,87 @@ async fn a_tampered_cold_zip_is_cut_short_and_stored_nowhere() {
     // ...nor in the registry's storage.
     let stored = files_containing(&stack.registry_dir.path().join("data"), ".zip");
     assert!(stored.is_empty(), "{stored:#?}");
+}
+
+/// A `Zip` call straight to the registry: the header, the data and the trailer's ETag.
+async fn registry_zip(
+    stack: &Stack,
+    module: &str,
+    offset: u64,
+    accept_streaming: bool,
+) -> (ZipHeader, Vec<u8>, Option<String>) {
+    let mut client = RegistryClient::connect(format!("http://{}", stack.registry.grpc_addr))
+        .await
+        .unwrap();
+    let request = ZipRequest {
+        repository: "gocache".into(),
+        module: module.into(),
+        version: VERSION.into(),
+        offset,
+        length: 0,
+        accept_streaming,
+    };
+    let mut stream = client.zip(request).await.unwrap().into_inner();
+    let Some(zip_response::Part::Header(header)) = stream.message().await.unwrap().unwrap().part
+    else {
+        panic!("the first message is not the header");
+    };
+    let mut data = Vec::new();
+    let mut trailer = None;
+    while let Some(message) = stream.message().await.unwrap() {
+        match message.part {
+            Some(zip_response::Part::Data(chunk)) => {
+                assert!(trailer.is_none(), "data after the trailer");
+                data.extend_from_slice(&chunk);
+            }
+            Some(zip_response::Part::Trailer(t)) => trailer = Some(t.etag),
+            other => panic!("unexpected message {other:?}"),
+        }
+    }
+    (header, data, trailer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_streams_resumes_from_its_spool_and_keeps_the_old_answer() {
+    let module = FixtureModule::new(GOOD, VERSION, &[]).with_file("blob.bin", noise(3 << 20, 3));
+    let stack = Stack::start(module).await;
+    let built = stack.upstream.module(GOOD, VERSION).unwrap();
+    let size = built.zip.len() as u64;
+    let sha = hex::encode(Sha256::digest(&built.zip));
+
+    // Three callers of one download: from the start and resumed from the middle (both
+    // streaming), and one that does not accept streaming.
+    let resume_at = size / 2;
+    let (whole, resumed, waited) = tokio::join!(
+        registry_zip(&stack, GOOD, 0, true),
+        registry_zip(&stack, GOOD, resume_at, true),
+        registry_zip(&stack, GOOD, 0, false),
+    );
+    let (header, data, trailer) = whole;
+    assert!(header.streaming);
+    assert_eq!((header.size, header.offset, header.length), (size, 0, size));
+    assert_eq!(header.h1, built.zip_hash);
+    assert_eq!(header.etag, "");
+    assert!(data == built.zip);
+    assert_eq!(trailer.as_deref(), Some(sha.as_str()));
+
+    let (header, data, trailer) = resumed;
+    assert!(header.streaming);
+    assert_eq!((header.size, header.offset), (size, resume_at));
+    assert_eq!(header.length, size - resume_at);
+    assert!(data == built.zip[resume_at as usize..]);
+    assert_eq!(trailer.as_deref(), Some(sha.as_str()));
+
+    let (header, data, trailer) = waited;
+    assert!(!header.streaming);
+    assert_eq!(header.etag, sha);
+    assert!(data == built.zip);
+    assert_eq!(trailer, None);
+
+    assert_eq!(
+        stack
+            .upstream
+            .request_count(&format!("/{GOOD}/@v/{VERSION}.zip")),
+        1
+    );
 }
