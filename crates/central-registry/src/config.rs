@@ -606,6 +606,32 @@ mod tests {
     }
 
     #[test]
+    fn grpc_tls_and_allow_shadowing_parse() {
+        let base = EXAMPLE.replace(
+            "http = \"127.0.0.1:0\"",
+            "http = \"127.0.0.1:0\"\ngrpc_tls = { cert = \"c.pem\", key = \"k.pem\", client_ca = \"ca.pem\" }",
+        );
+        let c = RegistryConfig::from_toml(&base, "t", &[]).unwrap();
+        let tls = c.server.grpc_tls.unwrap();
+        assert_eq!(tls.client_ca, Some(PathBuf::from("ca.pem")));
+        let RepositoryConfig::Local(local) = &c.repositories[0] else {
+            panic!("local expected");
+        };
+        assert!(!local.allow_shadowing, "the default refuses shadowing");
+        let empty = base.replace("key = \"k.pem\"", "key = \"\"");
+        let e = RegistryConfig::from_toml(&empty, "t", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.grpc_tls.key is an empty path"), "{e}");
+        let allowed = EXAMPLE.replace(
+            "kind = \"local\"",
+            "kind = \"local\"\nallow_shadowing = true",
+        );
+        let c = RegistryConfig::from_toml(&allowed, "t", &[]).unwrap();
+        assert!(matches!(&c.repositories[0], RepositoryConfig::Local(l) if l.allow_shadowing));
+    }
+
+    #[test]
     fn rejects_mistakes_with_reasons() {
         let typo = EXAMPLE
             .replace("anonymous_read", "x")
