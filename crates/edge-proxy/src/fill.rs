@@ -21,7 +21,10 @@
 //! If the registry stream breaks, the fill resumes from the bytes it has (the `offset` of
 //! `ZipRequest`) on whichever registry is best then, checking that size, `h1:` and (where both
 //! are known) ETag are the same; a registry serves a resumed zip that it is still downloading
-//! from its download spool. A stream that ends with DATA_LOSS — the registry found the zip
+//! from its download spool. A break counts against the registry's health as a failed call
+//! would (see [`RegistryPool::call`]): a transport failure or an idle timeout does, the
+//! registry's own error answer (say its upstream broke off the download) does not. A stream
+//! that ends with DATA_LOSS — the registry found the zip
 //! tampered or corrupt, e.g. it failed verification against the checksum database — is not a
 //! broken stream: the fill fails as an integrity error at once, without resuming and without
 //! counting against the registry's health, and nothing enters the disk tier.
@@ -45,7 +48,7 @@ use crate::cache::{EntryKind, Meta, unix_now};
 use crate::error::EdgeError;
 use crate::metrics::{Metrics, OutcomeLabels};
 use crate::proto::zip_response;
-use crate::upstream::RegistryPool;
+use crate::upstream::{RegistryPool, registry_failed};
 
 /// Read size when streaming from a file.
 pub const CHUNK: usize = 64 << 10;
@@ -272,7 +275,10 @@ impl Fills {
                     _ => return Err(integrity(&what, "unexpected message in the zip stream")),
                 },
                 Ok(Ok(None)) if written == header.size => break,
-                Ok(Ok(None)) => "stream ended early".to_owned(),
+                Ok(Ok(None)) => {
+                    self.pool.failed(&open.upstream, "failed");
+                    "stream ended early".to_owned()
+                }
                 // The registry's verdict on the bytes (a zip that failed verification), not a
                 // transport failure: nothing to resume, nothing against its health.
                 Ok(Err(status)) if status.code() == Code::DataLoss => {
@@ -281,15 +287,24 @@ impl Fills {
                         &format!("registry {}: {}", open.upstream.name, status.message()),
                     ));
                 }
-                Ok(Err(status)) => status.message().to_owned(),
-                Err(_) => format!("no data for {idle:?}"),
+                Ok(Err(status)) => {
+                    // The registry's own answer (e.g. its upstream broke off the download) is
+                    // retried like a broken stream but does not count against its health.
+                    if registry_failed(&status) {
+                        self.pool.failed(&open.upstream, "failed");
+                    }
+                    status.message().to_owned()
+                }
+                Err(_) => {
+                    self.pool.failed(&open.upstream, "timeout");
+                    format!("no data for {idle:?}")
+                }
             };
             if written == header.size {
                 // Every byte is here, and a registry sends the last one only after verifying
                 // the zip: only the trailer is missing, and the checks below do without it.
                 break;
             }
-            self.pool.failed(&open.upstream, "failed");
             resumes += 1;
             if resumes > 3 {
                 return Err(EdgeError::NoUpstream {
