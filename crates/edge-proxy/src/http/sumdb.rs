@@ -138,15 +138,15 @@ pub(super) async fn handle(
             }
         };
         upstream.health.success(started.elapsed());
-        if status.is_success() {
-            if let Some(key) = tile {
-                // A tile beyond the registry's verified tree head is passed on, never kept.
-                if cache_control.split(',').any(|d| d.trim() == "no-store") {
-                    return bytes_response(body, CacheClass::UpstreamFailure, "miss");
-                }
-                store(edge, key, body.clone()).await;
-                return bytes_response(body, CacheClass::Immutable, "miss");
+        if status.is_success()
+            && let Some(key) = tile
+        {
+            // A tile beyond the registry's verified tree head is passed on, never kept.
+            if cache_control.split(',').any(|d| d.trim() == "no-store") {
+                return bytes_response(body, CacheClass::UpstreamFailure, "miss");
             }
+            store(edge, key, body.clone()).await;
+            return bytes_response(body, CacheClass::Immutable, "miss");
         }
         let mut r = Response::new(respond::full(body));
         *r.status_mut() = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
