@@ -306,6 +306,29 @@ async fn misses_are_negatively_cached_and_offline_serves_only_what_is_stored() {
         .fetch("gocache", &format!("{ESCAPED}/@v/v1.0.0.zip"))
         .await;
     assert_eq!(status, 200);
+    // The client has every byte once the zip is verified; storing it finishes in the download
+    // task. Restart only once it is recorded, or the restart would race the store.
+    let module = strata_core::path::ModulePath::new("example.com/Public/lib").unwrap();
+    let version = strata_core::version::Version::new("v1.0.0").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stored = h
+            .registry
+            .registry
+            .version_index("gocache", &module)
+            .await
+            .ok()
+            .and_then(|index| index.entry(&version).map(|e| e.zip.is_some()))
+            .unwrap_or(false);
+        if stored {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the zip was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let mut h = h;
     h.restart(Options {
         offline: true,

@@ -110,8 +110,11 @@ pub async fn answer(
         }
         return base;
     }
+    // A zip still streaming from a registry has no SHA-256 yet: no ETag rather than `""`.
     let etag = format!("\"{}\"", meta.etag);
-    if let Ok(v) = HeaderValue::from_str(&etag) {
+    if !meta.etag.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&etag)
+    {
         h.insert(header::ETAG, v);
     }
     if let Some(h1) = meta
@@ -121,7 +124,7 @@ pub async fn answer(
     {
         h.insert("x-go-checksum", h1);
     }
-    if if_none_match(headers, &etag) {
+    if !meta.etag.is_empty() && if_none_match(headers, &etag) {
         *base.status_mut() = StatusCode::NOT_MODIFIED;
         return base;
     }
