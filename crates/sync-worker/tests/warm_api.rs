@@ -290,6 +290,9 @@ async fn progress_reports_versions_that_cannot_be_fetched() {
     // A private module in the local member: warmed through `go` it is "local", no fetch.
     let private = FixtureModule::new("example.com/private/app", "v1.0.0", &[]);
     stack.publish("private", &private).await;
+    // The publish itself asked the remote member whether it serves the path (the shadowing
+    // check); what follows is about the warm-up's own requests.
+    stack.upstream.clear_requests();
     let body = format!(
         "{}@v1.0.0\nexample.com/nowhere@v1.0.0\nexample.com/private/app@v1.0.0\n",
         modules[0].path
