@@ -67,18 +67,7 @@ pub async fn serve(
     let builder = Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     let acceptor = tls.map(TlsAcceptor::from);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((tcp, peer)) = accept(&listener, &shutdown).await {
         let _ = tcp.set_nodelay(true);
         let hyper_service = TowerToHyperService::new(service.clone());
         match &acceptor {
@@ -136,18 +125,7 @@ pub async fn serve(
 /// HTTP/1.1, a handful of connections (scrapers and probes), no grace needed.
 pub async fn serve_admin(listener: TcpListener, edge: Arc<Edge>, shutdown: CancellationToken) {
     let builder = Builder::new(TokioExecutor::new());
-    loop {
-        let (tcp, peer) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting an admin connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((tcp, peer)) = accept(&listener, &shutdown).await {
         let handler = Arc::clone(&edge);
         let service = hyper::service::service_fn(move |request| {
             super::handle_admin(Arc::clone(&handler), request)
@@ -164,6 +142,26 @@ pub async fn serve_admin(listener: TcpListener, edge: Arc<Edge>, shutdown: Cance
                 () = shutdown.cancelled() => {}
             }
         });
+    }
+}
+
+/// The next connection, or `None` once `shutdown` is cancelled. A failed accept (out of file
+/// descriptors, a connection reset before it was taken) is logged and retried after a pause.
+async fn accept(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(c) => return Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
     }
 }
 
