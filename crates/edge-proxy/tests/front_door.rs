@@ -40,6 +40,7 @@ struct Stack {
     registry: RegistryRunning,
     edge: strata_edge_proxy::Running,
     upstream: FixtureUpstream,
+    db: Arc<TestSumDb>,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -161,6 +162,7 @@ metadata_ttl_ms = 3600000
             registry,
             edge,
             upstream,
+            db,
             shutdown,
             _dir: dir,
         }
@@ -768,4 +770,44 @@ async fn publish_delete_and_quarantine_reach_the_virtual_route_at_once() {
         "the quarantined version still served at / after 1 s"
     );
     eprintln!("quarantine visible at / after {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiles_the_registry_cannot_vouch_for_are_passed_on_never_cached() {
+    let stack = Stack::start().await;
+    // The registry verifies the database's tree head (2 records) and keeps it for its TTL.
+    let latest = stack.get("/sumdb/sum.strata.test/latest", None).await;
+    assert_eq!(latest.status, 200, "{}", latest.text());
+    let verified = stack
+        .get("/sumdb/sum.strata.test/tile/8/0/000.p/2", None)
+        .await;
+    assert_eq!(verified.status, 200, "{}", verified.text());
+    assert!(verified.header("cache-control").contains("immutable"));
+    // Cached tiles are served to clients the registry admitted on the GOPROXY route (this
+    // route grants nothing), as artifacts are.
+    let admitted = stack.get("/example.com/public/@v/list", None).await;
+    assert_eq!(admitted.status, 200, "{}", admitted.text());
+    let again = stack
+        .get("/sumdb/sum.strata.test/tile/8/0/000.p/2", None)
+        .await;
+    assert_eq!(
+        again.header("x-strata-cache"),
+        "hit-memory",
+        "a verified tile is cached"
+    );
+
+    // The database grows; a tile of the new size is beyond the registry's verified head, so it
+    // is passed through `no-store`, and the edge keeps it nowhere.
+    stack.db.add(
+        "example.com/newer",
+        "v1.0.0",
+        "example.com/newer v1.0.0 h1:x=\n",
+    );
+    let tile = "/sumdb/sum.strata.test/tile/8/0/000.p/3";
+    for _ in 0..2 {
+        let r = stack.get(tile, None).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("cache-control"), "no-store");
+        assert_eq!(r.header("x-strata-cache"), "miss");
+    }
 }
