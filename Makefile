@@ -2,6 +2,8 @@
 
 SHELL := /bin/bash
 # A persistent target directory outside the checkout keeps fresh-clone CI runs incremental.
+# Every cargo call that resolves dependencies passes --locked: a stale Cargo.lock or fuzz/Cargo.lock
+# fails the build loudly instead of being rewritten in the checkout.
 export CARGO_TARGET_DIR ?= /var/tmp/strata-target
 CARGO ?= cargo
 
@@ -11,10 +13,10 @@ help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
 run: ## every tier in one process with embedded defaults (data in ./data; ARGS="--listen 127.0.0.1:9000")
-	$(CARGO) run --release -p strata-cli --bin strata -- up $(ARGS)
+	$(CARGO) run --locked --release -p strata-cli --bin strata -- up $(ARGS)
 
 build: ## build every binary (release)
-	$(CARGO) build --release --workspace
+	$(CARGO) build --locked --release --workspace
 
 test: deps fmt-check lint unit fuzz-check ## install what tests need, then run every check and test
 
@@ -25,13 +27,13 @@ fmt-check:
 	$(CARGO) fmt --all -- --check
 
 lint:
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 unit:
-	$(CARGO) test --workspace
+	$(CARGO) test --locked --workspace
 
 fuzz-check: ## type-check the fuzz targets (no nightly needed)
-	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins
+	$(CARGO) check --locked --manifest-path fuzz/Cargo.toml --bins
 
 fuzz-build: ## build the fuzz targets with cargo-fuzz (installs it if missing)
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
@@ -39,7 +41,7 @@ fuzz-build: ## build the fuzz targets with cargo-fuzz (installs it if missing)
 	  $(CARGO) +nightly fuzz build; else RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build; fi
 
 live-test: ## opt-in: remote repository against proxy.golang.org + sum.golang.org's real key (needs network)
-	STRATA_LIVE_UPSTREAM=1 cargo test -p strata-central-registry --test live_upstream -- --nocapture
+	STRATA_LIVE_UPSTREAM=1 $(CARGO) test --locked -p strata-central-registry --test live_upstream -- --nocapture
 
 bench: ## throughput and memory benchmarks (prints a report)
 	@scripts/bench-core.sh
