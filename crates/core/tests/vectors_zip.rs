@@ -548,3 +548,45 @@ fn check_dir_reports_paths_under_the_directory() {
     );
     assert!(Path::new(&report.valid[0]).is_file());
 }
+
+#[test]
+fn go_mod_directory_is_just_a_directory() {
+    // x/mod's go_mod_dir vectors: a `go.mod` that is a directory is neither the module's go.mod
+    // nor a nested module's root; its files are ordinary module files. The loops above run these
+    // vectors with the others; this test makes sure they are present and also checks the tree
+    // with `check_dir`, for which x/mod has no such vector.
+    let mut ran = 0;
+    for kind in ["create", "create_from_dir", "unzip"] {
+        let Some(tests) = testdata(kind) else {
+            return;
+        };
+        let (_, h, archive) = tests
+            .iter()
+            .find(|(name, _, _)| name == "go_mod_dir")
+            .unwrap_or_else(|| panic!("{kind}/go_mod_dir.txt is missing"));
+        assert_eq!(h.want_err, "", "{kind}/go_mod_dir");
+        assert_eq!(h.hash, "h1:Mun5l9cBlDnnV6JasTpio2aZJSbFj++h+814mnKC/OM=");
+        if kind != "create_from_dir" {
+            continue;
+        }
+        let dir = extract_to_dir(&archive.files);
+        assert!(dir.path().join("go.mod").is_dir());
+        let m = module(h).unwrap();
+        let mut zip = Vec::new();
+        let created = create_from_dir(&mut zip, &m, dir.path()).unwrap();
+        assert_eq!(created.hash, h.hash);
+        assert_eq!(created.files.valid, vec!["go.mod/a.go"]);
+        assert!(created.files.omitted.is_empty(), "{:?}", created.files);
+        let summary = check_zip(&m, Cursor::new(&zip)).unwrap();
+        assert_eq!(summary.hash, h.hash);
+        assert_eq!(summary.go_mod, None, "the zip has no go.mod file");
+
+        let report = check_dir(dir.path()).unwrap();
+        report.err().unwrap();
+        let root = dir.path().display().to_string();
+        assert_eq!(report.valid, vec![format!("{root}/go.mod/a.go")]);
+        assert!(report.omitted.is_empty(), "{report:?}");
+        ran += 1;
+    }
+    assert_eq!(ran, 1);
+}
