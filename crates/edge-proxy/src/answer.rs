@@ -71,14 +71,14 @@ pub struct Answer {
 }
 
 #[derive(Serialize)]
-pub(super) struct InfoJson<'a> {
+pub(crate) struct InfoJson<'a> {
     #[serde(rename = "Version")]
-    pub(super) version: &'a str,
+    pub(crate) version: &'a str,
     #[serde(rename = "Time")]
-    pub(super) time: &'a str,
+    pub(crate) time: &'a str,
 }
 
-pub(super) fn memory_answer(entry: &MemEntry, source: Source) -> Answer {
+pub(crate) fn memory_answer(entry: &MemEntry, source: Source) -> Answer {
     Answer {
         meta: entry.meta.clone(),
         body: Body::Bytes(entry.body.clone()),

@@ -10,9 +10,9 @@ use std::time::Duration;
 use strata_core::pattern::match_prefix_patterns;
 use strata_core::protocol::ProxyRequest;
 
+use crate::answer::{Answer, Body, Source};
 use crate::cache::{EntryKind, Meta};
 use crate::config::FallbackConfig;
-use crate::edge::{Answer, Body, Source};
 use crate::error::EdgeError;
 
 /// The configured fallbacks and an HTTP client for them.

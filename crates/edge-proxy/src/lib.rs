@@ -3,17 +3,20 @@
 //! Layers, bottom up: [`upstream`] (the central registries over gRPC: health, latency, circuit
 //! breakers, failover), [`cache`] (memory and disk tiers), [`fill`] (one streaming download per
 //! zip, shared by every client that wants it), [`coalesce`] (the same for small answers),
-//! [`access`] (cached authorization decisions), [`freshness`] (TTLs and change events),
+//! [`access`] (cached authorization decisions), [`freshness`] (TTLs and invalidation),
+//! [`events`] (the consumer of the registry's change events),
 //! [`fallback`] (public GOPROXYs for when no registry answers), [`edge`] (the request logic)
 //! and [`http`] (the front end). [`start`] wires them from an [`config::EdgeConfig`].
 
 pub mod access;
+pub mod answer;
 pub mod cache;
 pub mod cli;
 pub mod coalesce;
 pub mod config;
 pub mod edge;
 pub mod error;
+pub mod events;
 pub mod fallback;
 pub mod fill;
 pub mod freshness;
@@ -35,8 +38,8 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::disk::DiskTier;
 use crate::config::{EdgeConfig, EventsConfig};
 use crate::edge::Edge;
+use crate::events::EventCursor;
 use crate::fallback::Fallbacks;
-use crate::freshness::EventCursor;
 use crate::metrics::Metrics;
 use crate::upstream::RegistryPool;
 
@@ -216,7 +219,7 @@ async fn subscribe(
     };
     let (edge, shutdown) = (Arc::clone(edge), shutdown.clone());
     tokio::spawn(async move {
-        freshness::listen(edge, subscription, shutdown, cursor).await;
+        events::listen(edge, subscription, shutdown, cursor).await;
         drop(bus);
     });
     Ok(())

@@ -18,10 +18,8 @@ use strata_core::dirhash::hash_go_mod;
 use strata_core::protocol::ProxyRequest;
 
 use crate::access::{Access, Admitted, Principal};
-mod answer;
-
-pub use answer::{Answer, Body, Source};
-use answer::{InfoJson, memory_answer};
+pub use crate::answer::{Answer, Body, Source};
+use crate::answer::{InfoJson, memory_answer};
 
 use crate::cache::disk::DiskTier;
 use crate::cache::memory::MemoryTier;
