@@ -56,7 +56,7 @@ NGINX=$(find_nginx) || fail "nginx was installed but is not found (looked on PAT
 need wrk || fail "wrk was installed but is still not on PATH"
 "$NGINX" -v >/dev/null 2>&1 || fail "$NGINX does not run"
 
-cargo build --release -p strata-central-registry -p strata-edge-proxy >&2 \
+cargo build --locked --release -p strata-central-registry -p strata-edge-proxy >&2 \
   || fail "cargo build --release of the registry and the edge failed"
 bin="${CARGO_TARGET_DIR:-target}/release"
 for b in strata-registry strata-edge; do
