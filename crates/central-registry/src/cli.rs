@@ -8,7 +8,9 @@
 use std::process::ExitCode;
 
 use crate::config::RegistryConfig;
-use crate::{server, telemetry};
+use strata_service::telemetry;
+
+use crate::server;
 
 /// Runs the command with the process's arguments and environment; returns its exit status.
 pub fn main() -> ExitCode {

@@ -7,7 +7,6 @@
 //! ([`http`], [`grpc`]), change [`events`], and [`server`] which wires them from a [`config`].
 
 pub mod auth;
-mod backoff;
 pub mod change_events;
 pub mod cli;
 mod coalesce;
@@ -25,6 +24,5 @@ pub mod repository;
 pub mod server;
 pub mod storage;
 pub mod sumdb;
-pub mod telemetry;
 pub mod upload;
 pub mod upstream;

@@ -89,7 +89,7 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::msg(format!("registry defaults: {e}")))?;
 
-    strata_central_registry::telemetry::init();
+    strata_service::telemetry::init();
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::msg(format!("starting the runtime: {e}")))?;
     runtime.block_on(async {
@@ -149,7 +149,7 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
         let mut worker_done = worker.done;
         let mut failure = None;
         tokio::select! {
-            () = strata_central_registry::telemetry::shutdown_signal() => {}
+            () = strata_service::telemetry::shutdown_signal() => {}
             result = &mut registry_done => {
                 failure = Some(format!("the registry stopped: {}", describe_exit(result)));
             }

@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use strata_central_registry::telemetry;
+use strata_service::telemetry;
 
 use crate::config::EdgeConfig;
 

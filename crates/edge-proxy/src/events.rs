@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use strata_central_registry::events::{Event, EventKind, Subscription};
 use strata_core::path::ModulePath;
 use strata_core::protocol::ProxyRequest;
 use strata_core::pseudo::Timestamp;
 use strata_core::version::Version;
+use strata_service::events::{Event, EventKind, Subscription};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 

@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use strata_central_registry::events::{EventBus, StartFrom};
+use strata_service::events::{EventSource, StartFrom};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -83,14 +83,14 @@ pub struct Running {
 /// Starts the edge with the events its configuration names (none or Redis); returns once it
 /// accepts connections.
 pub async fn start(config: EdgeConfig, shutdown: CancellationToken) -> Result<Running, StartError> {
-    start_with_events(config, None, shutdown).await
+    start_with_events(config, None::<Arc<dyn EventSource>>, shutdown).await
 }
 
 /// Starts the edge; `bus` is the registry's in-process event bus when both run in one process
 /// (it is used whatever `events` says).
-pub async fn start_with_events(
+pub async fn start_with_events<S: EventSource + 'static>(
     config: EdgeConfig,
-    bus: Option<EventBus>,
+    bus: Option<S>,
     shutdown: CancellationToken,
 ) -> Result<Running, StartError> {
     let metrics = Arc::new(Metrics::new());
@@ -183,10 +183,10 @@ pub async fn start_with_events(
 
 /// Starts the event listener: on the handed-in bus, or a Redis subscription built from
 /// `events` that resumes after the id saved in `<cache.dir>/events.cursor`.
-async fn subscribe(
+async fn subscribe<S: EventSource + 'static>(
     edge: &Arc<Edge>,
     events: &EventsConfig,
-    bus: Option<EventBus>,
+    bus: Option<S>,
     shutdown: &CancellationToken,
 ) -> Result<(), StartError> {
     // The in-process bus is kept alive by the listener: its subscription ends with the bus.
@@ -211,7 +211,7 @@ async fn subscribe(
                 }
                 None => StartFrom::New,
             };
-            let subscription = EventBus::subscribe_redis(redis, from)
+            let subscription = strata_service::events::subscribe_redis(redis, from)
                 .await
                 .map_err(|e| StartError::Setup(e.to_string()))?;
             (subscription, Some(cursor), None)

@@ -151,7 +151,7 @@ async fn start_edge(
     );
     let config = EdgeConfig::from_toml(&text, "grpc-tls-test", &[]).unwrap();
     let shutdown = CancellationToken::new();
-    let running = strata_edge_proxy::start_with_events(config, None, shutdown.clone())
+    let running = strata_edge_proxy::start(config, shutdown.clone())
         .await
         .unwrap();
     (running, shutdown)

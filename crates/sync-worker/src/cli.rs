@@ -46,7 +46,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    strata_central_registry::telemetry::run_service("strata-sync", |shutdown| async move {
+    strata_service::telemetry::run_service("strata-sync", |shutdown| async move {
         let config_dir = path.parent().map(Path::to_path_buf);
         let running = match start(&config, config_dir.as_deref(), None, shutdown).await {
             Ok(running) => running,

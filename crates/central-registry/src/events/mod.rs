@@ -11,63 +11,33 @@
 //! [`EventBus::subscribe`] reads the events back as a [`Subscription`] stream of
 //! `(stream id, event)`; edges use it, resuming from the last id they applied.
 
-mod config;
-pub mod event;
-mod memory;
 mod outbox;
-mod redis;
 
 use std::{
-    fmt,
-    pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
-    task::{Context, Poll},
     time::Duration,
 };
 
 use bytes::Bytes;
-use futures::{Stream, stream::BoxStream};
 use tokio::{sync::Notify, task::JoinHandle};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-pub use self::{
-    config::{EventsConfig, MemoryEventsConfig, RedisEventsConfig},
-    event::{DecodeError, Event, EventKind, SCHEMA_VERSION},
+/// The schema and transports live in `strata_service::events`, shared with the tiers that
+/// only subscribe; they are re-exported here so the registry's users find them in one place.
+pub use strata_service::events::{
+    DecodeError, Event, EventError, EventKind, EventSource, EventsConfig, MemoryEventsConfig,
+    RedisEventsConfig, SCHEMA_VERSION, StartFrom, Subscription, event,
 };
-use self::{
-    memory::MemoryBus,
-    outbox::{Deliverer, MAX_DOCUMENT_BYTES, Outbox},
-    redis::RedisStream,
-};
+use strata_service::events::{MemoryBus, RedisStream};
+
+use self::outbox::{Deliverer, MAX_DOCUMENT_BYTES, Outbox};
 use crate::storage::ObjectStore;
 
 /// Longest an `emit` waits for the outbox write before giving up on the event.
 const OUTBOX_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why an event bus could not be built. Only configuration errors: an unreachable Redis or
-/// object store is a runtime condition the bus rides out.
-#[derive(Debug, thiserror::Error)]
-pub enum EventError {
-    /// A value in the events section is unusable.
-    #[error("invalid events configuration: {0}")]
-    Config(String),
-}
-
-/// Where a subscription starts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StartFrom {
-    /// Only events emitted after the subscription (Redis `$`, pinned to a concrete id so that
-    /// a reconnect misses nothing).
-    New,
-    /// Every event still in the stream (Redis `0`). The memory bus keeps no history and
-    /// treats this as [`StartFrom::New`].
-    Beginning,
-    /// Events after this stream id: the last one a consumer applied. Memory bus: as `New`.
-    After(String),
-}
 
 /// A snapshot of the bus counters (all zero but `delivered` for the memory bus).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -134,10 +104,7 @@ impl EventBus {
         store: Arc<dyn ObjectStore>,
         shutdown: CancellationToken,
     ) -> Result<Self, EventError> {
-        config.validate().map_err(EventError::Config)?;
-        let url = config::redact_url(&config.url);
-        let stream = RedisStream::new(config)
-            .map_err(|e| EventError::Config(format!("events.url {url:?}: {e}")))?;
+        let stream = RedisStream::open(config)?;
         let outbox = Outbox::new(store);
         let counters = Arc::new(Counters::default());
         // Known before the first delivery pass, so a fresh process reports its inherited
@@ -176,11 +143,7 @@ impl EventBus {
         config: RedisEventsConfig,
         from: StartFrom,
     ) -> Result<Subscription, EventError> {
-        config.validate().map_err(EventError::Config)?;
-        let url = config::redact_url(&config.url);
-        let stream = RedisStream::new(config)
-            .map_err(|e| EventError::Config(format!("events.url {url:?}: {e}")))?;
-        Ok(stream.subscribe(from).await)
+        strata_service::events::subscribe_redis(config, from).await
     }
 
     /// Records that `event` happened. Never fails and never waits for Redis: with the Redis
@@ -188,7 +151,10 @@ impl EventBus {
     /// than 10 s) the event is logged in full, counted as dropped, and the caller carries on.
     pub async fn emit(&self, event: Event) {
         match &*self.transport {
-            Transport::Memory(bus) => bus.emit(event, &self.counters),
+            Transport::Memory(bus) => {
+                bus.emit(event);
+                self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+            }
             Transport::Redis(redis) => {
                 let document = match event.to_json() {
                     Ok(json) if json.len() <= MAX_DOCUMENT_BYTES => Bytes::from(json),
@@ -345,37 +311,9 @@ impl Drop for WriteInFlight<'_> {
     }
 }
 
-/// A stream of `(stream id, event)`, oldest first. Entries that are not events this build can
-/// read (unknown schema, malformed) and events a slow memory subscriber missed are skipped and
-/// counted in [`Subscription::skipped`], never turned into errors.
-pub struct Subscription {
-    inner: BoxStream<'static, (String, Event)>,
-    skipped: Arc<AtomicU64>,
-}
-
-impl Subscription {
-    fn new(inner: BoxStream<'static, (String, Event)>, skipped: Arc<AtomicU64>) -> Self {
-        Self { inner, skipped }
-    }
-
-    /// How many entries were skipped so far.
-    pub fn skipped(&self) -> u64 {
-        self.skipped.load(Ordering::Relaxed)
-    }
-}
-
-impl Stream for Subscription {
-    type Item = (String, Event);
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
-    }
-}
-
-impl fmt::Debug for Subscription {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscription")
-            .field("skipped", &self.skipped())
-            .finish_non_exhaustive()
+#[async_trait::async_trait]
+impl EventSource for EventBus {
+    async fn subscribe(&self, from: StartFrom) -> Subscription {
+        EventBus::subscribe(self, from).await
     }
 }

@@ -12,12 +12,12 @@
 //! Several registry processes sharing one store also share the outbox: each delivers what it
 //! finds, which can duplicate an event but never loses one.
 
-use crate::backoff::Backoff;
 use std::{
     collections::BinaryHeap,
     sync::{Arc, atomic::Ordering},
     time::Duration,
 };
+use strata_service::backoff::Backoff;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    events::{Counters, event, redis::RedisStream},
+    events::{Counters, RedisStream, event},
     storage::{KeyPrefix, ObjectKey, ObjectStore, StorageError, body_from_bytes, read_body},
 };
 

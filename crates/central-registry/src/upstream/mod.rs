@@ -26,7 +26,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use strata_core::protocol::ErrorKind;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::backoff::Backoff;
+use strata_service::backoff::Backoff;
 
 /// Longest error body quoted in a message.
 const MAX_QUOTED_BODY: usize = 300;

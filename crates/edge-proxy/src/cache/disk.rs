@@ -241,7 +241,7 @@ impl DiskTier {
         let n = self.temp_seq.fetch_add(1, Ordering::Relaxed);
         self.tmp.join(format!(
             "{}-{n}.part",
-            strata_central_registry::events::event::new_event_id()
+            strata_service::events::new_event_id()
         ))
     }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use strata_central_registry::events::RedisEventsConfig;
+use strata_service::events::RedisEventsConfig;
 
 mod registry_tls;
 

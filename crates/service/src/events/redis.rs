@@ -24,7 +24,7 @@ use redis::{
 use crate::events::{Event, RedisEventsConfig, StartFrom, Subscription, event::DecodeError};
 
 /// Name of the stream entry field that holds the event document.
-pub(crate) const EVENT_FIELD: &str = "event";
+pub const EVENT_FIELD: &str = "event";
 /// Entries fetched per `XREAD`: bounds what a reader buffers.
 const READ_COUNT: usize = 128;
 /// A connection's time to answer beyond the command's own blocking time.
@@ -32,14 +32,14 @@ const BLOCK_MARGIN: Duration = Duration::from_secs(5);
 
 /// A Redis client with the stream's settings; cheap to clone.
 #[derive(Clone, Debug)]
-pub(crate) struct RedisStream {
+pub struct RedisStream {
     client: Client,
     config: Arc<RedisEventsConfig>,
 }
 
 impl RedisStream {
     /// Parses the URL; does not connect.
-    pub(crate) fn new(config: RedisEventsConfig) -> Result<Self, RedisError> {
+    pub fn new(config: RedisEventsConfig) -> Result<Self, RedisError> {
         let client = Client::open(config.url.as_str())?;
         Ok(Self {
             client,
@@ -47,7 +47,7 @@ impl RedisStream {
         })
     }
 
-    pub(crate) fn config(&self) -> &RedisEventsConfig {
+    pub fn config(&self) -> &RedisEventsConfig {
         &self.config
     }
 
@@ -63,13 +63,13 @@ impl RedisStream {
     }
 
     /// A connection for short commands (`XADD`, `XREVRANGE`).
-    pub(crate) async fn connect_for_commands(&self) -> Result<MultiplexedConnection, RedisError> {
+    pub async fn connect_for_commands(&self) -> Result<MultiplexedConnection, RedisError> {
         self.connect(self.config.command_timeout()).await
     }
 
     /// Appends one event document; returns the entry id Redis assigned.
     /// Whether Redis answers `PING` (for readiness checks).
-    pub(crate) async fn ping(&self) -> Result<(), RedisError> {
+    pub async fn ping(&self) -> Result<(), RedisError> {
         let mut conn = self.connect_for_commands().await?;
         redis::cmd("PING")
             .query_async::<String>(&mut conn)
@@ -77,7 +77,7 @@ impl RedisStream {
             .map(|_| ())
     }
 
-    pub(crate) async fn append(
+    pub async fn append(
         &self,
         connection: &mut MultiplexedConnection,
         document: &[u8],
@@ -118,7 +118,7 @@ impl RedisStream {
     /// Every event after `from`. For [`StartFrom::New`] the position is pinned to the current
     /// newest entry now if Redis answers (otherwise at the first successful connection), so
     /// events appended after this call are never missed.
-    pub(crate) async fn subscribe(&self, from: StartFrom) -> Subscription {
+    pub async fn subscribe(&self, from: StartFrom) -> Subscription {
         let mut reader = Reader::new(self.clone(), from);
         if reader.last_id.is_none() {
             // Best effort; the reader retries when it first needs the position.

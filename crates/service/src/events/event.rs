@@ -167,7 +167,7 @@ pub fn new_event_id() -> String {
 
 /// Milliseconds since the Unix epoch shifted left 16 bits, plus a counter: strictly increasing
 /// within the process even when the clock stalls or steps back, so it can order outbox entries.
-pub(crate) fn ordered_stamp() -> u64 {
+pub fn ordered_stamp() -> u64 {
     static LAST: AtomicU64 = AtomicU64::new(0);
     let now = unix_millis() << 16;
     let mut prev = LAST.load(Ordering::Relaxed);
@@ -182,7 +182,7 @@ pub(crate) fn ordered_stamp() -> u64 {
 
 /// 64 unpredictable bits, from the standard library's randomly keyed SipHash: enough for id
 /// uniqueness across processes and for backoff jitter, without a dependency on a RNG crate.
-pub(crate) fn random_u64() -> u64 {
+pub fn random_u64() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     std::collections::hash_map::RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
 }

@@ -14,17 +14,17 @@ use std::sync::{
 use futures::StreamExt;
 use tokio::sync::broadcast;
 
-use crate::events::{Counters, Event, Subscription};
+use crate::events::{Event, Subscription};
 
 /// The in-process bus.
 #[derive(Debug)]
-pub(crate) struct MemoryBus {
+pub struct MemoryBus {
     sender: broadcast::Sender<(u64, Arc<Event>)>,
     sequence: AtomicU64,
 }
 
 impl MemoryBus {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity.max(1));
         Self {
             sender,
@@ -33,16 +33,15 @@ impl MemoryBus {
     }
 
     /// Hands the event to every current subscriber; never blocks.
-    pub(crate) fn emit(&self, event: Event, counters: &Counters) {
+    pub fn emit(&self, event: Event) {
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
         // An error only means nobody is subscribed right now, which is not a failure.
         let _ = self.sender.send((sequence, Arc::new(event)));
-        counters.delivered.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Every event emitted from now on. Stream ids look like Redis ones (`<sequence>-0`) so
     /// consumers can log them the same way; they restart at 1 with the process.
-    pub(crate) fn subscribe(&self) -> Subscription {
+    pub fn subscribe(&self) -> Subscription {
         let skipped = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&skipped);
         let receiver = self.sender.subscribe();

@@ -107,19 +107,19 @@ impl RedisEventsConfig {
         Ok(())
     }
 
-    pub(crate) fn retry_initial(&self) -> Duration {
+    pub fn retry_initial(&self) -> Duration {
         Duration::from_millis(self.retry_initial_ms)
     }
 
-    pub(crate) fn retry_max(&self) -> Duration {
+    pub fn retry_max(&self) -> Duration {
         Duration::from_millis(self.retry_max_ms)
     }
 
-    pub(crate) fn command_timeout(&self) -> Duration {
+    pub fn command_timeout(&self) -> Duration {
         Duration::from_millis(self.command_timeout_ms)
     }
 
-    pub(crate) fn shutdown_flush(&self) -> Duration {
+    pub fn shutdown_flush(&self) -> Duration {
         Duration::from_millis(self.shutdown_flush_ms)
     }
 }
@@ -147,7 +147,7 @@ impl fmt::Debug for RedisEventsConfig {
 }
 
 /// The URL with any `user:password@` part replaced, for logs and debug output.
-pub(crate) fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}://***@{}", &url[..scheme], &url[at + 1..])

@@ -8,14 +8,14 @@ use crate::events::event::random_u64;
 /// half of the current step ("equal jitter") so that many clients losing Redis at once do not
 /// come back in lockstep, while the delay never drops below half a step.
 #[derive(Clone, Debug)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     initial: Duration,
     max: Duration,
     step: Duration,
 }
 
 impl Backoff {
-    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
+    pub fn new(initial: Duration, max: Duration) -> Self {
         let initial = initial.max(Duration::from_millis(1));
         Self {
             initial,
@@ -25,7 +25,7 @@ impl Backoff {
     }
 
     /// The delay before the next attempt; grows the step for the one after.
-    pub(crate) fn next_delay(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let step = self.step;
         self.step = (self.step * 2).min(self.max);
         let half = step / 2;
@@ -39,7 +39,7 @@ impl Backoff {
     }
 
     /// Back to the initial step, after a success.
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.step = self.initial;
     }
 }

@@ -1,0 +1,13 @@
+//! What every strata service shares, so that no service crate needs another:
+//! - [`telemetry`]: the process start-up path (logging, runtime, the shutdown signal, the
+//!   `--config` convention);
+//! - [`events`]: the change-event schema every tier agrees on, its two transports (an
+//!   in-process broadcast and Redis Streams) and the subscription consumers read;
+//! - [`backoff`]: capped exponential backoff with jitter.
+//!
+//! The registry composes the transports with its durable outbox into its event bus; edges and
+//! workers only subscribe.
+
+pub mod backoff;
+pub mod events;
+pub mod telemetry;
