@@ -34,14 +34,7 @@ pub struct Heat {
 }
 
 /// The Redis keys heat is written to (the worker reads the same ones).
-pub fn heat_key(prefix: &str, repo: &str) -> String {
-    format!("{prefix}:heat:{repo}")
-}
-
-/// The hash of last-read times of a repository's versions.
-pub fn last_read_key(prefix: &str, repo: &str) -> String {
-    format!("{prefix}:last-read:{repo}")
-}
+pub use strata_service::keys::{heat_key, last_read_key};
 
 fn unix_now() -> u64 {
     SystemTime::now()

@@ -3,6 +3,7 @@
 //!   `--config` convention);
 //! - [`events`]: the change-event schema every tier agrees on, its two transports (an
 //!   in-process broadcast and Redis Streams) and the subscription consumers read;
+//! - [`keys`]: the event stream and heat key names tiers agree on;
 //! - [`backoff`]: capped exponential backoff with jitter.
 //!
 //! The registry composes the transports with its durable outbox into its event bus; edges and
@@ -10,4 +11,5 @@
 
 pub mod backoff;
 pub mod events;
+pub mod keys;
 pub mod telemetry;

@@ -68,7 +68,7 @@ impl Default for HeatConfig {
         Self {
             enabled: true,
             redis_url: None,
-            prefix: "strata".into(),
+            prefix: strata_service::keys::DEFAULT_HEAT_PREFIX.into(),
             top: 100,
             interval_ms: 300_000,
             decay: 0.5,
@@ -130,10 +130,8 @@ impl HeatConfig {
     }
 }
 
-/// The Redis key of a repository's heat.
-pub fn heat_key(prefix: &str, repo: &str) -> String {
-    format!("{prefix}:heat:{repo}")
-}
+/// The Redis key of a repository's heat (the name edges write to).
+pub use strata_service::keys::heat_key;
 
 /// What one tick did in one repository.
 #[derive(Debug, Clone, PartialEq)]

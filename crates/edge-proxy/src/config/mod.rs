@@ -64,7 +64,7 @@ impl Default for HeatConfig {
         Self {
             enabled: true,
             redis_url: None,
-            prefix: "strata".into(),
+            prefix: strata_service::keys::DEFAULT_HEAT_PREFIX.into(),
             flush_ms: 30_000,
         }
     }
@@ -337,7 +337,7 @@ fn default_redis_url() -> String {
     "redis://127.0.0.1:6379".into()
 }
 fn default_stream() -> String {
-    "strata:events".into()
+    strata_service::keys::DEFAULT_EVENT_STREAM.into()
 }
 
 /// A configuration that cannot be used.

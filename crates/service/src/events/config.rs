@@ -163,7 +163,7 @@ fn default_url() -> String {
     "redis://127.0.0.1:6379".to_owned()
 }
 fn default_stream() -> String {
-    "strata:events".to_owned()
+    crate::keys::DEFAULT_EVENT_STREAM.to_owned()
 }
 fn default_maxlen() -> u64 {
     100_000

@@ -105,7 +105,7 @@ impl LastReads {
 
     /// The key of the hash of `repo`.
     pub fn key(&self, repo: &str) -> String {
-        format!("{}:last-read:{repo}", self.prefix)
+        strata_service::keys::last_read_key(&self.prefix, repo)
     }
 
     async fn connect(&self) -> Result<MultiplexedConnection, String> {
