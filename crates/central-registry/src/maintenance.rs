@@ -5,7 +5,7 @@
 //! (retention).
 
 use std::io::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use futures::StreamExt;
 use sha2::Digest as _;
@@ -471,9 +471,4 @@ fn blobs_of(entry: &VersionEntry) -> impl Iterator<Item = (ArtifactKind, &BlobRe
     .flatten()
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use strata_service::clock::unix_now;

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -36,12 +36,7 @@ pub struct Heat {
 /// The Redis keys heat is written to (the worker reads the same ones).
 pub use strata_service::keys::{heat_key, last_read_key};
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use strata_service::clock::unix_now;
 
 impl Heat {
     /// Counts one read of `module@version` in `repo` (`version` empty for `list`/`@latest`).

@@ -4,12 +4,13 @@
 //! - [`events`]: the change-event schema every tier agrees on, its two transports (an
 //!   in-process broadcast and Redis Streams) and the subscription consumers read;
 //! - [`keys`]: the event stream and heat key names tiers agree on;
-//! - [`backoff`]: capped exponential backoff with jitter.
+//! - [`backoff`]: capped exponential backoff with jitter; [`clock`]: Unix time.
 //!
 //! The registry composes the transports with its durable outbox into its event bus; edges and
 //! workers only subscribe.
 
 pub mod backoff;
+pub mod clock;
 pub mod events;
 pub mod keys;
 pub mod telemetry;

@@ -247,12 +247,7 @@ pub async fn delete_doc(store: &Arc<dyn ObjectStore>, key: &ObjectKey) -> Result
 }
 
 /// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use strata_service::clock::unix_now;
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds (UTC).
 pub fn rfc3339(unix_secs: u64) -> String {

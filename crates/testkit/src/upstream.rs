@@ -227,7 +227,7 @@ impl Drop for FixtureUpstream {
 /// The single handler: log, apply faults, then route by path.
 async fn handle(State(inner): State<Arc<Inner>>, uri: Uri) -> Response {
     // The go command URL-escapes the case-encoding's `!` as `%21`; route and log decoded paths.
-    let Some(path) = percent_decode(uri.path()) else {
+    let Some(path) = strata_core::path::percent_decode_path(uri.path()).ok() else {
         return (StatusCode::BAD_REQUEST, "bad percent-encoding\n").into_response();
     };
     inner.log.lock().unwrap().push(path.clone());
@@ -356,24 +356,6 @@ fn module_versions<'a>(
     escaped: &str,
 ) -> Option<&'a BTreeMap<String, BuiltModule>> {
     inner.modules.get(&unescape_path(escaped).ok()?)
-}
-
-/// Decodes `%XX` escapes; `None` for a malformed escape or a result that is not UTF-8.
-fn percent_decode(path: &str) -> Option<String> {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn json(body: Vec<u8>) -> Response {

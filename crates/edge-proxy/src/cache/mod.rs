@@ -17,7 +17,7 @@ mod verify;
 
 pub use verify::section;
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -114,8 +114,4 @@ pub struct MemEntry {
 }
 
 /// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use strata_service::clock::unix_now;
