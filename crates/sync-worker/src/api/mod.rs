@@ -5,13 +5,17 @@
 //! Every endpoint takes the registry's tokens (`Authorization: Bearer <token>`, or Basic with
 //! the token as password), checked by the embedded registry exactly as the registry checks
 //! them. Anonymous callers are refused even where a repository allows anonymous reads: these
-//! endpoints make the platform do work. Errors are `text/plain` with the reason.
+//! endpoints make the platform do work. Errors are `text/plain` with the reason; a registry
+//! error gets the registry's own status (its [`ErrorKind`]'s `http_status`), and every 401
+//! carries the registry's and the edge's challenge, [`CHALLENGE`].
 
 // Handlers return early with the `Response` that refuses the request; boxing it would only
 // add noise to every call site.
 #![allow(clippy::result_large_err)]
 
 pub mod retention;
+#[cfg(test)]
+mod tests;
 pub mod warm;
 
 use std::sync::Arc;
@@ -27,6 +31,10 @@ use strata_core::protocol::ErrorKind;
 
 use crate::handlers::retention::RetentionPolicy;
 use crate::queue::{JobQueue, QueueError};
+
+/// The `WWW-Authenticate` challenge of a 401, as the registry and the edge send it: Basic, so
+/// `.netrc`/`GOAUTH` clients retry with credentials (a token goes in as the password).
+pub const CHALLENGE: &str = "Basic realm=\"strata\", charset=\"UTF-8\"";
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -77,7 +85,7 @@ pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
     if status == StatusCode::UNAUTHORIZED {
         headers.insert(
             header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"strata\""),
+            HeaderValue::from_static(CHALLENGE),
         );
     }
     response
@@ -101,16 +109,15 @@ pub(crate) fn json(status: StatusCode, value: &impl serde::Serialize) -> Respons
     }
 }
 
-/// The answer to a registry error, by its kind.
+/// The answer to a registry error: the status of its kind (the one mapping the registry and the
+/// edge use too), its message as the body.
 pub(crate) fn registry_error(error: &RegistryError) -> Response {
-    let status = match error.kind() {
-        ErrorKind::NotFound | ErrorKind::BadPath => StatusCode::NOT_FOUND,
-        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-        ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    let kind = error.kind();
+    let status =
+        StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if kind == ErrorKind::Internal {
+        tracing::error!(error = %error, "internal error");
+    }
     text(status, error.to_string())
 }
 
