@@ -42,6 +42,8 @@ pub struct Packaged {
     pub zip_hash: String,
     /// The go.mod served for this version: the tree's own, or the synthesized one.
     pub go_mod: Vec<u8>,
+    /// Whether [`Self::go_mod`] is the synthesized one (the tree has no go.mod file).
+    pub go_mod_synthesized: bool,
     /// Files left out, with reasons.
     pub omitted: Vec<FileError>,
 }
@@ -72,15 +74,16 @@ pub fn package_dir(
         return Err(Failure::msg(format!("{}: not a directory", shown(dir))));
     }
     let mut problems = Vec::new();
-    let go_mod = match std::fs::read(dir.join("go.mod")) {
-        Ok(data) => {
+    let go_mod_path = dir.join("go.mod");
+    let (go_mod, go_mod_synthesized) = match root_go_mod(&go_mod_path) {
+        Ok(Some(data)) => {
             if let Err(e) = GoMod::parse_for(&data, &module.path) {
                 problems.push(format!("go.mod: {e}"));
             }
-            data
+            (data, false)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => GoMod::synthesized(&module.path),
-        Err(e) => return Err(Failure::msg(format!("{}: {e}", shown(&dir.join("go.mod"))))),
+        Ok(None) => (GoMod::synthesized(&module.path), true),
+        Err(e) => return Err(Failure::msg(format!("{}: {e}", shown(&go_mod_path)))),
     };
     let report = zip::check_dir(dir).map_err(|e| Failure::msg(e.to_string()))?;
     problems.extend(report.size_error.iter().map(ToString::to_string));
@@ -99,8 +102,22 @@ pub fn package_dir(
         module: module.clone(),
         zip_hash: created.hash,
         go_mod,
+        go_mod_synthesized,
         omitted: report.omitted,
     })
+}
+
+/// The module's own go.mod: `dir/go.mod` if it is a regular file, the only kind the zip rules
+/// put into the zip. A `go.mod` that is a directory is just a directory (x/mod's `go_mod_dir`
+/// vector), and a symbolic link is omitted like any other; either way the zip has no go.mod and
+/// the version's .mod is synthesized, as for a tree without one.
+fn root_go_mod(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => std::fs::read(path).map(Some),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Runs `strata zip`.
@@ -123,13 +140,24 @@ pub fn run(args: &ZipArgs) -> Result<(), Failure> {
     let packaged = package_dir(&args.dir, &module, temp.as_file_mut())?;
     temp.persist(&output)
         .map_err(|e| Failure::msg(format!("{}: {}", shown(&output), e.error)))?;
+    let go_mod_path = args.dir.join("go.mod");
+    if std::fs::symlink_metadata(&go_mod_path).is_ok_and(|m| m.is_dir()) {
+        // The go command reads the extracted module's go.mod for its go version (cmd/go's
+        // modfetch.Download) and fails on a directory, though the zip and both hashes are
+        // valid.
+        eprintln!(
+            "warning: {} is a directory: it is zipped as an ordinary directory (x/mod's rules), \
+             but the go command cannot use the extracted module (reading its go.mod fails)",
+            shown(&go_mod_path)
+        );
+    }
     if !args.quiet {
         for omitted in &packaged.omitted {
             eprintln!("omitted {omitted}");
         }
-        if !args.dir.join("go.mod").exists() {
+        if packaged.go_mod_synthesized {
             eprintln!(
-                "note: no go.mod in {}; the version's .mod is synthesized",
+                "note: no go.mod file in {}; the version's .mod is synthesized",
                 shown(&args.dir)
             );
         }

@@ -152,9 +152,23 @@ fn zip_verify_hash_agree() {
 /// Serves the zip as a `file://` GOPROXY and lets the real go command download it: it must
 /// accept the zip and compute the same go.sum hashes.
 fn go_accepts(tmp: &Path, zip: &Path, go_mod: &Path, zip_hash: &str, mod_hash: &str) {
+    let Some((ok, json)) = go_download(tmp, zip, go_mod) else {
+        return;
+    };
+    assert!(ok, "go mod download failed: {json}");
+    assert!(json.contains(&format!("\"Sum\": \"{zip_hash}\"")), "{json}");
+    assert!(
+        json.contains(&format!("\"GoModSum\": \"{mod_hash}\"")),
+        "{json}"
+    );
+}
+
+/// `go mod download -json` of the zip and go.mod served as a `file://` GOPROXY: whether it
+/// succeeded, and its output; `None` where go is not on PATH.
+fn go_download(tmp: &Path, zip: &Path, go_mod: &Path) -> Option<(bool, String)> {
     if Command::new("go").arg("version").output().is_err() {
         eprintln!("skipped the go command check: go is not on PATH (make test installs it)");
-        return;
+        return None;
     }
     let dir = tmp.join("proxy/example.com/!team/!widget/@v");
     fs::create_dir_all(&dir).unwrap();
@@ -173,22 +187,73 @@ fn go_accepts(tmp: &Path, zip: &Path, go_mod: &Path, zip_hash: &str, mod_hash: &
         .env("GOFLAGS", "-mod=mod")
         .output()
         .unwrap();
-    let json = stdout(&out);
-    assert!(
-        out.status.success(),
-        "go mod download failed: {json}{}",
-        stderr(&out)
-    );
-    assert!(json.contains(&format!("\"Sum\": \"{zip_hash}\"")), "{json}");
-    assert!(
-        json.contains(&format!("\"GoModSum\": \"{mod_hash}\"")),
-        "{json}"
-    );
     // Make the read-only module cache removable by the tempdir cleanup.
     let _ = Command::new("chmod")
         .args(["-R", "u+w"])
         .arg(tmp.join("gomodcache"))
         .status();
+    Some((
+        out.status.success(),
+        format!("{}{}", stdout(&out), stderr(&out)),
+    ))
+}
+
+#[test]
+fn go_mod_directory_is_zipped_as_a_directory() {
+    // x/mod's go_mod_dir vector: a go.mod that is a directory is an ordinary directory of the
+    // module, which then has no go.mod file and is served the synthesized one.
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("src");
+    write(&tree, "go.mod/a.go", "package a\n");
+    let out = strata(
+        &[
+            "zip",
+            "src",
+            "--module",
+            MODULE,
+            "--version",
+            "v1.2.0",
+            "-o",
+            "w.zip",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("note: no go.mod file in src; the version's .mod is synthesized"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("warning: src/go.mod is a directory"),
+        "{}",
+        stderr(&out)
+    );
+
+    let synthesized = strata_core::gomod::GoMod::synthesized(MODULE);
+    let (zip_hash, mod_hash) = go_sum_lines(&stdout(&out));
+    assert_eq!(mod_hash, strata_core::dirhash::hash_go_mod(&synthesized));
+
+    let zip = fs::File::open(tmp.path().join("w.zip")).unwrap();
+    let module = strata_core::version::ModuleVersion::new(MODULE, "v1.2.0");
+    let summary = strata_core::zip::check_zip(&module, zip).unwrap();
+    assert_eq!(summary.files, vec![format!("{MODULE}@v1.2.0/go.mod/a.go")]);
+    assert_eq!(summary.go_mod, None);
+    assert_eq!(summary.hash, zip_hash);
+
+    // The go command downloads the zip and agrees on both hashes, but then refuses the module:
+    // it reads the extracted go.mod for its go version, and a directory is not "missing".
+    let mod_file = tmp.path().join("synthesized.mod");
+    fs::write(&mod_file, &synthesized).unwrap();
+    if let Some((ok, json)) = go_download(tmp.path(), &tmp.path().join("w.zip"), &mod_file) {
+        assert!(!ok, "{json}");
+        assert!(json.contains(&format!("\"Sum\": \"{zip_hash}\"")), "{json}");
+        assert!(
+            json.contains(&format!("\"GoModSum\": \"{mod_hash}\"")),
+            "{json}"
+        );
+        assert!(json.contains("go.mod: is a directory"), "{json}");
+    }
 }
 
 #[test]
