@@ -18,6 +18,7 @@ pub mod path;
 pub mod pattern;
 pub mod protocol;
 pub mod pseudo;
+pub mod repo;
 pub mod semver;
 pub mod sumdb;
 pub mod version;

@@ -517,13 +517,9 @@ impl EdgeConfig {
     }
 }
 
+/// The registry's rule for repository names (`strata_core::repo::RepoName`).
 fn valid_repo_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+    strata_core::repo::RepoName::new(name).is_ok()
 }
 
 #[cfg(test)]
