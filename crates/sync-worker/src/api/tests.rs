@@ -50,7 +50,7 @@ async fn assert_answer(error: RegistryError, status: u16) {
     assert_eq!(body, format!("{message}\n"));
     assert_eq!(content_type, "text/plain; charset=utf-8");
     assert_eq!(cache, "no-store");
-    let want_challenge = (status == 401).then(|| r#"Basic realm="strata", charset="UTF-8""#);
+    let want_challenge = (status == 401).then_some(r#"Basic realm="strata", charset="UTF-8""#);
     assert_eq!(challenge.as_deref(), want_challenge, "{error:?}");
 }
 
