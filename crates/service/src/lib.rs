@@ -3,6 +3,7 @@
 //!   `--config` convention);
 //! - [`events`]: the change-event schema every tier agrees on, its two transports (an
 //!   in-process broadcast and Redis Streams) and the subscription consumers read;
+//! - [`tls`]: server TLS configurations from PEM files (optionally requiring client certificates);
 //! - [`keys`]: the event stream and heat key names tiers agree on;
 //! - [`backoff`]: capped exponential backoff with jitter; [`clock`]: Unix time.
 //!
@@ -14,3 +15,4 @@ pub mod clock;
 pub mod events;
 pub mod keys;
 pub mod telemetry;
+pub mod tls;

@@ -9,16 +9,11 @@
 //! slow client holds up no other; finished connections wait in a bounded queue.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use rustls::RootCertStore;
 use rustls::ServerConfig;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
@@ -32,48 +27,16 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshaken connections waiting to be served.
 const QUEUE: usize = 128;
 
-/// Loads `server.grpc_tls` into a server configuration offering HTTP/2. Every file is read
-/// and checked here, so a wrong one is reported by name at start-up.
+/// Loads `server.grpc_tls` into a server configuration offering HTTP/2 (requiring client
+/// certificates when `client_ca` is set). Every file is read and checked here, so a wrong one
+/// is reported by name at start-up.
 pub fn server_config(config: &GrpcTlsConfig) -> Result<Arc<ServerConfig>, String> {
-    let certs = read_certificates(&config.cert)?;
-    let key = PrivateKeyDer::from_pem_file(&config.key)
-        .map_err(|e| format!("reading private key from {}: {e}", config.key.display()))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS configuration: {e}"))?;
-    let builder = match &config.client_ca {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let mut roots = RootCertStore::empty();
-            for cert in read_certificates(ca)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("client_ca {}: {e}", ca.display()))?;
-            }
-            // Client certificates are required: no `allow_unauthenticated`.
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| format!("client_ca {}: {e}", ca.display()))?;
-            builder.with_client_cert_verifier(verifier)
-        }
-    };
-    let mut server = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("TLS certificate and key: {e}"))?;
-    server.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(Arc::new(server))
-}
-
-/// The certificates in the PEM file `path` (at least one).
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<_, _>>())
-        .map_err(|e| format!("reading certificates from {}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate found", path.display()));
-    }
-    Ok(certs)
+    strata_service::tls::server_config(
+        &config.cert,
+        &config.key,
+        &[b"h2"],
+        config.client_ca.as_deref(),
+    )
 }
 
 /// The TLS connections of the TCP connections in `incoming`, handshaken with `config`, until

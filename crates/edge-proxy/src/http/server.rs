@@ -17,8 +17,6 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -32,23 +30,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Loads a certificate chain and key (PEM) into a server configuration offering h2 and
 /// HTTP/1.1.
 pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<_, _>>())
-        .map_err(|e| format!("reading certificates from {}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate found", cert.display()));
-    }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("reading private key from {}: {e}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS configuration: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("TLS certificate and key: {e}"))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    strata_service::tls::server_config(cert, key, &[b"h2", b"http/1.1"], None)
 }
 
 /// Serves `edge` on `listener` until `shutdown`, then gives open connections `grace` to finish.
