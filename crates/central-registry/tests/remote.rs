@@ -189,7 +189,9 @@ async fn the_fetch_survives_the_first_caller_hanging_up() {
 async fn tampered_zips_are_refused_and_never_stored() {
     let h = Harness::start(&modules(), Options::default()).await;
     let mut events = h.events().await;
-    for tamper in [Tamper::Content, Tamper::RawByte] {
+    // Bomb: the first entry declares 600 MiB; refused from the declared sizes, before any
+    // inflating (a real bomb would cost unbounded CPU to hash).
+    for tamper in [Tamper::Content, Tamper::RawByte, Tamper::Bomb] {
         h.upstream.set_tampered(MODULE, Some(tamper));
         let (status, headers, body) = h
             .fetch("gocache", &format!("{ESCAPED}/@v/v1.0.0.zip"))
@@ -202,6 +204,12 @@ async fn tampered_zips_are_refused_and_never_stored() {
             "{text}"
         );
         assert!(text.contains("example.com/Public/lib@v1.0.0"), "{text}");
+        if matches!(tamper, Tamper::Bomb) {
+            assert!(
+                text.contains("total uncompressed size of module contents too large"),
+                "{text}"
+            );
+        }
         let event = next_event(&mut events, |e| e.kind == EventKind::IntegrityViolation).await;
         assert_eq!(event.module, MODULE);
         assert_eq!(event.version.as_deref(), Some("v1.0.0"));
@@ -210,7 +218,7 @@ async fn tampered_zips_are_refused_and_never_stored() {
     assert!(!stored.iter().any(|k| k.ends_with(".zip")), "{stored:#?}");
     let metrics = h.metrics().await;
     assert!(
-        metrics.contains(r#"strata_registry_integrity_violations_total{repository="gocache"} 2"#),
+        metrics.contains(r#"strata_registry_integrity_violations_total{repository="gocache"} 3"#),
         "{metrics}"
     );
     // The genuine zip is accepted once the upstream serves it again.

@@ -33,6 +33,9 @@ pub enum Tamper {
     Content,
     /// The real zip with one raw byte flipped (a corrupt archive).
     RawByte,
+    /// The real zip with its first entry declaring 600 MiB of uncompressed data (local and
+    /// central headers): a zip bomb's shape, which a checker must refuse before inflating.
+    Bomb,
 }
 
 /// Runtime fault switches.
@@ -307,6 +310,7 @@ fn serve_module(inner: &Inner, faults: &Faults, path: &str) -> Response {
                     zip[i] ^= 0xff;
                     zip
                 }
+                Some(Tamper::Bomb) => declare_huge_first_entry(&m.zip),
             };
             let sent = inner.zip_bytes_sent.clone();
             match faults.rate {
@@ -364,4 +368,21 @@ fn json(body: Vec<u8>) -> Response {
 
 fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+/// `zip` with the first entry's uncompressed size set to 600 MiB in its local header
+/// (`PK\x03\x04`, size at +22) and its central directory header (`PK\x01\x02`, size at +24).
+fn declare_huge_first_entry(zip: &[u8]) -> Vec<u8> {
+    const HUGE: u32 = 600 << 20;
+    let mut out = zip.to_vec();
+    let mut patch = |signature: &[u8; 4], offset: usize| {
+        if let Some(at) = out.windows(4).position(|w| w == signature)
+            && let Some(field) = out.get_mut(at + offset..at + offset + 4)
+        {
+            field.copy_from_slice(&HUGE.to_le_bytes());
+        }
+    };
+    patch(b"PK\x03\x04", 22);
+    patch(b"PK\x01\x02", 24);
+    out
 }

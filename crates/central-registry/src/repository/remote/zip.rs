@@ -28,7 +28,6 @@ use std::time::SystemTime;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use strata_core::dirhash::hash_zip;
 use strata_core::path::ModulePath;
 use strata_core::protocol::ArtifactKind;
 use strata_core::version::{ModuleVersion, Version};
@@ -280,22 +279,19 @@ impl Inner {
             .map_err(|e| RegistryError::io("flushing the download spool", e))?;
         let spool = writer.fill().path().to_owned();
         let mv = ModuleVersion::new(module.as_str(), version.as_str());
-        let check_rules = expected.is_none();
         let hashed = tokio::task::spawn_blocking(move || -> Result<String, String> {
             let file = std::fs::File::open(&spool).map_err(|e| e.to_string())?;
-            if check_rules {
-                // Unverifiable (no_sum): at least refuse what the go command would refuse.
-                let report = check_zip_report(&mv, file).map_err(|e| e.to_string())?;
-                let violations = report.violations();
-                if !violations.is_empty() {
-                    return Err(format!("invalid module zip: {}", violations.join("; ")));
-                }
-                report
-                    .hash
-                    .ok_or_else(|| "zip could not be hashed".to_owned())
-            } else {
-                hash_zip(file).map_err(|e| e.to_string())
+            // The module-zip rules and size limits come first, verified or not: entries that
+            // declare more than the limit are refused before a byte is inflated, so an upstream
+            // zip bomb costs bounded CPU; and a zip the go command would refuse is not stored.
+            let report = check_zip_report(&mv, file).map_err(|e| e.to_string())?;
+            let violations = report.violations();
+            if !violations.is_empty() {
+                return Err(format!("invalid module zip: {}", violations.join("; ")));
             }
+            report
+                .hash
+                .ok_or_else(|| "zip could not be hashed".to_owned())
         })
         .await
         .map_err(|e| RegistryError::Internal(e.to_string()))?;
