@@ -25,6 +25,10 @@ pub enum RegistryError {
     /// An upload that breaks the module rules; one line per violation.
     #[error("{}", .0.join("\n"))]
     InvalidModule(Vec<String>),
+    /// An upload body that broke off while it was read (the client hung up or sent less than
+    /// it announced): the client's failure, and nothing was stored.
+    #[error("{0}")]
+    Aborted(String),
     /// A body over the configured limit.
     #[error("upload too large: the limit is {limit} bytes")]
     TooLarge {
@@ -86,7 +90,7 @@ impl RegistryError {
             | RegistryError::NotFound(_)
             | RegistryError::Deleted(_) => ErrorKind::NotFound,
             RegistryError::BadPath(_) => ErrorKind::BadPath,
-            RegistryError::InvalidModule(_) => ErrorKind::InvalidInput,
+            RegistryError::InvalidModule(_) | RegistryError::Aborted(_) => ErrorKind::InvalidInput,
             RegistryError::TooLarge { .. } => ErrorKind::TooLarge,
             RegistryError::Unauthenticated(_) => ErrorKind::Unauthenticated,
             RegistryError::Forbidden(_) => ErrorKind::Forbidden,

@@ -149,7 +149,7 @@ where
 pub fn aborted(cause: impl std::fmt::Display) -> RegistryError {
     let reason = format!("upload aborted by the client ({cause}); nothing was stored");
     tracing::info!(%reason, "upload aborted");
-    RegistryError::InvalidModule(vec![reason])
+    RegistryError::Aborted(reason)
 }
 
 /// A module zip that passed every check, ready to be stored.

@@ -215,10 +215,11 @@ impl Fills {
             fetched: unix_now(),
             source: Some(open.upstream.name.clone()),
         };
-        // Until the SHA-256 is known, the meta line on disk holds a placeholder of the same
-        // length, written over in place at the end (the bytes after it do not move).
+        // Until the SHA-256 is known, the meta line on disk carries 64 zeros in its place (the
+        // same length), overwritten with the real digest at the end: the bytes after the line
+        // never move.
         let on_disk = Meta {
-            etag: PLACEHOLDER_ETAG.to_owned(),
+            etag: UNKNOWN_ETAG.to_owned(),
             ..meta.clone()
         };
         let line = if etag.is_some() {
@@ -388,7 +389,7 @@ impl Drop for Leave {
 }
 
 /// The meta line's ETag until a streaming answer's SHA-256 is known: as long as a real one.
-const PLACEHOLDER_ETAG: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+const UNKNOWN_ETAG: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// `etag` unless empty (a streaming answer's header).
 fn known(etag: &str) -> Option<String> {

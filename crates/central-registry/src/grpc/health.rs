@@ -15,7 +15,7 @@ use tonic_health::server::HealthReporter;
 use super::RegistryService;
 use super::proto::registry_server::RegistryServer;
 use crate::http::AppState;
-use crate::storage::ObjectKey;
+use crate::http::ops::readiness;
 
 /// How often readiness is checked again.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(2);
@@ -24,22 +24,6 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The services whose status follows readiness: the server as a whole and the registry API.
 const SERVICES: [&str; 2] = ["", <RegistryServer<RegistryService> as NamedService>::NAME];
-
-/// Whether the registry can serve: `Err` says why not. The rules of `/readyz`: a missing
-/// probe object is an answer from the store, any other storage failure is not.
-pub async fn readiness(state: &AppState) -> Result<(), String> {
-    let probe = ObjectKey::new("readyz/probe").map_err(|e| e.to_string())?;
-    match state.registry.store().head(&probe).await {
-        Ok(_) => {}
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(format!("storage unavailable: {e}")),
-    }
-    state
-        .events
-        .check_ready()
-        .await
-        .map_err(|e| format!("events unavailable: {e}"))
-}
 
 /// Sets the health status from one readiness check now, then keeps it current in a task until
 /// `shutdown`, when everything turns NOT_SERVING.

@@ -19,26 +19,31 @@ pub async fn healthz() -> Response {
 /// Readiness: the object store answers (a missing probe object counts as an answer) and, when
 /// events go to Redis, Redis answers `PING`.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let unavailable = |reason: String| {
-        reply::text(
+    match readiness(&state).await {
+        Ok(()) => reply::text(StatusCode::OK, CacheClass::UpstreamFailure, "ready"),
+        Err(reason) => reply::text(
             StatusCode::SERVICE_UNAVAILABLE,
             CacheClass::UpstreamFailure,
             reason,
-        )
-    };
-    let probe = match ObjectKey::new("readyz/probe") {
-        Ok(k) => k,
-        Err(e) => return unavailable(e.to_string()),
-    };
+        ),
+    }
+}
+
+/// Whether the registry can serve; `Err` says why not. One check for `/readyz` and for the
+/// gRPC health service: a missing probe object is an answer from the store, any other storage
+/// failure is not; with Redis events, Redis must answer too.
+pub async fn readiness(state: &AppState) -> Result<(), String> {
+    let probe = ObjectKey::new("readyz/probe").map_err(|e| e.to_string())?;
     match state.registry.store().head(&probe).await {
         Ok(_) => {}
         Err(e) if e.is_not_found() => {}
-        Err(e) => return unavailable(format!("storage unavailable: {e}")),
+        Err(e) => return Err(format!("storage unavailable: {e}")),
     }
-    if let Err(e) = state.events.check_ready().await {
-        return unavailable(format!("events unavailable: {e}"));
-    }
-    reply::text(StatusCode::OK, CacheClass::UpstreamFailure, "ready")
+    state
+        .events
+        .check_ready()
+        .await
+        .map_err(|e| format!("events unavailable: {e}"))
 }
 
 /// Prometheus metrics.
