@@ -288,6 +288,11 @@ fn secret_module(version: &str) -> FixtureModule {
     FixtureModule::new(SECRET, version, &[]).with_file("secret.go", SECRET_CONTENT)
 }
 
+/// How long a change may take to show at `/` before the test fails. A hang guard far below the
+/// list TTL of an hour, not a latency requirement: the latencies are printed (`--nocapture`),
+/// and measured in milliseconds.
+const VISIBLE_WITHIN: Duration = Duration::from_secs(10);
+
 /// Polls `check` for up to `limit`; returns how long it took to pass.
 async fn within(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> Option<Duration> {
     let started = Instant::now();
@@ -349,8 +354,11 @@ fn crafted(zip_path: &str, etag: &str) -> Vec<(Vec<u8>, String)> {
             "sumdb/sum.strata.test/latest/../../../../readyz",
             "sumdb/sum.strata.test/tile/99/0/000",
             "sumdb/sum.strata.test/lookup/corp.example.com/secret@master",
+            "sumdb/sum.strata.test/lookup/example.com/LONG@v1.0.0",
         ] {
-            paths.push(format!("{prefix}{t}"));
+            // LONG: a lookup whose reason text (echoing the path) would exceed what the edge
+            // reads of an answer; refused by the parser, never a mark against the registry.
+            paths.push(format!("{prefix}{t}").replace("LONG", &"a".repeat(20_000)));
         }
     }
     let long = "a".repeat(300);
@@ -681,14 +689,11 @@ async fn publish_delete_and_quarantine_reach_the_virtual_route_at_once() {
     // Publish: the virtual route lists the new version within a second (TTL: an hour).
     let v2 = FixtureModule::new("corp.example.com/lib", "v0.2.0", &[]);
     stack.publish("pub", &v2).await;
-    let took = within(Duration::from_secs(1), async || {
+    let took = within(VISIBLE_WITHIN, async || {
         stack.get(list, None).await.text() == "v0.1.0\nv0.2.0\n"
     })
     .await;
-    assert!(
-        took.is_some(),
-        "v0.2.0 not listed at / within 1 s of the publish"
-    );
+    assert!(took.is_some(), "v0.2.0 never listed at /");
     eprintln!("publish visible at / after {took:?}");
     let zip2 = stack.get("/corp.example.com/lib/@v/v0.2.0.zip", None).await;
     assert_eq!(zip2.body, v2.zip());
@@ -709,7 +714,7 @@ async fn publish_delete_and_quarantine_reach_the_virtual_route_at_once() {
         "{}",
         deleted.text().await.unwrap()
     );
-    let took = within(Duration::from_secs(1), async || {
+    let took = within(VISIBLE_WITHIN, async || {
         stack.get(list, None).await.text() == "v0.1.0\n"
             && stack
                 .get("/corp.example.com/lib/@v/v0.2.0.zip", None)
@@ -718,10 +723,7 @@ async fn publish_delete_and_quarantine_reach_the_virtual_route_at_once() {
                 == 404
     })
     .await;
-    assert!(
-        took.is_some(),
-        "the deleted version still served at / after 1 s"
-    );
+    assert!(took.is_some(), "the deleted version still served at /");
     eprintln!("delete visible at / after {took:?}");
 
     // Quarantine v0.1.0 (its stored go.mod damaged, found by a scrub): its cached artifacts
@@ -754,7 +756,7 @@ async fn publish_delete_and_quarantine_reach_the_virtual_route_at_once() {
         matches!(report.outcome, ScrubOutcome::Quarantined { .. }),
         "{report:?}"
     );
-    let took = within(Duration::from_secs(1), async || {
+    let took = within(VISIBLE_WITHIN, async || {
         let mut gone = true;
         for ext in ["mod", "zip", "info"] {
             let r = stack
@@ -765,10 +767,7 @@ async fn publish_delete_and_quarantine_reach_the_virtual_route_at_once() {
         gone
     })
     .await;
-    assert!(
-        took.is_some(),
-        "the quarantined version still served at / after 1 s"
-    );
+    assert!(took.is_some(), "the quarantined version still served at /");
     eprintln!("quarantine visible at / after {took:?}");
 }
 

@@ -87,6 +87,7 @@ fn parse_lookup(key: &str) -> Result<SumDbRequest, String> {
     if escaped_version.contains('@') {
         return Err("more than one @".to_owned());
     }
+    crate::protocol::check_lengths(escaped_path, Some(escaped_version))?;
     let module = ModulePath::from_escaped(escaped_path).map_err(|e| e.to_string())?;
     let version = unescape_version(escaped_version).map_err(|e| e.to_string())?;
     let version = Version::new(&version).map_err(|e| e.to_string())?;
@@ -133,6 +134,7 @@ mod tests {
             "/supported/..",
             "//latest",
             "/lookup/example.com/x@master",
+            &format!("/lookup/example.com/{}@v1.0.0", "a".repeat(300)),
             "/%zz",
             "",
         ] {

@@ -131,7 +131,13 @@ pub(super) async fn handle(
         let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
         let body = match read_bounded(response, limit).await {
             Ok(b) => b,
-            Err(e) => {
+            Err(BodyError::TooLarge(e)) => {
+                // The registry answered; an answer too large to pass on says nothing about
+                // its health (and its size may follow from what the client asked).
+                reasons.push(format!("{}: {e}", upstream.name));
+                continue;
+            }
+            Err(BodyError::Transport(e)) => {
                 reasons.push(format!("{}: {e}", upstream.name));
                 edge.pool.failed(&upstream, "failed");
                 continue;
@@ -194,15 +200,28 @@ fn without_url(e: &reqwest::Error) -> String {
     text
 }
 
+/// Why a body could not be read.
+enum BodyError {
+    /// Past the limit (announced or actual).
+    TooLarge(String),
+    /// The connection failed while reading.
+    Transport(String),
+}
+
 /// The body, refused past `limit` bytes (announced or actual).
-async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<Bytes, String> {
+async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<Bytes, BodyError> {
+    let too_large = || BodyError::TooLarge(format!("answer larger than {limit} bytes"));
     if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(format!("answer larger than {limit} bytes"));
+        return Err(too_large());
     }
     let mut body = BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| without_url(&e))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| BodyError::Transport(without_url(&e)))?
+    {
         if body.len() + chunk.len() > limit {
-            return Err(format!("answer larger than {limit} bytes"));
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
