@@ -1,6 +1,7 @@
 //! Cold zips stream from the upstream through the registry to the edge's clients: an edge in
 //! front of a registry (real gRPC) whose remote repository `gocache` proxies a fixture upstream
-//! that sends zips at 2 MB/s, with a metadata deadline (`request_timeout_ms`) far below the
+//! that sends zips at 2 MB/s, read through the route users have — `/`, the virtual repository
+//! `go` over a local member and `gocache`, as in `make run` — with a metadata deadline (`request_timeout_ms`) far below the
 //! time the whole download takes.
 //!
 //! - A genuine zip of several MB: the client's first bytes arrive while the upstream is still
@@ -141,6 +142,17 @@ kind = "remote"
 anonymous_read = true
 upstream = {{ url = "{url}", read_timeout_ms = 10000, retry_initial_ms = 5, attempts = 1 }}
 checksum_db = {{ key = "{key}", url = "{url}/sumdb/{name}", tile_height = {th}, read_timeout_ms = 10000, attempts = 2 }}
+
+# What `make run` serves at `/`: a virtual repository over a local and the remote one.
+[[repositories]]
+name = "private"
+kind = "local"
+
+[[repositories]]
+name = "go"
+kind = "virtual"
+anonymous_read = true
+members = [{{ repository = "private" }}, {{ repository = "gocache" }}]
 "#,
         data = dir.join("data"),
         url = upstream.url(),
@@ -161,7 +173,7 @@ admin_listen = ""
 
 [[routes]]
 prefix = "/"
-repository = "gocache"
+repository = "go"
 
 [upstream]
 request_timeout_ms = {REQUEST_TIMEOUT_MS}
