@@ -1,28 +1,17 @@
-//! The strata central registry: the source of truth for hosted (`local`) and cached (`remote`)
-//! Go modules.
+//! The strata central registry service: the HTTP ([`http`]) and gRPC ([`grpc`]) front ends of
+//! the registry engine (`strata-registry-engine`), and [`server`], which opens the engine from a
+//! configuration and binds the listeners.
 //!
-//! Layers, bottom up: [`storage`] (one object-store trait, fs and S3 backends), [`index`] (the
-//! per-module version index, updated by compare-and-swap), [`repository`] (local repositories),
-//! [`registry`] (repositories behind [`auth`] and their module patterns), the front ends
-//! ([`http`], [`grpc`]), change [`events`], and [`server`] which wires them from a [`config`].
+//! The engine's modules are re-exported under their old paths (`strata_central_registry::storage`
+//! and so on), so front-end code and tests name them as before; new code outside this crate
+//! should depend on the engine directly (the sync worker does).
 
-pub mod auth;
-pub mod change_events;
 pub mod cli;
-mod coalesce;
-pub mod config;
-pub mod error;
-pub mod events;
 pub mod grpc;
 pub mod http;
-pub mod index;
-pub mod keys;
-pub mod maintenance;
-pub mod metrics;
-pub mod registry;
-pub mod repository;
 pub mod server;
-pub mod storage;
-pub mod sumdb;
-pub mod upload;
-pub mod upstream;
+
+pub use strata_registry_engine::{
+    auth, change_events, config, error, events, index, keys, maintenance, metrics, registry,
+    repository, storage, sumdb, upload, upstream,
+};

@@ -8,24 +8,19 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::change_events::EventEmitter;
 use crate::config::RegistryConfig;
 use crate::events::EventBus;
 use crate::grpc;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::storage::{TimedStore, open_store};
 
 /// A failure to start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// Storage could not be opened.
-    #[error("opening storage: {0}")]
-    Storage(#[from] crate::storage::StorageError),
-    /// The event bus could not be set up.
-    #[error("starting change events: {0}")]
-    Events(#[from] crate::events::EventError),
+    /// The engine (storage, change events, repositories) could not be opened.
+    #[error(transparent)]
+    Open(#[from] strata_registry_engine::OpenError),
     /// A listener could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -40,7 +35,7 @@ pub enum StartError {
     /// The gRPC listener's certificate, key or client CA could not be loaded.
     #[error("server.grpc_tls: {0}")]
     GrpcTls(String),
-    /// The registry could not be assembled from the configuration.
+    /// A server task ended abnormally.
     #[error("{0}")]
     Registry(#[from] crate::error::RegistryError),
 }
@@ -67,11 +62,11 @@ pub async fn start(
     config: RegistryConfig,
     shutdown: CancellationToken,
 ) -> Result<Running, StartError> {
-    let metrics = Arc::new(Metrics::new());
-    let store: Arc<dyn crate::storage::ObjectStore> = Arc::new(TimedStore::new(
-        open_store(&config.storage).await?,
-        metrics.clone(),
-    ));
+    let strata_registry_engine::Opened {
+        registry,
+        metrics,
+        events,
+    } = strata_registry_engine::open(&config, shutdown.clone()).await?;
     let spool = config
         .server
         .spool_dir
@@ -87,14 +82,6 @@ pub async fn start(
         Ok(Err(e)) => tracing::warn!(error = %e, "could not sweep the spool directory"),
         Err(e) => tracing::warn!(error = %e, "spool sweep task failed"),
     }
-    let events = EventBus::from_config(&config.events, store.clone(), shutdown.clone()).await?;
-    let registry = Registry::new(
-        &config,
-        store,
-        Arc::new(EventEmitter::new(events.clone(), &config)),
-        metrics.clone(),
-    )?;
-    let registry = Arc::new(registry);
     spawn_access_flush(registry.clone(), shutdown.clone());
     let state = Arc::new(AppState {
         registry: registry.clone(),

@@ -1,5 +1,4 @@
-//! The generated client and messages of `strata.registry.v1` (see `build.rs`).
+//! The generated client and messages of `strata.registry.v1`, from the contract crate
+//! `strata-proto` (built once for the whole workspace).
 
-#![allow(missing_docs, clippy::all, clippy::unwrap_used, clippy::expect_used)]
-
-include!(concat!(env!("OUT_DIR"), "/strata.registry.v1.rs"));
+pub use strata_proto::*;

@@ -240,7 +240,7 @@ pub(crate) fn random_u64() -> u64 {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use strata_central_registry::keys::RepoName;
+    use strata_registry_engine::keys::RepoName;
     use strata_core::path::ModulePath;
     use strata_core::version::Version;
 

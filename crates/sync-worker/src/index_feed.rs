@@ -50,8 +50,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use strata_central_registry::registry::Registry;
-use strata_central_registry::storage::ObjectStore;
+use strata_registry_engine::registry::Registry;
+use strata_registry_engine::storage::ObjectStore;
 use strata_core::path::ModulePath;
 use strata_core::pattern::match_prefix_patterns;
 use tokio::task::JoinHandle;
@@ -290,7 +290,7 @@ impl IndexFollower {
         &self,
         feed: &Feed,
         cursor: &Cursor,
-        etag: Option<strata_central_registry::storage::ETag>,
+        etag: Option<strata_registry_engine::storage::ETag>,
     ) -> Result<(), JobError> {
         let name = &feed.config.name;
         match feed.cursor.save(cursor, etag).await {

@@ -11,7 +11,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use strata_central_registry::keys::RepoName;
+use strata_registry_engine::keys::RepoName;
 use strata_core::path::ModulePath;
 use strata_core::version::Version;
 

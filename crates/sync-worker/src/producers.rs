@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use strata_central_registry::keys::RepoName;
-use strata_central_registry::registry::Registry;
+use strata_registry_engine::keys::RepoName;
+use strata_registry_engine::registry::Registry;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

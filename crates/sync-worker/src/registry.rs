@@ -23,13 +23,12 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use strata_central_registry::change_events::EventEmitter;
-use strata_central_registry::config::RegistryConfig;
-use strata_central_registry::events::EventBus;
-use strata_central_registry::metrics::Metrics as RegistryMetrics;
-use strata_central_registry::registry::Registry;
-use strata_central_registry::storage::{
-    ETag, ObjectKey, ObjectStore, StorageError, TimedStore, body_from_bytes, open_store, read_body,
+use strata_registry_engine::config::RegistryConfig;
+use strata_registry_engine::events::EventBus;
+use strata_registry_engine::metrics::Metrics as RegistryMetrics;
+use strata_registry_engine::registry::Registry;
+use strata_registry_engine::storage::{
+    ETag, ObjectKey, ObjectStore, StorageError, body_from_bytes, read_body,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -61,16 +60,10 @@ impl RegistrySection {
 pub enum OpenError {
     /// The registry configuration could not be read or is invalid.
     #[error("registry configuration: {0}")]
-    Config(#[from] strata_central_registry::config::ConfigError),
-    /// The registry's storage could not be opened.
-    #[error("opening the registry's storage: {0}")]
-    Storage(#[from] StorageError),
-    /// The event bus of the registry's `events` section could not be set up.
-    #[error("registry events: {0}")]
-    Events(#[from] strata_central_registry::events::EventError),
-    /// The registry could not be assembled.
+    Config(#[from] strata_registry_engine::config::ConfigError),
+    /// The engine (storage, events, repositories) could not be opened.
     #[error("registry: {0}")]
-    Registry(#[from] strata_central_registry::error::RegistryError),
+    Open(#[from] strata_registry_engine::OpenError),
 }
 
 /// The registry the handlers drive, with what came with it.
@@ -97,28 +90,18 @@ impl EmbeddedRegistry {
         Self::from_config(&config, shutdown).await
     }
 
-    /// Opens the registry `config` describes: its storage, an event bus from its `events`
-    /// section (running until `shutdown`), and the registry.
+    /// Opens the registry `config` describes through the engine's one assembly
+    /// ([`strata_registry_engine::open`]): its storage, an event bus from its `events` section
+    /// (running until `shutdown`), and the registry.
     pub async fn from_config(
         config: &RegistryConfig,
         shutdown: CancellationToken,
     ) -> Result<Self, OpenError> {
-        let metrics = Arc::new(RegistryMetrics::new());
-        let store: Arc<dyn ObjectStore> = Arc::new(TimedStore::new(
-            open_store(&config.storage).await?,
-            metrics.clone(),
-        ));
-        let events = EventBus::from_config(&config.events, store.clone(), shutdown).await?;
-        let registry = Registry::new(
-            config,
-            store,
-            Arc::new(EventEmitter::new(events.clone(), config)),
-            metrics.clone(),
-        )?;
+        let opened = strata_registry_engine::open(config, shutdown).await?;
         Ok(Self {
-            registry: Arc::new(registry),
-            metrics: Some(metrics),
-            events: Some(events),
+            registry: opened.registry,
+            metrics: Some(opened.metrics),
+            events: Some(opened.events),
         })
     }
 
@@ -313,7 +296,7 @@ mod tests {
     async fn documents_round_trip_with_compare_and_swap() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn ObjectStore> =
-            Arc::new(strata_central_registry::storage::fs::FsStore::open(dir.path()).unwrap());
+            Arc::new(strata_registry_engine::storage::fs::FsStore::open(dir.path()).unwrap());
         let key = sync_key("test/doc.json").unwrap();
         assert!(
             read_doc::<Vec<u32>>(&store, &key).await.unwrap().is_none(),

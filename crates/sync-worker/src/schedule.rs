@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use strata_central_registry::keys::RepoName;
+use strata_registry_engine::keys::RepoName;
 use strata_core::path::ModulePath;
 use strata_core::version::Version;
 

@@ -39,7 +39,7 @@ use axum::routing::post;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use strata_central_registry::keys::RepoName;
+use strata_registry_engine::keys::RepoName;
 use strata_core::path::ModulePath;
 use subtle::ConstantTimeEq;
 

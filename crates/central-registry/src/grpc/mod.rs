@@ -48,11 +48,8 @@ use tonic::transport::server::TcpIncoming;
 use crate::http::AppState;
 pub use service::RegistryService;
 
-/// The generated messages, server and client of `strata.registry.v1`.
-#[allow(missing_docs, clippy::all, clippy::unwrap_used, clippy::expect_used)]
-pub mod proto {
-    include!(concat!(env!("OUT_DIR"), "/strata.registry.v1.rs"));
-}
+/// The generated messages, server and client of `strata.registry.v1` (the contract crate).
+pub use strata_proto as proto;
 
 /// Largest message the server accepts (a `Publish` chunk).
 pub const MAX_RECEIVE_MESSAGE: usize = 4 << 20;

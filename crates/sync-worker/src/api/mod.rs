@@ -24,9 +24,9 @@ use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use strata_central_registry::auth::{Permission, Principal};
-use strata_central_registry::error::RegistryError;
-use strata_central_registry::registry::{Registry, RepoEntry};
+use strata_registry_engine::auth::{Permission, Principal};
+use strata_registry_engine::error::RegistryError;
+use strata_registry_engine::registry::{Registry, RepoEntry};
 use strata_core::protocol::ErrorKind;
 
 use crate::handlers::retention::RetentionPolicy;

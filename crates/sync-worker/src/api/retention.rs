@@ -13,8 +13,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use strata_central_registry::auth::Permission;
-use strata_central_registry::registry::Repository;
+use strata_registry_engine::auth::Permission;
+use strata_registry_engine::registry::Repository;
 
 use super::warm::repo_name;
 use super::{ApiState, authorized, json, principal, queue_error, text};

@@ -11,8 +11,8 @@
 
 use axum::http::header;
 use axum::response::Response;
-use strata_central_registry::error::RegistryError;
-use strata_central_registry::upstream::UpstreamError;
+use strata_registry_engine::error::RegistryError;
+use strata_registry_engine::upstream::UpstreamError;
 
 use super::registry_error;
 

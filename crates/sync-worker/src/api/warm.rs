@@ -29,10 +29,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
-use strata_central_registry::auth::Permission;
-use strata_central_registry::keys::RepoName;
-use strata_central_registry::registry::Registry;
-use strata_central_registry::storage::KeyPrefix;
+use strata_registry_engine::auth::Permission;
+use strata_registry_engine::keys::RepoName;
+use strata_registry_engine::registry::Registry;
+use strata_registry_engine::storage::KeyPrefix;
 use strata_core::gomod::GoMod;
 use strata_core::gosum::GoSumLine;
 use strata_core::path::ModulePath;
@@ -327,12 +327,12 @@ pub fn check_pin_name(name: &str) -> Result<(), String> {
     }
 }
 
-fn pin_key(name: &str) -> Result<strata_central_registry::storage::ObjectKey, String> {
+fn pin_key(name: &str) -> Result<strata_registry_engine::storage::ObjectKey, String> {
     check_pin_name(name)?;
     sync_key(&format!("pins/{name}.json")).map_err(|e| e.to_string())
 }
 
-fn warmup_key(id: &str) -> Result<strata_central_registry::storage::ObjectKey, String> {
+fn warmup_key(id: &str) -> Result<strata_registry_engine::storage::ObjectKey, String> {
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!("invalid warm-up id {id:?}"));
     }

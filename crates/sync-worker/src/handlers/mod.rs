@@ -16,8 +16,8 @@ pub mod scrub;
 
 use std::sync::Arc;
 
-use strata_central_registry::error::RegistryError;
-use strata_central_registry::registry::{Registry, Repository};
+use strata_registry_engine::error::RegistryError;
+use strata_registry_engine::registry::{Registry, Repository};
 use strata_core::protocol::ErrorKind;
 
 use crate::config::WorkerConfig;
@@ -127,7 +127,7 @@ pub fn registry_handlers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_central_registry::upstream::UpstreamError;
+    use strata_registry_engine::upstream::UpstreamError;
 
     #[test]
     fn registry_failures_map_to_retryable_or_permanent() {

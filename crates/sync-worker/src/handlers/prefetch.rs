@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use strata_central_registry::registry::Registry;
-use strata_central_registry::repository::Warmed;
-use strata_central_registry::storage::{ObjectKey, StorageError};
+use strata_registry_engine::registry::Registry;
+use strata_registry_engine::repository::Warmed;
+use strata_registry_engine::storage::{ObjectKey, StorageError};
 use strata_core::path::ModulePath;
 use strata_core::version::Version;
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use strata_central_registry::registry::Registry;
+use strata_registry_engine::registry::Registry;
 use strata_core::path::ModulePath;
 use strata_core::version::Version;
 

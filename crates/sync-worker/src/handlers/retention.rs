@@ -28,8 +28,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
-use strata_central_registry::keys::RepoName;
-use strata_central_registry::registry::{Registry, Repository};
+use strata_registry_engine::keys::RepoName;
+use strata_registry_engine::registry::{Registry, Repository};
 use strata_core::path::ModulePath;
 use strata_core::version::Version;
 
@@ -190,7 +190,7 @@ pub struct RetentionReport {
 }
 
 /// The key of a repository's last retention report.
-pub fn report_key(repository: &str) -> Result<strata_central_registry::storage::ObjectKey, String> {
+pub fn report_key(repository: &str) -> Result<strata_registry_engine::storage::ObjectKey, String> {
     sync_key(&format!("retention/{repository}/last.json")).map_err(|e| e.to_string())
 }
 

@@ -35,9 +35,9 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use serde::{Deserialize, Serialize};
-use strata_central_registry::config::RepositoryConfig;
-use strata_central_registry::maintenance::ScrubOutcome;
-use strata_central_registry::registry::{Registry, Repository};
+use strata_registry_engine::config::RepositoryConfig;
+use strata_registry_engine::maintenance::ScrubOutcome;
+use strata_registry_engine::registry::{Registry, Repository};
 use strata_core::protocol::ErrorKind;
 use strata_core::version::Version;
 use tokio::task::JoinHandle;
@@ -226,7 +226,7 @@ pub struct ScrubCursor {
 /// The key of a repository's scrub cursor.
 pub fn cursor_key(
     repository: &str,
-) -> Result<strata_central_registry::storage::ObjectKey, JobError> {
+) -> Result<strata_registry_engine::storage::ObjectKey, JobError> {
     sync_key(&format!("scrub/{repository}.json")).map_err(|e| JobError::permanent(e.to_string()))
 }
 
@@ -532,7 +532,7 @@ pub async fn schedule_tick(
             Err(DocError::Conflict { .. }) => continue,
             Err(e) => return Err(e.to_string()),
         }
-        let repository = strata_central_registry::keys::RepoName::new(&repo)
+        let repository = strata_registry_engine::keys::RepoName::new(&repo)
             .map_err(|e| format!("{repo}: {e}"))?;
         let job = NewJob::new(Job::Scrub {
             repository: Some(repository),

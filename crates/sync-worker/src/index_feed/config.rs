@@ -1,7 +1,7 @@
 //! The `[[feeds]]` configuration entries and their validation.
 
 use serde::Deserialize;
-use strata_central_registry::keys::RepoName;
+use strata_registry_engine::keys::RepoName;
 use strata_core::pattern::glob_match;
 
 use super::entry::FeedTime;

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use strata_central_registry::storage::{ETag, ObjectKey, ObjectStore, StorageError};
+use strata_registry_engine::storage::{ETag, ObjectKey, ObjectStore, StorageError};
 
 use super::entry::FeedTime;
 use crate::registry::{DocError, Write, read_doc, sync_key, write_doc};

@@ -4,11 +4,11 @@ use std::sync::Mutex;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::get;
-use strata_central_registry::storage::fs::FsStore;
+use strata_registry_engine::storage::fs::FsStore;
 
 use std::time::SystemTime;
 
-use strata_central_registry::keys::RepoName;
+use strata_registry_engine::keys::RepoName;
 
 use super::entry::FeedTime;
 use super::*;

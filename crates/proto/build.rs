@@ -1,7 +1,7 @@
 //! Compiles the gRPC contract (`proto/strata/registry/v1/registry.proto` at the workspace root)
 //! into Rust. `protox` parses the proto in pure Rust, so building needs no system `protoc`;
 //! `tonic-prost-build` turns its file descriptor set into messages, a server and a client
-//! (the client serves edges, workers and the tests).
+//! (the client serves edges and the tests; the registry's gRPC front end implements the server).
 
 use std::path::PathBuf;
 
