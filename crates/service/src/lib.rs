@@ -1,6 +1,9 @@
 //! What every strata service shares, so that no service crate needs another:
-//! - [`telemetry`]: the process start-up path (logging, runtime, the shutdown signal, the
-//!   `--config` convention);
+//! - [`bootstrap`]: how every service binary starts (command line, configuration, logging,
+//!   runtime, shutdown signal, exit status) before its one `run(config, shutdown)`;
+//! - [`config`]: loading a configuration (TOML, then `STRATA_<SERVICE>_*` environment
+//!   overrides, then validation) with one [`config::ConfigError`];
+//! - [`telemetry`]: logging and the shutdown signal;
 //! - [`events`]: the change-event schema every tier agrees on, its two transports (an
 //!   in-process broadcast and Redis Streams) and the subscription consumers read;
 //! - [`tls`]: server TLS configurations from PEM files (optionally requiring client certificates);
@@ -11,7 +14,9 @@
 //! workers only subscribe.
 
 pub mod backoff;
+pub mod bootstrap;
 pub mod clock;
+pub mod config;
 pub mod events;
 pub mod keys;
 pub mod telemetry;

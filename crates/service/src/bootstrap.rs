@@ -1,0 +1,141 @@
+//! How every service binary starts: the same command line, the same configuration loading, the
+//! same logging and the same shutdown, then the service's one `run(config, shutdown)`.
+//!
+//! `strata-registry`, `strata-edge` and `strata-sync` each call [`main`] from their `cli`
+//! module. The command line is `--config FILE` (or `--config=FILE`), else the file named by
+//! `STRATA_<SERVICE>_CONFIG` (see [`crate::config`]). Exit statuses: 64 for a usage error or a
+//! configuration that cannot be used, the [`Failure::exit_code`] of a failed run (1 unless the
+//! service says otherwise), 0 after a clean shutdown on SIGINT or SIGTERM.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, ServiceConfig};
+use crate::telemetry;
+
+/// A service run that failed, and the exit status that failure means.
+pub trait Failure: std::fmt::Display {
+    /// The process's exit status for this failure.
+    fn exit_code(&self) -> u8 {
+        1
+    }
+}
+
+/// Runs a service binary named `binary` with the process's arguments and environment: reads
+/// the configuration `C`, installs logging (then logs the configuration's warnings), builds the
+/// runtime, and runs `run` with a token that SIGINT or SIGTERM cancels.
+pub fn main<C, F, Fut, E>(binary: &str, run: F) -> ExitCode
+where
+    C: ServiceConfig,
+    F: FnOnce(C, CancellationToken) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Failure,
+{
+    let env = config::config_env(C::SERVICE);
+    let usage = format!("usage: {binary} --config FILE (or set {env})");
+    let path = match config_path(std::env::args().skip(1)) {
+        Ok(Some(path)) => path,
+        Ok(None) => match from_env::<C>(&env) {
+            Some(path) => path,
+            None => {
+                eprintln!("{usage}");
+                return ExitCode::from(64);
+            }
+        },
+        Err(message) => {
+            eprintln!("{binary}: {message}\n{usage}");
+            return ExitCode::from(64);
+        }
+    };
+    let loaded = match config::load::<C>(&path) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("{binary}: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    telemetry::init();
+    for warning in &loaded.warnings {
+        tracing::warn!(config = %path.display(), "{warning}");
+    }
+    if C::CONFIG_WAS.iter().any(|old| std::env::var_os(old).is_some())
+        && std::env::var_os(&env).is_none()
+    {
+        tracing::warn!("{} is deprecated: use {env}", C::CONFIG_WAS.join(" / "));
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{binary}: starting the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let config = loaded.config;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let on_signal = shutdown.clone();
+        tokio::spawn(async move {
+            telemetry::shutdown_signal().await;
+            tracing::info!("shutdown requested");
+            on_signal.cancel();
+        });
+        match run(config, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "{binary} failed");
+                eprintln!("{binary}: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        }
+    })
+}
+
+/// The file named by `env`, else by one of the service's old names for it.
+fn from_env<C: ServiceConfig>(env: &str) -> Option<PathBuf> {
+    std::iter::once(env)
+        .chain(C::CONFIG_WAS.iter().copied())
+        .find_map(std::env::var_os)
+        .map(PathBuf::from)
+}
+
+/// `--config FILE` or `--config=FILE` among `args`; `Ok(None)` when absent, an error for any
+/// other argument.
+pub fn config_path(args: impl Iterator<Item = String>) -> Result<Option<PathBuf>, String> {
+    let mut args = args;
+    let mut path = None;
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            let value = args.next().ok_or("--config needs a file")?;
+            path = Some(PathBuf::from(value));
+        } else if let Some(value) = arg.strip_prefix("--config=") {
+            path = Some(PathBuf::from(value));
+        } else {
+            return Err(format!("unknown argument {arg:?}"));
+        }
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<PathBuf>, String> {
+        config_path(args.iter().map(|s| (*s).to_owned()))
+    }
+
+    #[test]
+    fn parses_the_config_flag() {
+        assert_eq!(parse(&[]).unwrap(), None);
+        assert_eq!(
+            parse(&["--config", "w.toml"]).unwrap(),
+            Some("w.toml".into())
+        );
+        assert_eq!(parse(&["--config=w.toml"]).unwrap(), Some("w.toml".into()));
+        assert!(parse(&["--config"]).unwrap_err().contains("needs a file"));
+        assert!(parse(&["--verbose"]).unwrap_err().contains("--verbose"));
+    }
+}
