@@ -8,7 +8,9 @@
 //!   in-process broadcast and Redis Streams) and the subscription consumers read;
 //! - [`tls`]: server TLS configurations from PEM files (optionally requiring client certificates);
 //! - [`keys`]: the event stream and heat key names tiers agree on;
-//! - [`backoff`]: capped exponential backoff with jitter; [`clock`]: Unix time.
+//! - [`backoff`]: capped exponential backoff with jitter; [`clock`]: Unix time;
+//! - [`coalesce`]: concurrent requests for one key share one piece of work, which outlives them;
+//! - [`conditional`]: `If-None-Match` and single `Range` requests, over header values.
 //!
 //! The registry composes the transports with its durable outbox into its event bus; edges and
 //! workers only subscribe.
@@ -16,6 +18,8 @@
 pub mod backoff;
 pub mod bootstrap;
 pub mod clock;
+pub mod coalesce;
+pub mod conditional;
 pub mod config;
 pub mod events;
 pub mod keys;
