@@ -2,9 +2,9 @@
 //!
 //! Layers, bottom up: [`upstream`] (the central registries over gRPC: health, latency, circuit
 //! breakers, failover), [`cache`] (memory and disk tiers), [`fill`] (one streaming download per
-//! zip, shared by every client that wants it), [`coalesce`] (the same for small answers),
-//! [`access`] (cached authorization decisions), [`freshness`] (TTLs and invalidation),
-//! [`events`] (the consumer of the registry's change events),
+//! zip, shared by every client that wants it), [`access`] (cached authorization decisions),
+//! [`freshness`] (TTLs and invalidation), [`events`] (the consumer of the registry's change
+//! events),
 //! [`fallback`] (public GOPROXYs for when no registry answers), [`edge`] (the request logic)
 //! and [`http`] (the front end). [`start`] wires them from an [`config::EdgeConfig`].
 
@@ -12,7 +12,6 @@ pub mod access;
 pub mod answer;
 pub mod cache;
 pub mod cli;
-pub mod coalesce;
 pub mod config;
 pub mod edge;
 pub mod error;

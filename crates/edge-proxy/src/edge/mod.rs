@@ -16,6 +16,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use strata_core::dirhash::hash_go_mod;
 use strata_core::protocol::ProxyRequest;
+use strata_service::coalesce::Coalescer;
 
 use crate::access::{Access, Admitted, Principal};
 pub use crate::answer::{Answer, Body, Source};
@@ -24,7 +25,6 @@ use crate::answer::{InfoJson, memory_answer};
 use crate::cache::disk::DiskTier;
 use crate::cache::memory::MemoryTier;
 use crate::cache::{CacheKey, EntryKind, MemEntry, Meta};
-use crate::coalesce::Coalescer;
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
 use crate::fallback::Fallbacks;
@@ -59,7 +59,8 @@ pub struct Edge {
     pub fallbacks: Fallbacks,
     /// Read counts for the sync worker.
     pub heat: Arc<crate::heat::Heat>,
-    small: Coalescer<Result<Arc<MemEntry>, EdgeError>>,
+    /// Registry fetches of small answers in flight, by disk-tier path.
+    small: Coalescer<String, Result<Arc<MemEntry>, EdgeError>>,
 }
 
 impl Edge {
@@ -290,7 +291,9 @@ impl Edge {
         Some(memory_answer(&mem, Source::Disk))
     }
 
-    /// One shared registry fetch of a small answer, stored in both tiers.
+    /// One shared registry fetch of a small answer, stored in both tiers. The fetch runs in a
+    /// task of its own, so it finishes and fills the tiers even if every client that wanted it
+    /// hangs up. (Zips have their own, streaming mechanism in [`crate::fill`].)
     async fn fetch_small(
         self: &Arc<Self>,
         key: &CacheKey,
@@ -301,14 +304,14 @@ impl Edge {
         let (key, request) = (key.clone(), request.clone());
         let auth = auth.map(str::to_owned);
         let rel = key.relative_path();
-        let panicked = Err(EdgeError::Unavailable(format!("fetching {rel} failed")));
         self.small
-            .run(
-                &rel,
-                move || async move { edge.fetch_small_now(key, request, auth).await },
-                panicked,
-            )
+            .run(rel.clone(), move || async move {
+                edge.fetch_small_now(key, request, auth).await
+            })
             .await
+            .unwrap_or_else(|_abandoned| {
+                Err(EdgeError::Unavailable(format!("fetching {rel} failed")))
+            })
     }
 
     async fn fetch_small_now(
