@@ -10,9 +10,10 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
 use hyper::body::Frame;
 use strata_core::protocol::{CacheClass, ErrorKind};
+use strata_service::conditional::{if_none_match, parse_range};
 
+use crate::answer::{Answer, Body, Source};
 use crate::cache::EntryKind;
-use crate::edge::{Answer, Body, Source};
 use crate::error::EdgeError;
 use crate::fill;
 
@@ -124,7 +125,11 @@ pub async fn answer(
     {
         h.insert("x-go-checksum", h1);
     }
-    if !meta.etag.is_empty() && if_none_match(headers, &etag) {
+    let if_none_match_values = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    if !meta.etag.is_empty() && if_none_match(if_none_match_values, &etag) {
         *base.status_mut() = StatusCode::NOT_MODIFIED;
         return base;
     }
@@ -137,9 +142,9 @@ pub async fn answer(
         h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
             None => (0, size),
-            Some(range) => match parse_range(range, size) {
-                Some(Ok(r)) => r,
-                Some(Err(())) => {
+            Some(range) => match parse_range(range).map(|r| r.resolve(size)) {
+                Some(Some(r)) => (r.start, r.end),
+                Some(None) => {
                     let mut r = text(
                         StatusCode::RANGE_NOT_SATISFIABLE,
                         CacheClass::UpstreamFailure,
@@ -270,50 +275,6 @@ pub fn file_stream(
     )
 }
 
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
-}
-
-/// A single `bytes=` range: `Some(Ok((start, end_exclusive)))`, `Some(Err)` if unsatisfiable,
-/// `None` if not understood (then the whole body is served, as RFC 9110 allows).
-fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
-    let spec = value.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (a, b) = spec.split_once('-')?;
-    let (a, b) = (a.trim(), b.trim());
-    if a.is_empty() {
-        let n: u64 = b.parse().ok()?;
-        if n == 0 || size == 0 {
-            return Some(Err(()));
-        }
-        return Some(Ok((size.saturating_sub(n), size)));
-    }
-    let start: u64 = a.parse().ok()?;
-    let end = if b.is_empty() {
-        size
-    } else {
-        let last: u64 = b.parse().ok()?;
-        if last < start {
-            // RFC 9110 §14.1.1: an invalid range is ignored (a full 200 answer).
-            return None;
-        }
-        // `last` may be anything up to u64::MAX: past the end means "to the end".
-        last.saturating_add(1).min(size)
-    };
-    if start >= size {
-        return Some(Err(()));
-    }
-    Some(Ok((start, end)))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -366,25 +327,5 @@ mod tests {
         let e = collect(&path, 10, 200).await.unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
         assert!(e.to_string().contains("shorter"), "{e}");
-    }
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 10))));
-        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 100))));
-        assert_eq!(parse_range("bytes=-10", 100), Some(Ok((90, 100))));
-        assert_eq!(parse_range("bytes=50-500", 100), Some(Ok((50, 100))));
-        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
-        assert_eq!(parse_range("items=0-1", 100), None);
-        assert_eq!(
-            parse_range("bytes=0-18446744073709551615", 100),
-            Some(Ok((0, 100)))
-        );
-        assert_eq!(parse_range("bytes=5-2", 100), None);
-        assert_eq!(
-            parse_range("bytes=18446744073709551615-", 100),
-            Some(Err(()))
-        );
     }
 }
