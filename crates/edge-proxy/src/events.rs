@@ -14,6 +14,7 @@ use strata_core::path::ModulePath;
 use strata_core::protocol::ProxyRequest;
 use strata_core::pseudo::Timestamp;
 use strata_core::version::Version;
+use strata_service::clock::unix_now;
 use strata_service::events::{Event, EventKind, Subscription};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -210,7 +211,7 @@ pub async fn apply(edge: &Edge, event: &Event) {
         .get_or_create(&KindLabels { kind })
         .inc();
     if let Some(at) = parse_rfc3339(&event.at) {
-        let lag = crate::cache::unix_now().saturating_sub(at);
+        let lag = unix_now().saturating_sub(at);
         edge.metrics
             .event_lag_seconds
             .set(i64::try_from(lag).unwrap_or(i64::MAX));

@@ -1,5 +1,5 @@
-//! Freshness of mutable answers (`list`, `@latest`, queries). Change events reach it through
-//! [`crate::events`], the edge's consumer of the registry's event stream.
+//! Freshness of mutable answers (`list`, `@latest`, queries). The edge's consumer of the
+//! registry's change events reports each one here ([`Freshness::invalidate`]).
 //!
 //! A mutable answer in memory is fresh while it is younger than `cache.metadata_ttl_ms` *and*
 //! no change event for its module arrived since its fetch started. The second condition is

@@ -1,12 +1,28 @@
 //! The strata edge proxy: the regional GOPROXY every `go build` of a region talks to.
 //!
-//! Layers, bottom up: [`upstream`] (the central registries over gRPC: health, latency, circuit
-//! breakers, failover), [`cache`] (memory and disk tiers), [`fill`] (one streaming download per
-//! zip, shared by every client that wants it), [`access`] (cached authorization decisions),
-//! [`freshness`] (TTLs and invalidation), [`events`] (the consumer of the registry's change
-//! events),
-//! [`fallback`] (public GOPROXYs for when no registry answers), [`edge`] (the request logic)
-//! and [`http`] (the front end). [`start`] wires them from an [`config::EdgeConfig`].
+//! Modules, bottom up; each uses only modules listed before it (no cycles, doc links included),
+//! the foundations aside in the parentheses:
+//! - the foundations, using no other module: [`error`], [`metrics`], [`heat`] (read counts for
+//!   the sync worker), [`proto`] (the registry's gRPC types), [`config`] (which only links to
+//!   `heat`'s docs);
+//! - [`access`]: cached authorization decisions;
+//! - [`upstream`]: the central registries over gRPC: health, latency, circuit breakers,
+//!   failover;
+//! - [`cache`]: the memory and disk tiers and what an entry is;
+//! - [`freshness`]: TTLs and invalidation numbers of mutable answers (uses `cache`);
+//! - [`fill`]: one streaming download per zip into the disk tier, shared by every client that
+//!   wants it (uses `cache`, `upstream`);
+//! - [`answer`]: what the edge answers with: an entry's facts, its bytes, their provenance
+//!   (uses `cache`, `fill`);
+//! - [`fallback`]: public GOPROXYs for when no registry answers (uses `answer`, `cache`);
+//! - [`edge`]: the request logic over all of the above; concurrent misses for one small answer
+//!   share one fetch through [`strata_service::coalesce`];
+//! - two drivers of the [`edge::Edge`], neither using the other: [`http`] (the front end; its
+//!   conditional and range requests are [`strata_service::conditional`]'s; uses `access`,
+//!   `answer`, `cache`, `fill`, `edge`) and [`events`] (the consumer of the registry's change
+//!   events, which it applies to the edge's tiers and freshness; uses `edge`).
+//!
+//! [`start`] (here) wires them from an [`config::EdgeConfig`]; [`cli`] is the binary's `main`.
 
 pub mod access;
 pub mod answer;

@@ -108,8 +108,9 @@ pub struct MemEntry {
     pub body: Bytes,
     /// When it entered this process (freshness of mutable answers).
     pub stored: Instant,
-    /// The invalidation sequence number when its fetch started (see [`crate::freshness`]);
-    /// `None` for entries read back from disk, which are never fresh.
+    /// The invalidation sequence number current when its fetch started, which freshness
+    /// compares with its module's last change event's; `None` for entries read back from
+    /// disk, which are never fresh.
     pub seq: Option<u64>,
 }
 

@@ -145,7 +145,7 @@ impl RegistryPool {
     /// Opens a `Zip` stream from `offset` and waits for its header (within the call deadline;
     /// the data that follows is bounded by the zip idle timeout instead). Streaming answers are
     /// accepted: a zip the registry is still downloading starts at once, its header without an
-    /// ETag (see [`crate::fill`] for how it is verified).
+    /// ETag (the SHA-256 comes in a trailer when the stream ends).
     pub async fn open_zip(
         &self,
         repository: &str,

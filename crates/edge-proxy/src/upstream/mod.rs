@@ -285,7 +285,7 @@ impl RegistryPool {
 /// upstream's failure (`upstream_unavailable`, `upstream_timeout`), a bad path, a missing
 /// module are answers, however many clients ask for them. A status without it comes from the
 /// transport (refused connection, reset stream, deadline): a failure for the retryable codes.
-/// (Also applied to a zip stream that breaks after its header, see [`crate::fill`].)
+/// The same rule judges a status that breaks off a zip stream after its header.
 pub(crate) fn registry_failed(status: &Status) -> bool {
     match answered_kind(status) {
         Some(kind) => kind == ErrorKind::Unavailable,
