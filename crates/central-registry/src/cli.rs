@@ -1,38 +1,20 @@
-//! The `strata-registry` command line: read the configuration, start telemetry, run until
-//! SIGINT or SIGTERM. `src/main.rs` only calls [`main`], so other packages (the end-to-end tests)
-//! can build binaries that run exactly this code.
+//! The `strata-registry` command line: the shared service bootstrap
+//! ([`strata_service::bootstrap`]) around [`server::run`]. `src/main.rs` only calls [`main`], so
+//! other packages (the end-to-end tests) can build binaries that run exactly this code.
 //!
-//! Usage: `strata-registry --config FILE` (or `STRATA_CONFIG`). Exits 64 on an invalid
-//! configuration, 1 when it cannot start.
+//! Usage: `strata-registry --config FILE` (or `STRATA_REGISTRY_CONFIG`; the old `STRATA_CONFIG`
+//! still works, with a warning). Exits 64 on an invalid configuration, 1 when it cannot start.
 
 use std::process::ExitCode;
 
-use crate::config::RegistryConfig;
-use strata_service::telemetry;
+use strata_service::bootstrap::{self, Failure};
 
-use crate::server;
+use crate::config::RegistryConfig;
+use crate::server::{self, StartError};
 
 /// Runs the command with the process's arguments and environment; returns its exit status.
 pub fn main() -> ExitCode {
-    let Some(path) = telemetry::config_path("STRATA_CONFIG") else {
-        eprintln!("usage: strata-registry --config FILE (or set STRATA_CONFIG)");
-        return ExitCode::from(64);
-    };
-    let config = match RegistryConfig::load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("strata-registry: {e}");
-            return ExitCode::from(64);
-        }
-    };
-    telemetry::run_service("strata-registry", |shutdown| async move {
-        match server::run(config, shutdown).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!(error = %e, "registry failed");
-                eprintln!("strata-registry: {e}");
-                ExitCode::from(1)
-            }
-        }
-    })
+    bootstrap::main::<RegistryConfig, _, _, _>("strata-registry", server::run)
 }
+
+impl Failure for StartError {}

@@ -1,5 +1,7 @@
-//! Registry configuration: TOML, then `STRATA_…` environment overrides, then validation into
-//! typed values. Nothing outside this module reads the environment.
+//! Registry configuration: TOML, then `STRATA_REGISTRY_…` environment overrides, then validation
+//! into typed values, through the loader every service shares ([`strata_service::config`]).
+//! Nothing outside this module reads the environment. The overrides are
+//! [`RegistryConfig::OVERRIDES`](ServiceConfig::OVERRIDES).
 //!
 //! ```toml
 //! storage = { kind = "fs", root = "./data" }     # or { kind = "s3", bucket = …, … }
@@ -31,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use strata_core::pattern::match_prefix_patterns;
+use strata_service::config::{self, Loaded, Override, ServiceConfig};
 
 use crate::auth::TokenConfig;
 use crate::events::{EventsConfig, RedisEventsConfig};
@@ -317,52 +320,65 @@ impl RepositoryConfig {
     }
 }
 
-/// A configuration that cannot be used; main exits with status 64 on it.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("reading {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The failure.
-        source: std::io::Error,
-    },
-    /// TOML syntax or a field of the wrong type, unknown or missing.
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file (or `<embedded>`).
-        path: String,
-        /// The parser's message, with line and column.
-        message: String,
-    },
-    /// An environment override that does not parse.
-    #[error("environment variable {name}={value:?}: {reason}")]
-    Env {
-        /// Variable name.
-        name: &'static str,
-        /// Its value.
-        value: String,
-        /// Why it is rejected.
-        reason: String,
-    },
-    /// Values that parse but do not fit together.
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
+pub use strata_service::config::ConfigError;
+
+impl ServiceConfig for RegistryConfig {
+    const SERVICE: &'static str = "REGISTRY";
+    const CONFIG_WAS: &'static [&'static str] = &["STRATA_CONFIG"];
+    const OVERRIDES: &'static [Override] = &[
+        Override {
+            name: "HTTP_LISTEN",
+            key: "server.http",
+            note: "",
+            was: &["STRATA_HTTP_LISTEN"],
+        },
+        Override {
+            name: "GRPC_LISTEN",
+            key: "server.grpc",
+            note: "",
+            was: &["STRATA_GRPC_LISTEN"],
+        },
+        Override {
+            name: "REDIS_URL",
+            key: "events.url",
+            note: "switches `events` to Redis Streams",
+            was: &["STRATA_REDIS_URL"],
+        },
+        Override {
+            name: "STORAGE_ROOT",
+            key: "storage.root",
+            note: "switches `storage` to the filesystem at that path",
+            was: &["STRATA_STORAGE_ROOT"],
+        },
+    ];
+
+    fn apply_override(&mut self, name: &str, value: &str) -> Result<(), String> {
+        match name {
+            "HTTP_LISTEN" => self.server.http = config::parse(value)?,
+            "GRPC_LISTEN" => self.server.grpc = config::parse(value)?,
+            "REDIS_URL" => {
+                self.events = EventsConfig::Redis(RedisEventsConfig::with_url(value.to_string()))
+            }
+            "STORAGE_ROOT" => {
+                self.storage = StorageConfig::Fs(FsConfig {
+                    root: PathBuf::from(value),
+                })
+            }
+            other => return Err(format!("{other} is not a registry setting")),
+        }
+        Ok(())
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        self.check()
+    }
 }
 
 impl RegistryConfig {
-    /// Reads a TOML file, applies environment overrides and validates.
+    /// Reads a TOML file, applies the process environment's overrides and validates (the
+    /// warnings about deprecated or unknown variables are logged).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_toml(
-            &text,
-            &path.display().to_string(),
-            &std::env::vars().collect::<Vec<_>>(),
-        )
+        config::load::<Self>(path).map(logged)
     }
 
     /// Parses TOML text with the given environment (`(name, value)` pairs) and validates.
@@ -371,35 +387,11 @@ impl RegistryConfig {
         origin: &str,
         env: &[(String, String)],
     ) -> Result<Self, ConfigError> {
-        let mut config: RegistryConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: origin.to_string(),
-            message: e.to_string(),
-        })?;
-        config.apply_env(env)?;
-        config.validate()?;
-        Ok(config)
+        config::from_toml::<Self>(text, origin, env).map(logged)
     }
 
-    fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
-        for (name, value) in env {
-            match name.as_str() {
-                "STRATA_HTTP_LISTEN" => self.server.http = parse_addr("STRATA_HTTP_LISTEN", value)?,
-                "STRATA_GRPC_LISTEN" => self.server.grpc = parse_addr("STRATA_GRPC_LISTEN", value)?,
-                "STRATA_REDIS_URL" => {
-                    self.events = EventsConfig::Redis(RedisEventsConfig::with_url(value.clone()))
-                }
-                "STRATA_STORAGE_ROOT" => {
-                    self.storage = StorageConfig::Fs(FsConfig {
-                        root: PathBuf::from(value),
-                    });
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the values together.
+    fn check(&self) -> Result<(), ConfigError> {
         let mut seen = std::collections::HashSet::new();
         for repo in &self.repositories {
             if !seen.insert(repo.name().clone()) {
@@ -497,14 +489,12 @@ impl RegistryConfig {
     }
 }
 
-fn parse_addr(name: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value
-        .parse()
-        .map_err(|e: std::net::AddrParseError| ConfigError::Env {
-            name,
-            value: value.to_string(),
-            reason: e.to_string(),
-        })
+/// The configuration of `loaded`, its warnings logged.
+fn logged(loaded: Loaded<RegistryConfig>) -> RegistryConfig {
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    loaded.config
 }
 
 #[cfg(test)]
@@ -528,11 +518,22 @@ mod tests {
     #[test]
     fn parses_example_and_env() {
         let env = vec![(
-            "STRATA_GRPC_LISTEN".to_string(),
+            "STRATA_REGISTRY_GRPC_LISTEN".to_string(),
             "127.0.0.1:7000".to_string(),
         )];
         let c = RegistryConfig::from_toml(EXAMPLE, "test", &env).unwrap();
         assert_eq!(c.server.grpc.port(), 7000);
+        // The name from before the convention still works (with a warning).
+        let env = vec![(
+            "STRATA_GRPC_LISTEN".to_string(),
+            "127.0.0.1:7001".to_string(),
+        )];
+        let loaded = config::from_toml::<RegistryConfig>(EXAMPLE, "test", &env).unwrap();
+        assert_eq!(loaded.config.server.grpc.port(), 7001);
+        assert_eq!(
+            loaded.warnings,
+            ["STRATA_GRPC_LISTEN is deprecated: use STRATA_REGISTRY_GRPC_LISTEN"]
+        );
         assert_eq!(c.repositories.len(), 1);
         assert!(c.repositories[0].accepts("example.com/team/x"));
         assert!(!c.repositories[0].accepts("example.com/other"));

@@ -1,4 +1,6 @@
-//! Edge configuration: TOML, then `STRATA_EDGE_…` environment overrides, then validation.
+//! Edge configuration: TOML, then `STRATA_EDGE_…` environment overrides
+//! ([`EdgeConfig::OVERRIDES`](ServiceConfig::OVERRIDES)), then validation, through the loader
+//! every service shares ([`strata_service::config`]).
 //! Nothing outside this module reads the environment. Durations are in milliseconds, sizes in
 //! bytes; every key has a default except `[[routes]]` and `[[registries]]`.
 //! `deploy/config/edge.toml` is a complete example.
@@ -8,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use strata_service::config::{self, Loaded, Override, ServiceConfig};
 use strata_service::events::RedisEventsConfig;
 
 mod registry_tls;
@@ -340,107 +343,87 @@ fn default_stream() -> String {
     strata_service::keys::DEFAULT_EVENT_STREAM.into()
 }
 
-/// A configuration that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("reading {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The failure.
-        source: std::io::Error,
-    },
-    /// The TOML does not parse or has unknown keys.
-    #[error("{source_name}: {message}")]
-    Parse {
-        /// Where the text came from.
-        source_name: String,
-        /// The parser's message (names the key).
-        message: String,
-    },
-    /// An environment override that does not parse.
-    #[error("environment variable {name}={value:?}: {reason}")]
-    Env {
-        /// The variable.
-        name: String,
-        /// Its value.
-        value: String,
-        /// Why it is unusable.
-        reason: String,
-    },
-    /// A value that parses but cannot work.
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
-}
+pub use strata_service::config::ConfigError;
 
-impl EdgeConfig {
-    /// Reads a TOML file, applies the process environment's overrides, validates.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_toml(
-            &text,
-            &path.display().to_string(),
-            &std::env::vars().collect::<Vec<_>>(),
-        )
-    }
+impl ServiceConfig for EdgeConfig {
+    const SERVICE: &'static str = "EDGE";
+    const OVERRIDES: &'static [Override] = &[
+        Override {
+            name: "LISTEN",
+            key: "server.listen",
+            note: "",
+            was: &[],
+        },
+        Override {
+            name: "CACHE_DIR",
+            key: "cache.dir",
+            note: "",
+            was: &[],
+        },
+        Override {
+            name: "MEMORY_BYTES",
+            key: "cache.memory_bytes",
+            note: "",
+            was: &[],
+        },
+        Override {
+            name: "DISK_BYTES",
+            key: "cache.disk_bytes",
+            note: "",
+            was: &[],
+        },
+        Override {
+            name: "REDIS_URL",
+            key: "events.url",
+            note: "switches `events` to Redis Streams (keeping `events.stream`)",
+            was: &[],
+        },
+    ];
 
-    /// Parses TOML text, applies overrides from `env` (`(name, value)` pairs), validates.
-    ///
-    /// Overrides: `STRATA_EDGE_LISTEN`, `STRATA_EDGE_CACHE_DIR`, `STRATA_EDGE_MEMORY_BYTES`,
-    /// `STRATA_EDGE_DISK_BYTES`, `STRATA_EDGE_REDIS_URL` (switches events to that Redis).
-    pub fn from_toml(
-        text: &str,
-        source_name: &str,
-        env: &[(String, String)],
-    ) -> Result<Self, ConfigError> {
-        let mut config: EdgeConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            source_name: source_name.into(),
-            message: e.to_string(),
-        })?;
-        config.apply_env(env)?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
-        for (name, value) in env {
-            let bad = |reason: String| ConfigError::Env {
-                name: name.clone(),
-                value: value.clone(),
-                reason,
-            };
-            match name.as_str() {
-                "STRATA_EDGE_LISTEN" => {
-                    self.server.listen = value.parse().map_err(|e| bad(format!("{e}")))?;
-                }
-                "STRATA_EDGE_CACHE_DIR" => self.cache.dir = PathBuf::from(value),
-                "STRATA_EDGE_MEMORY_BYTES" => {
-                    self.cache.memory_bytes = value.parse().map_err(|e| bad(format!("{e}")))?;
-                }
-                "STRATA_EDGE_DISK_BYTES" => {
-                    self.cache.disk_bytes = value.parse().map_err(|e| bad(format!("{e}")))?;
-                }
-                "STRATA_EDGE_REDIS_URL" => {
-                    let stream = match &self.events {
-                        EventsConfig::Redis { stream, .. } => stream.clone(),
-                        _ => default_stream(),
-                    };
-                    self.events = EventsConfig::Redis {
-                        url: value.clone(),
-                        stream,
-                    };
-                }
-                _ => {}
+    fn apply_override(&mut self, name: &str, value: &str) -> Result<(), String> {
+        match name {
+            "LISTEN" => self.server.listen = config::parse(value)?,
+            "CACHE_DIR" => self.cache.dir = PathBuf::from(value),
+            "MEMORY_BYTES" => self.cache.memory_bytes = config::parse(value)?,
+            "DISK_BYTES" => self.cache.disk_bytes = config::parse(value)?,
+            "REDIS_URL" => {
+                let stream = match &self.events {
+                    EventsConfig::Redis { stream, .. } => stream.clone(),
+                    _ => default_stream(),
+                };
+                self.events = EventsConfig::Redis {
+                    url: value.to_string(),
+                    stream,
+                };
             }
+            other => return Err(format!("{other} is not an edge setting")),
         }
         Ok(())
     }
 
     fn validate(&mut self) -> Result<(), ConfigError> {
+        self.check()
+    }
+}
+
+impl EdgeConfig {
+    /// Reads a TOML file, applies the process environment's overrides, validates (the warnings
+    /// about unknown variables are logged).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        config::load::<Self>(path).map(logged)
+    }
+
+    /// Parses TOML text, applies overrides from `env` (`(name, value)` pairs), validates.
+    pub fn from_toml(
+        text: &str,
+        origin: &str,
+        env: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        config::from_toml::<Self>(text, origin, env).map(logged)
+    }
+
+    /// Checks the values together and derives the typed settings.
+    fn check(&mut self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.routes.is_empty() {
             return invalid("at least one [[routes]] entry is needed".into());
@@ -518,6 +501,14 @@ impl EdgeConfig {
 }
 
 /// The registry's rule for repository names (`strata_core::repo::RepoName`).
+/// The configuration of `loaded`, its warnings logged.
+fn logged(loaded: Loaded<EdgeConfig>) -> EdgeConfig {
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    loaded.config
+}
+
 fn valid_repo_name(name: &str) -> bool {
     strata_core::repo::RepoName::new(name).is_ok()
 }
