@@ -15,7 +15,6 @@
 
 pub mod auth;
 pub mod change_events;
-mod coalesce;
 pub mod config;
 pub mod error;
 pub mod events;

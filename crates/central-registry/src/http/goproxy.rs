@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use strata_core::protocol::{ArtifactKind, CacheClass, ProxyRequest, private_cache_control};
+use strata_service::conditional;
 
 use super::AppState;
 use super::reply;
@@ -16,7 +17,7 @@ use crate::error::RegistryError;
 use crate::metrics::EndpointLabels;
 use crate::registry::Answer;
 use crate::repository::Freshness;
-use crate::storage::{ByteRange, StorageError};
+use crate::storage::StorageError;
 
 /// Serves one GOPROXY request.
 pub async fn handle(
@@ -160,7 +161,7 @@ async fn answer(
     let range = match request {
         ProxyRequest::Zip(..) => headers
             .get(header::RANGE)
-            .and_then(|v| parse_range(v.to_str().ok()?)),
+            .and_then(|v| conditional::parse_range(v.to_str().ok()?)),
         _ => None,
     };
     let answer = match state.registry.read(&principal, repo, request, range).await {
@@ -212,7 +213,13 @@ async fn answer(
             };
             let etag = artifact.etag.as_ref().map(|e| format!("\"{e}\""));
             if let Some(etag) = &etag
-                && if_none_match(headers, etag)
+                && conditional::if_none_match(
+                    headers
+                        .get_all(header::IF_NONE_MATCH)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok()),
+                    etag,
+                )
             {
                 let mut r = respond(
                     StatusCode::NOT_MODIFIED,
@@ -315,55 +322,5 @@ fn stale(mut r: Response, freshness: Freshness) -> Response {
 fn set(r: &mut Response, name: header::HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         r.headers_mut().insert(name, v);
-    }
-}
-
-/// Whether `If-None-Match` lists `etag` (or `*`).
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == etag || t == "*")
-}
-
-/// One `bytes=` range; anything else (several ranges, other units, garbage) means "whole body",
-/// as RFC 9110 allows.
-fn parse_range(value: &str) -> Option<ByteRange> {
-    let spec = value.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (start, end) = spec.split_once('-')?;
-    match (start.trim(), end.trim()) {
-        ("", n) => n.parse().ok().map(ByteRange::Suffix),
-        (s, "") => s.parse().ok().map(ByteRange::From),
-        (s, e) => {
-            let (start, end): (u64, u64) = (s.parse().ok()?, e.parse().ok()?);
-            // RFC 9110 §14.1.1: an inverted range is invalid and ignored (a full 200 answer);
-            // it is never handed to a storage backend, which may refuse it.
-            (start <= end).then_some(ByteRange::Inclusive(start, end))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-99"), Some(ByteRange::Inclusive(0, 99)));
-        assert_eq!(parse_range("bytes=100-"), Some(ByteRange::From(100)));
-        assert_eq!(parse_range("bytes=-5"), Some(ByteRange::Suffix(5)));
-        assert_eq!(parse_range("bytes=0-1,5-6"), None);
-        assert_eq!(parse_range("items=0-1"), None);
-        assert_eq!(parse_range("bytes=5-2"), None);
-        assert_eq!(
-            parse_range("bytes=0-18446744073709551615"),
-            Some(ByteRange::Inclusive(0, u64::MAX))
-        );
     }
 }

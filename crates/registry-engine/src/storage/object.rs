@@ -100,53 +100,9 @@ pub struct Stored {
     pub size: u64,
 }
 
-/// A byte range to read, in HTTP `Range` terms (RFC 9110 §14.1.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ByteRange {
-    /// `bytes=start-`: from `start` to the end.
-    From(u64),
-    /// `bytes=start-end`: `start` through `end`, both inclusive (`end` may lie past the end).
-    Inclusive(u64, u64),
-    /// `bytes=-n`: the last `n` bytes.
-    Suffix(u64),
-}
-
-impl ByteRange {
-    /// The half-open range of an object of `size` bytes this selects, or `None` if it selects
-    /// nothing (starts past the end, is inverted, or is an empty suffix).
-    pub fn resolve(self, size: u64) -> Option<Range<u64>> {
-        match self {
-            Self::From(start) if start < size => Some(start..size),
-            Self::Inclusive(start, end) if start <= end && start < size => {
-                Some(start..end.saturating_add(1).min(size))
-            }
-            Self::Suffix(n) if n > 0 && size > 0 => Some(size.saturating_sub(n)..size),
-            _ => None,
-        }
-    }
-
-    /// Whether the range starts past any object a store can hold (an int64 size), so it can
-    /// be answered as not satisfiable without asking a backend that would misread it.
-    pub fn starts_past_any_object(self) -> bool {
-        match self {
-            Self::From(start) | Self::Inclusive(start, _) => start > i64::MAX as u64,
-            Self::Suffix(_) => false,
-        }
-    }
-
-    /// The range as an HTTP `Range` header value. A last position past what a signed 64-bit
-    /// integer holds is sent as "to the end", which means the same: S3-protocol servers parse
-    /// positions as int64 and would otherwise ignore the whole header.
-    pub fn to_header(self) -> String {
-        match self {
-            Self::From(start) => format!("bytes={start}-"),
-            Self::Inclusive(start, end) if end > i64::MAX as u64 => format!("bytes={start}-"),
-            Self::Suffix(n) if n > i64::MAX as u64 => "bytes=0-".to_owned(),
-            Self::Inclusive(start, end) => format!("bytes={start}-{end}"),
-            Self::Suffix(n) => format!("bytes=-{n}"),
-        }
-    }
-}
+/// A byte range to read, in HTTP `Range` terms (RFC 9110 §14.1.2): the one type the front
+/// ends parse from a `Range` header and the backends read.
+pub use strata_service::conditional::ByteRange;
 
 /// A read in progress: metadata of the whole object, which bytes the body carries, and the body.
 pub struct GetObject {
@@ -195,8 +151,6 @@ mod tests {
         assert_eq!(ByteRange::Suffix(30).resolve(10), Some(0..10));
         assert_eq!(ByteRange::Suffix(0).resolve(10), None);
         assert_eq!(ByteRange::Suffix(3).resolve(0), None);
-        assert_eq!(ByteRange::Inclusive(1, 2).to_header(), "bytes=1-2");
-        assert_eq!(ByteRange::Inclusive(1, u64::MAX).to_header(), "bytes=1-");
     }
 
     #[test]

@@ -126,7 +126,7 @@ impl S3Store {
         key: &ObjectKey,
         range: Option<ByteRange>,
     ) -> Result<GetObject, StorageError> {
-        if range.is_some_and(ByteRange::starts_past_any_object) {
+        if range.is_some_and(starts_past_any_object) {
             let size = self.head(key).await?.size;
             return Err(StorageError::RangeNotSatisfiable {
                 op,
@@ -136,11 +136,7 @@ impl S3Store {
         }
         let name = self.object_name(key);
         let request = self.client.get_object().bucket(&self.bucket).key(&name);
-        let output = match request
-            .set_range(range.map(ByteRange::to_header))
-            .send()
-            .await
-        {
+        let output = match request.set_range(range.map(range_header)).send().await {
             Ok(output) => output,
             Err(e) => {
                 return match sdk_error::map(op, key.as_path(), e) {
@@ -375,9 +371,39 @@ fn percent_encode(name: &str) -> String {
     out
 }
 
+/// Whether `range` starts past any object a store can hold (an int64 size), so it can be
+/// answered as not satisfiable without asking a backend that would misread it.
+fn starts_past_any_object(range: ByteRange) -> bool {
+    match range {
+        ByteRange::From(start) | ByteRange::Inclusive(start, _) => start > i64::MAX as u64,
+        ByteRange::Suffix(_) => false,
+    }
+}
+
+/// `range` as an HTTP `Range` header value. A last position past what a signed 64-bit integer
+/// holds is sent as "to the end", which means the same: S3-protocol servers parse positions as
+/// int64 and would otherwise ignore the whole header.
+fn range_header(range: ByteRange) -> String {
+    match range {
+        ByteRange::From(start) => format!("bytes={start}-"),
+        ByteRange::Inclusive(start, end) if end > i64::MAX as u64 => format!("bytes={start}-"),
+        ByteRange::Suffix(n) if n > i64::MAX as u64 => "bytes=0-".to_owned(),
+        ByteRange::Inclusive(start, end) => format!("bytes={start}-{end}"),
+        ByteRange::Suffix(n) => format!("bytes=-{n}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_headers_stay_within_int64() {
+        assert_eq!(range_header(ByteRange::Inclusive(1, 2)), "bytes=1-2");
+        assert_eq!(range_header(ByteRange::Inclusive(1, u64::MAX)), "bytes=1-");
+        assert!(starts_past_any_object(ByteRange::From(u64::MAX)));
+        assert!(!starts_past_any_object(ByteRange::Suffix(u64::MAX)));
+    }
 
     #[test]
     fn content_range() {

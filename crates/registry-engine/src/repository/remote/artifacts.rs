@@ -16,7 +16,7 @@ use strata_core::protocol::ArtifactKind;
 use strata_core::version::Version;
 
 use super::meta::parse_info;
-use super::{Inner, RemoteRepository};
+use super::{Inner, RemoteRepository, coalesced};
 use crate::error::RegistryError;
 use crate::index::{BlobRef, Provenance, VersionEntry, VersionState};
 use crate::keys::{ArtifactKey, Digest};
@@ -82,9 +82,10 @@ impl Inner {
         }
         let key = (module.clone(), version.clone(), "mod");
         let (m, v, this) = (module.clone(), version.clone(), self.clone());
-        self.small
-            .run(key, async move { this.fetch_go_mod(&m, &v, &path).await })
-            .await
+        coalesced(&self.small, key, async move {
+            this.fetch_go_mod(&m, &v, &path).await
+        })
+        .await
     }
 
     /// The version's entry with its `.info`, fetching the `.info` on a miss.
@@ -103,9 +104,10 @@ impl Inner {
         }
         let key = (module.clone(), version.clone(), "info");
         let (m, v, this) = (module.clone(), version.clone(), self.clone());
-        self.small
-            .run(key, async move { this.fetch_info(&m, &v, &path).await })
-            .await
+        coalesced(&self.small, key, async move {
+            this.fetch_info(&m, &v, &path).await
+        })
+        .await
     }
 
     pub(super) async fn cached_entry(

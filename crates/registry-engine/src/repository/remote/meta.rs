@@ -11,7 +11,7 @@ use strata_core::path::ModulePath;
 use strata_core::semver;
 use strata_core::version::Version;
 
-use super::{Inner, RemoteRepository};
+use super::{Inner, RemoteRepository, coalesced};
 use crate::error::RegistryError;
 use crate::keys::{MetaName, meta_key};
 use crate::metrics::MetadataLabels;
@@ -89,11 +89,7 @@ impl RemoteRepository {
                 let (module, name, path) = (module.clone(), name.clone(), path.clone());
                 async move { this.refresh(&module, &name, &path).await }
             };
-            match inner
-                .metadata
-                .run((module.clone(), name.clone()), work)
-                .await
-            {
+            match coalesced(&inner.metadata, (module.clone(), name.clone()), work).await {
                 Ok(doc) if name == MetaName::List => list = parse_list(&doc.body),
                 Ok(_) => {}
                 Err(e)
@@ -137,10 +133,7 @@ impl Inner {
             let (module, name, path) = (module.clone(), name.clone(), path.clone());
             async move { this.refresh(&module, &name, &path).await }
         };
-        let fetched = self
-            .metadata
-            .run((module.clone(), name.clone()), work)
-            .await;
+        let fetched = coalesced(&self.metadata, (module.clone(), name.clone()), work).await;
         match fetched {
             Ok(doc) => {
                 self.count_metadata("refreshed");

@@ -33,7 +33,6 @@ use strata_core::version::Version;
 use self::negative::NegativeCache;
 use self::spool::FillDir;
 use super::fill::ZipFill;
-use crate::coalesce::Coalescer;
 use crate::config::RemoteConfig;
 use crate::error::RegistryError;
 use crate::index::{IndexStore, VersionEntry, VersionIndex};
@@ -42,6 +41,7 @@ use crate::metrics::{FetchLabels, Metrics, RepositoryLabels};
 use crate::registry::ChangeListener;
 use crate::storage::ObjectStore;
 use crate::upstream::{Upstream, UpstreamError};
+use strata_service::coalesce::Coalescer;
 
 pub use maintenance::Warmed;
 pub use meta::Freshness;
@@ -92,9 +92,9 @@ struct Inner {
     /// Reads of cached versions not yet written to their access documents.
     access: access::AccessLog,
     /// `list`/`@latest`/query fetches in flight.
-    metadata: Arc<Coalescer<(ModulePath, MetaName), meta::MetaDoc>>,
+    metadata: Shared<(ModulePath, MetaName), meta::MetaDoc>,
     /// `.mod`/`.info` fetches in flight (by module, version and extension).
-    small: Arc<Coalescer<(ModulePath, Version, &'static str), VersionEntry>>,
+    small: Shared<(ModulePath, Version, &'static str), VersionEntry>,
     /// Zip downloads in flight.
     zips: Mutex<HashMap<(ModulePath, Version), Arc<ZipFill>>>,
 }
@@ -145,8 +145,8 @@ impl RemoteRepository {
                 _fill_dir: fill_dir,
                 listener,
                 metrics,
-                metadata: Arc::default(),
-                small: Arc::default(),
+                metadata: Shared::default(),
+                small: Shared::default(),
                 zips: Mutex::default(),
             }),
         })
@@ -325,6 +325,25 @@ impl SumVerifier for crate::sumdb::ChecksumDb {
             go_mod: sums.go_mod,
         })
     }
+}
+
+/// Upstream fetches in flight by key: one shared outcome for every caller of a key.
+type Shared<K, V> = Coalescer<K, Result<V, Arc<RegistryError>>>;
+
+/// The outcome of the fetch for `key` in `fetches`: joins the one in flight, or runs `work` in
+/// a task of its own (which finishes, and stores what it fetched, even if every caller hangs
+/// up). `work` is dropped unpolled when joining, so building it must be cheap.
+async fn coalesced<K, V, F>(fetches: &Shared<K, V>, key: K, work: F) -> Result<V, RegistryError>
+where
+    K: Eq + std::hash::Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = Result<V, RegistryError>> + Send + 'static,
+{
+    fetches
+        .run(key, move || async move { work.await.map_err(Arc::new) })
+        .await
+        .map_err(|abandoned| RegistryError::Internal(abandoned.to_string()))?
+        .map_err(RegistryError::Shared)
 }
 
 #[cfg(test)]
