@@ -299,6 +299,23 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in the order of the table above.
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::NotFound,
+        ErrorKind::BadPath,
+        ErrorKind::InvalidInput,
+        ErrorKind::Unauthenticated,
+        ErrorKind::Forbidden,
+        ErrorKind::Conflict,
+        ErrorKind::TooLarge,
+        ErrorKind::UpstreamUnavailable,
+        ErrorKind::UpstreamTimeout,
+        ErrorKind::UpstreamFallThrough,
+        ErrorKind::IntegrityViolation,
+        ErrorKind::Unavailable,
+        ErrorKind::Internal,
+    ];
+
     /// The HTTP status for this kind.
     pub fn http_status(self) -> u16 {
         match self {
@@ -373,23 +390,7 @@ impl ErrorKind {
 
     /// The kind named `name` ([`ErrorKind::name`]).
     pub fn from_name(name: &str) -> Option<Self> {
-        [
-            ErrorKind::NotFound,
-            ErrorKind::BadPath,
-            ErrorKind::InvalidInput,
-            ErrorKind::Unauthenticated,
-            ErrorKind::Forbidden,
-            ErrorKind::Conflict,
-            ErrorKind::TooLarge,
-            ErrorKind::UpstreamUnavailable,
-            ErrorKind::UpstreamTimeout,
-            ErrorKind::UpstreamFallThrough,
-            ErrorKind::IntegrityViolation,
-            ErrorKind::Unavailable,
-            ErrorKind::Internal,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
+        Self::ALL.iter().copied().find(|k| k.name() == name)
     }
 
     /// How an error answer of this kind may be cached.

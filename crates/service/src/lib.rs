@@ -10,7 +10,9 @@
 //! - [`keys`]: the event stream and heat key names tiers agree on;
 //! - [`backoff`]: capped exponential backoff with jitter; [`clock`]: Unix time;
 //! - [`coalesce`]: concurrent requests for one key share one piece of work, which outlives them;
-//! - [`conditional`]: `If-None-Match` and single `Range` requests, over header values.
+//! - [`conditional`]: `If-None-Match` and single `Range` requests, over header values;
+//! - [`reply`]: plain-text replies and error answers (status, cache policy, the `Basic`
+//!   challenge) every service sends alike.
 //!
 //! The registry composes the transports with its durable outbox into its event bus; edges and
 //! workers only subscribe.
@@ -23,5 +25,6 @@ pub mod conditional;
 pub mod config;
 pub mod events;
 pub mod keys;
+pub mod reply;
 pub mod telemetry;
 pub mod tls;

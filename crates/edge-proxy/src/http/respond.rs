@@ -9,7 +9,7 @@ use futures::TryStreamExt;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
 use hyper::body::Frame;
-use strata_core::protocol::{CacheClass, ErrorKind};
+use strata_core::protocol::CacheClass;
 use strata_service::conditional::{if_none_match, parse_range};
 
 use crate::answer::{Answer, Body, Source};
@@ -30,42 +30,19 @@ pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
         .boxed_unsync()
 }
 
-/// A plain-text response (errors, health).
+/// A plain-text response (errors, health): [`strata_service::reply::text`].
 pub fn text(
     status: StatusCode,
     cache: CacheClass,
     body: impl Into<String>,
 ) -> Response<ResponseBody> {
-    let mut body = body.into();
-    if !body.ends_with('\n') {
-        body.push('\n');
-    }
-    let mut r = Response::new(full(body));
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(cache.cache_control()),
-    );
-    r
+    strata_service::reply::text(status, cache, body).map(full)
 }
 
-/// The response for an error: its kind's status and cache policy, its message as the body.
+/// The response for an error: its kind's status and cache policy, its message as the body, and
+/// the `Basic` challenge on 401 ([`strata_service::reply::error`]).
 pub fn error(e: &EdgeError) -> Response<ResponseBody> {
-    let kind = e.kind();
-    let status = StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut r = text(status, kind.cache_class(), e.to_string());
-    if kind == ErrorKind::Unauthenticated {
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"strata\", charset=\"UTF-8\""),
-        );
-    }
-    r
+    strata_service::reply::error(e.kind(), e.to_string()).map(full)
 }
 
 /// The response for an answer.
