@@ -11,6 +11,7 @@
 //!   tampered zip) and a request log.
 //! * [`redis_server`] and [`s3_server`]: real `redis-server` and MinIO processes on free
 //!   loopback ports with temp directories, killed on drop (binaries from scripts/ensure-deps.sh).
+//! * [`txtar`]: the txtar archive format and the `key=value` header of x/mod's zip testdata.
 
 // A test-support crate: a panic on a broken fixture is the right failure, so `unwrap`/`expect`
 // are allowed here (inputs come from the tests themselves, never from users).
@@ -20,6 +21,7 @@ pub mod modules;
 pub mod redis_server;
 pub mod s3_server;
 pub mod sumdb;
+pub mod txtar;
 pub mod upstream;
 
 pub use modules::{BuiltModule, FixtureModule, dependency_graph};
