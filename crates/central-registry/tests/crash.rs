@@ -10,8 +10,7 @@
 //! lacked it and 409 if it had it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/registry_harness.rs"]
-mod harness;
+mod support;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -21,10 +20,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use harness::{MemFile, Options, READ_TOKEN, bearer, config_toml, go_sum_hashes, zip_h1};
 use sha2::{Digest, Sha256};
 use strata_core::dirhash::Hash1Builder;
 use strata_core::version::ModuleVersion;
+use support::config::{CI_TOKEN, Options, READ_TOKEN, RegistryToml};
+use support::http::bearer;
+use support::zip::{MemFile, go_sum_hashes, zip_h1};
 use tokio::task::JoinHandle;
 
 const MODULE: &str = "example.com/crash/big";
@@ -111,7 +112,7 @@ impl Setup {
             let config = self.dir.path().join(format!("registry-{n}.toml"));
             std::fs::write(
                 &config,
-                config_toml(&self.data(), &spool, addr, &Options::default()),
+                RegistryToml::local(&Options::default()).text(&self.data(), &spool, addr),
             )
             .unwrap();
             let log = self.dir.path().join(format!("registry-{n}.log"));
@@ -288,7 +289,7 @@ fn start_publish(
             });
         let response = client
             .put(url)
-            .header("authorization", bearer(harness::CI_TOKEN))
+            .header("authorization", bearer(CI_TOKEN))
             .body(reqwest::Body::wrap_stream(stream))
             .send()
             .await
@@ -428,7 +429,7 @@ async fn sigkill_mid_publish_never_exposes_a_partial_version() {
     let version_refs: Vec<&str> = versions.iter().map(String::as_str).collect();
     let mut setup = Setup {
         dir: tempfile::tempdir().unwrap(),
-        client: harness::client(),
+        client: support::http::client(),
         starts: 0,
     };
     let zips_dir = setup.dir.path().join("zips");

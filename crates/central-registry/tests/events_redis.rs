@@ -6,9 +6,6 @@
 //! Without `redis-server` on PATH these tests fail and say to run `make deps`, unless
 //! `STRATA_SKIP_REDIS=1`.
 
-#[path = "support/redis_server.rs"]
-mod redis_server;
-
 use std::{
     collections::HashSet,
     future::Future,
@@ -18,11 +15,11 @@ use std::{
 
 use futures::StreamExt;
 use redis::aio::MultiplexedConnection;
-use redis_server::RedisServer;
 use strata_central_registry::{
     events::{Event, EventBus, EventKind, RedisEventsConfig, StartFrom, Subscription},
     storage::{KeyPrefix, ObjectStore, fs::FsStore},
 };
+use strata_testkit::redis_server::{self, RedisServer};
 use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(30);

@@ -6,14 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/remote_harness.rs"]
-mod harness;
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use harness::{DB_NAME, Harness, Options};
 use strata_testkit::{FixtureModule, dependency_graph};
+use support::config::{DB_NAME, RemoteOptions};
+use support::registry::TestRegistry;
 
 fn go(dir: &Path, home: &Path, proxy: &str, key: &str, args: &[&str]) -> Output {
     Command::new("go")
@@ -40,7 +40,7 @@ fn go(dir: &Path, home: &Path, proxy: &str, key: &str, args: &[&str]) -> Output 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn go_resolves_private_and_public_modules_through_a_virtual_repository() {
     let public = dependency_graph(8);
-    let h = Harness::start(&public, Options::default()).await;
+    let h = TestRegistry::remote(&public, RemoteOptions::default()).await;
     let top = &public[public.len() - 1];
     let private = FixtureModule::new(
         "example.com/private/app",
@@ -51,7 +51,7 @@ async fn go_resolves_private_and_public_modules_through_a_virtual_repository() {
     assert_eq!(status, 201, "{body}");
 
     let proxy = h.proxy_url("go");
-    let key = h.db.verifier_key();
+    let key = h.db().verifier_key();
     let root = tempfile::tempdir().unwrap();
     let root_path = root.path().to_owned();
     let (get, verify, go_sum) = tokio::task::spawn_blocking(move || {
@@ -106,14 +106,14 @@ async fn go_resolves_private_and_public_modules_through_a_virtual_repository() {
     let expected: String = public
         .iter()
         .map(|m| {
-            h.upstream
+            h.upstream()
                 .module(&m.path, &m.version)
                 .unwrap()
                 .go_sum
                 .clone()
         })
         .collect();
-    let top_built = h.upstream.module(&top.path, &top.version).unwrap();
+    let top_built = h.upstream().module(&top.path, &top.version).unwrap();
     assert!(go_sum.contains(&top_built.go_sum), "{go_sum}");
     for line in go_sum
         .lines()
@@ -123,7 +123,7 @@ async fn go_resolves_private_and_public_modules_through_a_virtual_repository() {
     }
     // The go command verified through the registry's proxy, and the registry fetched every
     // public zip exactly once.
-    let requests = h.upstream.requests();
+    let requests = h.upstream().requests();
     assert!(
         requests
             .iter()
@@ -133,7 +133,7 @@ async fn go_resolves_private_and_public_modules_through_a_virtual_repository() {
     for m in &public {
         let escaped = strata_core::path::escape_path(&m.path).unwrap();
         let zips = h
-            .upstream
+            .upstream()
             .request_count(&format!("/{escaped}/@v/{}.zip", m.version));
         assert!(zips <= 1, "{}: {zips} zip fetches", m.path);
     }

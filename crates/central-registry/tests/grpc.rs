@@ -4,10 +4,7 @@
 //! with the test process's peak memory reported.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/big_module.rs"]
-mod big_module;
-#[path = "support/registry.rs"]
-mod registry;
+mod support;
 
 use std::io::Cursor;
 use std::time::Instant;
@@ -22,10 +19,11 @@ use strata_core::dirhash::{hash_go_mod, hash_zip};
 use tokio::sync::RwLock;
 use tonic::Code;
 
-use registry::{
-    Api, CI_TOKEN, OPEN, PRIVATE, READER_TOKEN, TestRegistry, authed, code, module_zip,
-    publish_messages,
-};
+use support::big_module;
+use support::config::{CI_TOKEN, OPEN, PRIVATE, READ_TOKEN, RegistryToml};
+use support::grpc::{Api, authed, code, publish_messages};
+use support::registry::TestRegistry;
+use support::zip::module_zip;
 
 /// The large test takes this exclusively so that its memory figures are its own; the others
 /// share it.
@@ -48,8 +46,8 @@ fn widget_zip(version: &str) -> (Vec<u8>, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_then_every_call_round_trips_and_matches_http() {
     let _shared = MEMORY.read().await;
-    let registry = TestRegistry::start().await;
-    let mut api = Api::new(registry.client().await, Some(CI_TOKEN));
+    let registry = TestRegistry::start(RegistryToml::claimed()).await;
+    let mut api = Api::new(registry.grpc_client().await, Some(CI_TOKEN));
 
     // v1.0.0 with module and version in the header, v1.1.0 taken from the zip's prefix; small
     // chunks so the zip really arrives in pieces.
@@ -139,7 +137,7 @@ async fn publish_then_every_call_round_trips_and_matches_http() {
     // The HTTP API serves the same bytes and hashes.
     let http = reqwest::Client::new();
     let get = |file: &str| {
-        let url = registry.http_url(PRIVATE, &format!("{ESCAPED}/{file}"));
+        let url = format!("{}/{ESCAPED}/{file}", registry.proxy_url(PRIVATE));
         http.get(url).bearer_auth(CI_TOKEN).send()
     };
     let response = get("@v/v1.0.0.zip").await.unwrap();
@@ -165,12 +163,12 @@ async fn publish_then_every_call_round_trips_and_matches_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_map_to_grpc_codes() {
     let _shared = MEMORY.read().await;
-    let registry = TestRegistry::start().await;
-    let client = registry.client().await;
+    let registry = TestRegistry::start(RegistryToml::claimed()).await;
+    let client = registry.grpc_client().await;
     let mut ci = Api::new(client.clone(), Some(CI_TOKEN));
     let mut anonymous = Api::new(client.clone(), None);
     let mut bogus = Api::new(client.clone(), Some("bogus"));
-    let mut reader = Api::new(client.clone(), Some(READER_TOKEN));
+    let mut reader = Api::new(client.clone(), Some(READ_TOKEN));
     let (zip, _) = widget_zip("v1.0.0");
     ci.publish(PRIVATE, None, zip.clone(), 4096).await.unwrap();
 
@@ -261,7 +259,7 @@ async fn health_reports_serving() {
     use tonic_health::pb::health_client::HealthClient;
 
     let _shared = MEMORY.read().await;
-    let registry = TestRegistry::start().await;
+    let registry = TestRegistry::start(RegistryToml::claimed()).await;
     let mut health = HealthClient::new(registry.channel().await);
     for service in ["strata.registry.v1.Registry", ""] {
         let request = HealthCheckRequest {
@@ -285,8 +283,8 @@ async fn hundred_mib_zip_streams_both_ways_with_bounded_memory() {
     const BIG: &str = "example.com/big";
     const SIZE: u64 = 100 << 20;
     let _exclusive = MEMORY.write().await;
-    let registry = TestRegistry::start().await;
-    let mut client = registry.client().await;
+    let registry = TestRegistry::start(RegistryToml::claimed()).await;
+    let mut client = registry.grpc_client().await;
     let work = tempfile::tempdir().unwrap();
     let (tree, zip_path) = (work.path().join("tree"), work.path().join("big.zip"));
     let (h1, zip_size, zip_sha) = {
@@ -294,7 +292,7 @@ async fn hundred_mib_zip_streams_both_ways_with_bounded_memory() {
         tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&tree).unwrap();
             big_module::write_tree(&tree, BIG, SIZE);
-            let h1 = registry::module_zip_file(BIG, "v1.0.0", &tree, &zip_path);
+            let h1 = support::zip::module_zip_file(BIG, "v1.0.0", &tree, &zip_path);
             let digest = strata_core::dirhash::file_digest(std::fs::File::open(&zip_path).unwrap());
             (
                 h1,
@@ -305,8 +303,8 @@ async fn hundred_mib_zip_streams_both_ways_with_bounded_memory() {
         .await
         .unwrap()
     };
-    let reset = registry::reset_peak_rss();
-    let baseline = registry::peak_rss_kib();
+    let reset = big_module::reset_peak_rss();
+    let baseline = big_module::peak_rss_kib();
 
     let started = Instant::now();
     let chunks = big_module::file_chunks(&zip_path, 1 << 20).await;
@@ -319,7 +317,7 @@ async fn hundred_mib_zip_streams_both_ways_with_bounded_memory() {
         .unwrap()
         .into_inner();
     let publish_time = started.elapsed();
-    let after_publish = registry::peak_rss_kib();
+    let after_publish = big_module::peak_rss_kib();
     let zip_blob = published.entry.unwrap().zip.unwrap();
     assert_eq!(
         (zip_blob.size, zip_blob.h1.as_str()),
@@ -330,7 +328,7 @@ async fn hundred_mib_zip_streams_both_ways_with_bounded_memory() {
     let out = work.path().join("downloaded.zip");
     let got = big_module::download_zip(&mut client, PRIVATE, BIG, "v1.0.0", &out).await;
     let download_time = started.elapsed();
-    let after_download = registry::peak_rss_kib();
+    let after_download = big_module::peak_rss_kib();
     assert_eq!((got.bytes, got.header.size), (zip_size, zip_size));
     assert_eq!(
         (got.sha256.as_str(), got.header.etag.as_str()),
@@ -377,7 +375,7 @@ async fn hundred_mib_zip_streams_both_ways_with_bounded_memory() {
         mib(after_publish.saturating_sub(baseline)),
         mib(after_download),
         mib(after_download.saturating_sub(baseline)),
-        mib(registry::rss_kib()),
+        mib(big_module::rss_kib()),
     );
     assert!(
         after_download.saturating_sub(baseline) < 100 * 1024,

@@ -3,36 +3,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use strata_central_registry::config::RegistryConfig;
-use strata_central_registry::server::{self, Running};
-use tokio_util::sync::CancellationToken;
+use support::config::{PRIVATE, RegistryToml, Repo};
+use support::registry::TestRegistry;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 const REGISTRY_SERVICE: &str = "strata.registry.v1.Registry";
-
-async fn start(root: &std::path::Path, shutdown: CancellationToken) -> Running {
-    let text = format!(
-        r#"
-        storage = {{ kind = "fs", root = {data:?} }}
-        [server]
-        http = "127.0.0.1:0"
-        grpc = "127.0.0.1:0"
-        spool_dir = {spool:?}
-        [[repositories]]
-        name = "private"
-        kind = "local"
-        "#,
-        data = root.join("data").display().to_string(),
-        spool = root.display().to_string(),
-    );
-    let config = RegistryConfig::from_toml(&text, "grpc-health-test", &[]).unwrap();
-    server::start(config, shutdown).await.unwrap()
-}
 
 async fn status(client: &mut HealthClient<Channel>, service: &str) -> ServingStatus {
     let answer = client
@@ -65,9 +47,8 @@ async fn wait_for(client: &mut HealthClient<Channel>, want: ServingStatus) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_follows_storage_readiness_and_shutdown() {
-    let root = tempfile::tempdir().unwrap();
-    let shutdown = CancellationToken::new();
-    let running = start(root.path(), shutdown.clone()).await;
+    let reg = TestRegistry::start(RegistryToml::new().repo(Repo::local(PRIVATE))).await;
+    let running = &reg.running;
     let http = reqwest::Client::new();
     let readyz = |http: reqwest::Client| {
         let url = format!("http://{}/readyz", running.http_addr);
@@ -89,7 +70,7 @@ async fn health_follows_storage_readiness_and_shutdown() {
     // Storage fails: the probe object's directory becomes a symlink loop, so reading it is an
     // I/O error (ELOOP) rather than "not found" — as a broken mount would be, and unlike a
     // permission change, also when the tests run as root.
-    let probe_dir = root.path().join("data/objects/readyz");
+    let probe_dir = reg.fs_root.as_ref().unwrap().join("objects/readyz");
     let _ = std::fs::remove_dir_all(&probe_dir);
     std::os::unix::fs::symlink("readyz", &probe_dir).unwrap();
     assert_eq!(readyz(http.clone()).await, 503, "the HTTP check agrees");
@@ -110,7 +91,7 @@ async fn health_follows_storage_readiness_and_shutdown() {
         .into_inner();
     let first = watch.message().await.unwrap().unwrap();
     assert_eq!(first.status, ServingStatus::Serving as i32);
-    shutdown.cancel();
+    reg.shutdown.cancel();
     let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
         .await
         .expect("a status change after shutdown began")

@@ -8,24 +8,20 @@
 //! others.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/registry_harness.rs"]
-mod harness;
-#[path = "../../core/tests/common/txtar.rs"]
-#[allow(dead_code)]
-mod txtar;
+mod support;
 
 use std::future::Future;
 use std::path::PathBuf;
 
-use harness::{
-    ADMIN_TOKEN, CI_TOKEN, Options, PRIVATE, PUBLIC, READ_TOKEN, Reply, TEAM, TEXT_PLAIN,
-    TestRegistry, basic, bearer, go_sum_hashes, module_zip, raw_request, raw_zip, send,
-    simple_module, zip_h1,
-};
 use strata_core::dirhash::hash_go_mod;
 use strata_core::gosum::format_module_lines;
 use strata_core::path::ModulePath;
 use strata_core::protocol::{CacheClass, ProxyRequest, private_cache_control};
+use strata_testkit::txtar;
+use support::config::{ADMIN_TOKEN, CI_TOKEN, Options, PRIVATE, PUBLIC, READ_TOKEN, TEAM};
+use support::http::{Reply, TEXT_PLAIN, basic, bearer, raw_request, send};
+use support::registry::TestRegistry;
+use support::zip::{go_sum_hashes, module_zip, raw_zip, simple_module, zip_h1};
 
 // ---------------------------------------------------------------------------------------------
 // Requests

@@ -7,8 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/remote_harness.rs"]
-mod harness;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,13 +15,11 @@ use std::time::Duration;
 
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
-use harness::{CI_TOKEN, DB_NAME, Harness, Options};
-use strata_central_registry::config::RegistryConfig;
-use strata_central_registry::server::{self, Running};
-use strata_core::version::ModuleVersion;
 use strata_testkit::{FixtureModule, FixtureUpstream, TestSumDb};
+use support::config::{CI_TOKEN, DB_NAME, RegistryToml, RemoteOptions};
+use support::http::bearer;
+use support::registry::TestRegistry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
 const MODULE: &str = "example.com/hygiene/lib";
 
@@ -30,60 +27,17 @@ fn modules() -> Vec<FixtureModule> {
     vec![FixtureModule::new(MODULE, "v1.0.0", &[])]
 }
 
-/// A registry over the remote harness's configuration, changed by `edit`.
-struct Custom {
-    running: Running,
-    shutdown: CancellationToken,
-    http: reqwest::Client,
-    _root: tempfile::TempDir,
+/// A registry over the remote layout's configuration, changed by `edit`.
+async fn custom(
+    upstream: &FixtureUpstream,
+    db: &TestSumDb,
+    edit: impl FnOnce(String) -> String,
+) -> TestRegistry {
+    let toml = RegistryToml::remote(upstream, db, &RemoteOptions::default());
+    TestRegistry::builder(toml).edit(edit).start().await
 }
 
-impl Custom {
-    async fn start(
-        upstream: &FixtureUpstream,
-        db: &TestSumDb,
-        edit: impl FnOnce(String) -> String,
-    ) -> Self {
-        let root = tempfile::tempdir().unwrap();
-        let toml = edit(harness::config_toml(
-            &root,
-            upstream,
-            db,
-            &Options::default(),
-        ));
-        let config = RegistryConfig::from_toml(&toml, "hygiene", &[]).unwrap();
-        let shutdown = CancellationToken::new();
-        let running = server::start(config, shutdown.clone()).await.unwrap();
-        Custom {
-            running,
-            shutdown,
-            http: reqwest::Client::new(),
-            _root: root,
-        }
-    }
-
-    async fn get(&self, repo: &str, path: &str) -> (u16, String) {
-        let r = self
-            .http
-            .get(format!(
-                "http://{}/go/{repo}/{path}",
-                self.running.http_addr
-            ))
-            .bearer_auth(CI_TOKEN)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-}
-
-impl Drop for Custom {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-/// The harness's upstream line, `upstream = { url = "…"`, pointing at `url` instead.
+/// The remote layout's upstream line, `upstream = { url = "…"`, pointing at `url` instead.
 fn upstream_line(upstream: &FixtureUpstream) -> String {
     format!("upstream = {{ url = \"{}\"", upstream.url())
 }
@@ -94,12 +48,12 @@ fn upstream_line(upstream: &FixtureUpstream) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_400_is_not_found_for_the_client_and_not_retried() {
     // Unverified (no_sum), so that every answer comes from the module's own upstream paths.
-    let options = Options {
+    let options = RemoteOptions {
         no_sum: vec!["example.com/hygiene".into()],
-        ..Options::default()
+        ..RemoteOptions::default()
     };
-    let h = Harness::start(&modules(), options).await;
-    h.upstream.set_fail_status(Some(400));
+    let h = TestRegistry::remote(&modules(), options).await;
+    h.upstream().set_fail_status(Some(400));
     let escaped = "example.com/hygiene/lib";
     for file in [
         "@v/list",
@@ -109,7 +63,7 @@ async fn upstream_400_is_not_found_for_the_client_and_not_retried() {
         "@v/v1.0.0.zip",
         "@v/master.info",
     ] {
-        h.upstream.clear_requests();
+        h.upstream().clear_requests();
         let (status, headers, body) = h.fetch("gocache", &format!("{escaped}/{file}")).await;
         let body = String::from_utf8_lossy(&body);
         assert_eq!(status, 404, "{file}: {body}");
@@ -122,7 +76,7 @@ async fn upstream_400_is_not_found_for_the_client_and_not_retried() {
         );
         assert!(body.contains("not found upstream (400)"), "{file}: {body}");
         // One request per upstream path: a 400 is final.
-        let requests = h.upstream.requests();
+        let requests = h.upstream().requests();
         let mut unique = requests.clone();
         unique.sort();
         unique.dedup();
@@ -133,13 +87,13 @@ async fn upstream_400_is_not_found_for_the_client_and_not_retried() {
         );
     }
     // The answer is remembered like a 404 (negative_ttl_secs).
-    h.upstream.clear_requests();
+    h.upstream().clear_requests();
     let (status, _, _) = h.fetch("gocache", &format!("{escaped}/@v/list")).await;
     assert_eq!(status, 404);
-    assert_eq!(h.upstream.requests(), Vec::<String>::new());
+    assert_eq!(h.upstream().requests(), Vec::<String>::new());
 
     // 401/403 from the upstream are a misconfigured upstream: 502, as before.
-    h.upstream.set_fail_status(Some(403));
+    h.upstream().set_fail_status(Some(403));
     let (status, _, body) = h.fetch("gocache", "example.com/other/@v/list").await;
     assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
     assert!(!h.metrics().await.contains("status=\"500\""));
@@ -197,7 +151,7 @@ async fn slow_zip_downloads_do_not_starve_list() {
     let addr = slow_zip_upstream(state.clone()).await;
     let db = TestSumDb::new(DB_NAME);
     let fixture = FixtureUpstream::start(&[], None).await;
-    let reg = Custom::start(&fixture, &db, |toml| {
+    let reg = custom(&fixture, &db, |toml| {
         toml.replacen(
             &upstream_line(&fixture),
             &format!(
@@ -237,7 +191,7 @@ async fn slow_zip_downloads_do_not_starve_list() {
     // `list` (and a .mod, same pool) still answer while every download slot is taken.
     let (status, body) = tokio::time::timeout(
         Duration::from_secs(5),
-        reg.get("gocache", "example.com/slow/@v/list"),
+        reg.fetch_text("gocache", "example.com/slow/@v/list"),
     )
     .await
     .expect("list must not wait for zip download slots");
@@ -265,7 +219,7 @@ async fn upstream_credentials_never_reach_an_answer() {
     const PASSWORD: &str = "s3cret-Upstream-pw";
     let db = Arc::new(TestSumDb::new(DB_NAME));
     let upstream = FixtureUpstream::start(&modules(), Some(db.clone())).await;
-    let reg = Custom::start(&upstream, &db, |toml| {
+    let reg = custom(&upstream, &db, |toml| {
         toml.replacen(
             &upstream_line(&upstream),
             &format!(
@@ -278,13 +232,15 @@ async fn upstream_credentials_never_reach_an_answer() {
     .await;
     let escaped = "example.com/hygiene/lib";
     // It works…
-    let (status, body) = reg.get("gocache", &format!("{escaped}/@v/list")).await;
+    let (status, body) = reg
+        .fetch_text("gocache", &format!("{escaped}/@v/list"))
+        .await;
     assert_eq!((status, body.as_str()), (200, "v1.0.0\n"));
     // …and no failure shows the password. (A timeout first: the 400 is remembered for the
     // version's go.mod, which .info and .zip fetch first.)
     upstream.set_hang(true);
     let (status, body) = reg
-        .get("gocache", &format!("{escaped}/@v/v1.0.0.zip"))
+        .fetch_text("gocache", &format!("{escaped}/@v/v1.0.0.zip"))
         .await;
     upstream.set_hang(false);
     assert_eq!(status, 504, "{body}");
@@ -298,7 +254,7 @@ async fn upstream_credentials_never_reach_an_answer() {
         (400, format!("{escaped}/@v/v1.0.0.info"), 404),
     ] {
         upstream.set_fail_status(Some(fault));
-        let (status, body) = reg.get("gocache", &path).await;
+        let (status, body) = reg.fetch_text("gocache", &path).await;
         assert_eq!(status, want, "{path}: {body}");
         assert!(
             !body.contains(PASSWORD) && body.contains("http://***@"),
@@ -317,8 +273,8 @@ async fn upstream_credentials_never_reach_an_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downloads_left_by_a_crash_are_removed_at_start() {
-    let mut h = Harness::start(&modules(), Options::default()).await;
-    let spool = h.root.path().join("spool");
+    let mut h = TestRegistry::remote(&modules(), RemoteOptions::default()).await;
+    let spool = h.spool.clone();
     // What a registry killed mid-download leaves: its download directory (its lock died with
     // it) holding a partial zip; and a partial zip of the layout before per-repository
     // directories, hours old.
@@ -341,7 +297,7 @@ async fn downloads_left_by_a_crash_are_removed_at_start() {
     let mut lock = fd_lock::RwLock::new(std::fs::File::create(alive.join("lock")).unwrap());
     let _held = lock.try_write().unwrap();
 
-    h.restart(Options::default()).await;
+    h.restart(RemoteOptions::default()).await;
     assert!(
         !crashed.exists() && !legacy.exists(),
         "{:?}",
@@ -356,7 +312,7 @@ async fn downloads_left_by_a_crash_are_removed_at_start() {
         .fetch("gocache", "example.com/hygiene/lib/@v/v1.0.0.zip")
         .await;
     assert_eq!(status, 200);
-    assert_eq!(body, h.upstream.module(MODULE, "v1.0.0").unwrap().zip);
+    assert_eq!(body, h.upstream().module(MODULE, "v1.0.0").unwrap().zip);
 }
 
 fn fill_dirs(spool: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -377,10 +333,10 @@ fn fill_dirs(spool: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_the_client_aborts_is_no_500_and_stores_nothing() {
-    let h = Harness::start(&modules(), Options::default()).await;
+    let h = TestRegistry::remote(&modules(), RemoteOptions::default()).await;
     let zip = module_zip("example.com/team/aborted", "v1.0.0");
     let sent = &zip[..zip.len() / 2];
-    let mut socket = tokio::net::TcpStream::connect(h.registry.http_addr)
+    let mut socket = tokio::net::TcpStream::connect(h.running.http_addr)
         .await
         .unwrap();
     let head = format!(
@@ -420,7 +376,7 @@ async fn an_upload_the_client_aborts_is_no_500_and_stores_nothing() {
     assert!(!metrics.contains("status=\"500\""), "{metrics}");
     assert!(!metrics.contains("outcome=\"error\""), "{metrics}");
     assert_eq!(h.stored_keys("private"), Vec::<String>::new());
-    let spooled: Vec<_> = std::fs::read_dir(h.root.path().join("spool"))
+    let spooled: Vec<_> = std::fs::read_dir(&h.spool)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("strata-upload-"))
@@ -433,35 +389,23 @@ async fn an_upload_the_client_aborts_is_no_500_and_stores_nothing() {
 
 /// A valid module zip of `module@version` (a go.mod and one Go file).
 fn module_zip(module: &str, version: &str) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("go.mod"), format!("module {module}\n")).unwrap();
-    std::fs::write(dir.path().join("lib.go"), "package lib\n").unwrap();
-    let mut out = Vec::new();
-    strata_core::zip::create_from_dir(&mut out, &ModuleVersion::new(module, version), dir.path())
-        .unwrap();
-    out
+    let go_mod = format!("module {module}\n");
+    let files: [(&str, &[u8]); 2] = [("go.mod", go_mod.as_bytes()), ("lib.go", b"package lib\n")];
+    support::zip::module_zip(module, version, &files).0
 }
 
 // ---------------------------------------------------------------------------------------------
 // 7. Artifactory-style .mod/.info uploads
 
-async fn art_put(h: &Harness, repo: &str, path: &str, body: Vec<u8>) -> (u16, String) {
-    let r = reqwest::Client::new()
-        .put(format!(
-            "http://{}/api/go/{repo}/{path}",
-            h.registry.http_addr
-        ))
-        .bearer_auth(CI_TOKEN)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+/// An Artifactory-style upload with the CI token: status and body.
+async fn art_put(h: &TestRegistry, repo: &str, path: &str, body: Vec<u8>) -> (u16, String) {
+    let r = h.art_put(repo, path, &bearer(CI_TOKEN), body).await;
+    (r.status, r.text())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn side_files_are_for_local_repositories_only() {
-    let h = Harness::start(&modules(), Options::default()).await;
+    let h = TestRegistry::remote(&modules(), RemoteOptions::default()).await;
     let escaped = "example.com/hygiene/lib";
     let go_mod = format!("module {MODULE}\n").into_bytes();
     let info = br#"{"Version":"v1.0.0","Time":"2024-01-02T03:04:05Z"}"#.to_vec();
@@ -481,7 +425,7 @@ async fn side_files_are_for_local_repositories_only() {
         );
     }
     // Nothing reached the upstream, nothing was stored.
-    assert_eq!(h.upstream.requests(), Vec::<String>::new());
+    assert_eq!(h.upstream().requests(), Vec::<String>::new());
     assert_eq!(h.stored_keys("gocache"), Vec::<String>::new());
 }
 
@@ -490,7 +434,7 @@ async fn side_files_on_a_virtual_repository_are_refused() {
     let db = Arc::new(TestSumDb::new(DB_NAME));
     let upstream = FixtureUpstream::start(&modules(), Some(db.clone())).await;
     // A token that may deploy to the virtual repository, so only its kind refuses.
-    let reg = Custom::start(&upstream, &db, |toml| {
+    let reg = custom(&upstream, &db, |toml| {
         toml.replace("go = [\"read\"]", "go = [\"read\", \"deploy\"]")
     })
     .await;
@@ -503,19 +447,7 @@ async fn side_files_on_a_virtual_repository_are_refused() {
         ),
         ("v1.0.0.zip", module_zip(MODULE, "v1.0.0")),
     ] {
-        let r = reg
-            .http
-            .put(format!(
-                "http://{}/api/go/go/{escaped}/@v/{file}",
-                reg.running.http_addr
-            ))
-            .bearer_auth(CI_TOKEN)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let reason = r.text().await.unwrap();
+        let (status, reason) = art_put(&reg, "go", &format!("{escaped}/@v/{file}"), body).await;
         assert_eq!(status, 403, "{file}: {reason}");
         assert!(
             reason.contains("virtual repository \"go\"") && reason.contains("only local"),
@@ -527,7 +459,7 @@ async fn side_files_on_a_virtual_repository_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_info_that_differs_from_the_stored_one_is_a_conflict() {
-    let h = Harness::start(&modules(), Options::default()).await;
+    let h = TestRegistry::remote(&modules(), RemoteOptions::default()).await;
     let module = "example.com/team/info";
     let (status, body) = h.publish("private", module_zip(module, "v1.0.0")).await;
     assert_eq!(status, 201, "{body}");

@@ -5,13 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
+mod support;
 
-use strata_central_registry::config::RegistryConfig;
-use strata_central_registry::server;
 use strata_core::dirhash::{hash_go_mod, hash_zip};
 use strata_core::path::{escape_path, escape_version};
-use tokio_util::sync::CancellationToken;
+use support::config::{RegistryToml, Repo};
+use support::registry::TestRegistry;
 
 const GO_SUM: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -25,30 +24,17 @@ async fn real_modules_from_the_public_mirror_match_go_sum() {
         return;
     }
     let go_sum = std::fs::read_to_string(GO_SUM).expect("the shared realworld go.sum");
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let toml = format!(
-        r#"
-storage = {{ kind = "fs", root = {data:?} }}
-[server]
-http = "127.0.0.1:0"
-grpc = "127.0.0.1:0"
-spool_dir = {spool:?}
-[[repositories]]
-name = "gocache"
-kind = "remote"
-anonymous_read = true
-upstream = {{ url = "https://proxy.golang.org" }}
-# The real key (the default); the database is reached through the mirror's sumdb proxy, as the
-# go command does, since sum.golang.org itself may be firewalled.
-checksum_db = {{ url = "https://proxy.golang.org/sumdb/sum.golang.org" }}
-"#,
-        spool = dir.path()
-    );
-    let config = RegistryConfig::from_toml(&toml, "live", &[]).unwrap();
-    let shutdown = CancellationToken::new();
-    let running = server::start(config, shutdown.clone()).await.unwrap();
-    let base = format!("http://{}/go/gocache", running.http_addr);
+    let gocache = Repo::remote("gocache")
+        .anonymous_read()
+        .set("upstream", r#"{ url = "https://proxy.golang.org" }"#)
+        // The real key (the default); the database is reached through the mirror's sumdb
+        // proxy, as the go command does, since sum.golang.org itself may be firewalled.
+        .set(
+            "checksum_db",
+            r#"{ url = "https://proxy.golang.org/sumdb/sum.golang.org" }"#,
+        );
+    let reg = TestRegistry::start(RegistryToml::new().repo(gocache)).await;
+    let base = reg.proxy_url("gocache");
     let http = reqwest::Client::new();
     let mut checked = 0;
     for line in go_sum.lines().filter(|l| !l.trim().is_empty()) {
@@ -80,8 +66,7 @@ checksum_db = {{ url = "https://proxy.golang.org/sumdb/sum.golang.org" }}
     }
     assert!(checked >= 40, "{checked} lines checked");
     assert!(
-        Path::new(&data).join("objects/sumdb").exists(),
+        reg.fs_root.as_ref().unwrap().join("objects/sumdb").exists(),
         "the database state is kept"
     );
-    shutdown.cancel();
 }

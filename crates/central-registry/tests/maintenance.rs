@@ -5,13 +5,11 @@
 //! until it is published again with identical content), and forgetting cached versions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/remote_harness.rs"]
-mod harness;
+mod support;
 
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use harness::{Harness, Options, config_toml};
 use strata_central_registry::auth::Principal;
 use strata_central_registry::config::RegistryConfig;
 use strata_central_registry::error::RegistryError;
@@ -25,6 +23,8 @@ use strata_core::path::ModulePath;
 use strata_core::protocol::{ArtifactKind, ProxyRequest};
 use strata_core::version::Version;
 use strata_testkit::{FixtureModule, dependency_graph};
+use support::config::RemoteOptions;
+use support::registry::TestRegistry;
 
 /// Records integrity violations and list changes.
 #[derive(Debug, Default)]
@@ -54,9 +54,8 @@ impl ChangeListener for Recorder {
 }
 
 /// A second registry over the harness's storage, as the worker builds one.
-async fn worker_registry(h: &Harness) -> (Registry, Arc<dyn ObjectStore>, Arc<Recorder>) {
-    let text = config_toml(&h.root, &h.upstream, &h.db, &h.options);
-    let config = RegistryConfig::from_toml(&text, "worker", &[]).unwrap();
+async fn worker_registry(h: &TestRegistry) -> (Registry, Arc<dyn ObjectStore>, Arc<Recorder>) {
+    let config = RegistryConfig::from_toml(&h.toml, "worker", &[]).unwrap();
     let store = open_store(&config.storage).await.unwrap();
     let recorder = Arc::new(Recorder::default());
     let registry = Registry::new(
@@ -113,7 +112,7 @@ async fn flip_last_byte(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_refresh_list_and_forget() {
     let public = dependency_graph(3);
-    let h = Harness::start(&public, Options::default()).await;
+    let h = TestRegistry::remote(&public, RemoteOptions::default()).await;
     let (registry, _, _) = worker_registry(&h).await;
     let (m0, v) = mv(&public[0].path, "v1.0.0");
     let (m1, _) = mv(&public[1].path, "v1.0.0");
@@ -125,8 +124,8 @@ async fn warm_refresh_list_and_forget() {
         registry.warm("gocache", &m1, &v, true).await.unwrap(),
         Warmed::Fetched
     );
-    assert_eq!(h.upstream.request_count(&mod_path(&m1)), 1);
-    assert_eq!(h.upstream.request_count(&zip_path(&m1)), 0);
+    assert_eq!(h.upstream().request_count(&mod_path(&m1)), 1);
+    assert_eq!(h.upstream().request_count(&zip_path(&m1)), 0);
     assert_eq!(
         registry.warm("gocache", &m0, &v, false).await.unwrap(),
         Warmed::Fetched
@@ -135,9 +134,9 @@ async fn warm_refresh_list_and_forget() {
         registry.warm("gocache", &m0, &v, false).await.unwrap(),
         Warmed::AlreadyStored
     );
-    assert_eq!(h.upstream.request_count(&zip_path(&m0)), 1);
+    assert_eq!(h.upstream().request_count(&zip_path(&m0)), 1);
     // What was warmed is served by the running registry without asking the upstream.
-    h.upstream.clear_requests();
+    h.upstream().clear_requests();
     let (status, _, zip) = h
         .fetch("gocache", &format!("{}/@v/v1.0.0.zip", m0.escaped()))
         .await;
@@ -148,9 +147,9 @@ async fn warm_refresh_list_and_forget() {
         .await;
     assert_eq!(status, 200);
     assert!(
-        h.upstream.requests().is_empty(),
+        h.upstream().requests().is_empty(),
         "{:?}",
-        h.upstream.requests()
+        h.upstream().requests()
     );
 
     // Through the virtual repository: a path the local member claims is never fetched.
@@ -177,13 +176,13 @@ async fn warm_refresh_list_and_forget() {
     assert_eq!(missing.kind(), strata_core::protocol::ErrorKind::NotFound);
 
     // Forced refresh asks the upstream although the TTL (600 s) has not passed.
-    h.upstream.clear_requests();
+    h.upstream().clear_requests();
     assert_eq!(
         registry.refresh_metadata("gocache", &m0).await.unwrap(),
         vec!["v1.0.0"]
     );
     assert_eq!(
-        h.upstream
+        h.upstream()
             .request_count(&format!("/{}/@v/list", m0.escaped())),
         1
     );
@@ -284,19 +283,19 @@ async fn warm_refresh_list_and_forget() {
         "{refused}"
     );
     // Forgotten is not lost: the next request fetches (and verifies) it again.
-    h.upstream.clear_requests();
+    h.upstream().clear_requests();
     let (status, _, again) = h
         .fetch("gocache", &format!("{}/@v/v1.0.0.zip", m0.escaped()))
         .await;
     assert_eq!(status, 200);
     assert_eq!(again, public[0].zip());
-    assert_eq!(h.upstream.request_count(&zip_path(&m0)), 1);
+    assert_eq!(h.upstream().request_count(&zip_path(&m0)), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrub_repairs_remote_and_quarantines_local() {
     let public = dependency_graph(1);
-    let h = Harness::start(&public, Options::default()).await;
+    let h = TestRegistry::remote(&public, RemoteOptions::default()).await;
     let (registry, store, recorder) = worker_registry(&h).await;
     let (m, v) = mv(&public[0].path, "v1.0.0");
     registry.warm("gocache", &m, &v, false).await.unwrap();
@@ -307,14 +306,14 @@ async fn scrub_repairs_remote_and_quarantines_local() {
 
     // Remote: a flipped byte in the stored zip is found, quarantined, fetched again.
     flip_last_byte(&store, &registry, "gocache", &m, &v, ArtifactKind::Zip).await;
-    h.upstream.clear_requests();
+    h.upstream().clear_requests();
     let report = registry.scrub_version("gocache", &m, &v).await.unwrap();
     let ScrubOutcome::Repaired { problems } = &report.outcome else {
         panic!("{report:?}");
     };
     assert!(problems[0].starts_with("zip: sha256"), "{problems:?}");
     assert_eq!(
-        h.upstream
+        h.upstream()
             .request_count(&format!("/{}/@v/v1.0.0.zip", m.escaped())),
         1
     );
@@ -331,9 +330,9 @@ async fn scrub_repairs_remote_and_quarantines_local() {
         ScrubOutcome::Intact
     );
     let root = h
-        .root
-        .path()
-        .join("data")
+        .fs_root
+        .as_ref()
+        .unwrap()
         .join("objects")
         .join("quarantine");
     assert!(root.exists(), "the damaged zip is kept in quarantine/");

@@ -8,21 +8,14 @@
 //! * the same with identical content.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/registry_harness.rs"]
-mod harness;
-#[path = "support/s3_server.rs"]
-#[allow(dead_code)]
-mod s3_server;
-
-use std::sync::Arc;
+mod support;
 
 use futures::future::join_all;
-use harness::{
-    CI_TOKEN, Options, PRIVATE, READ_TOKEN, Reply, TEXT_PLAIN, TestRegistry, bearer, go_sum_hashes,
-    simple_module, zip_h1,
-};
-use strata_central_registry::storage::StorageConfig;
-use strata_central_registry::storage::s3::S3Store;
+use strata_testkit::s3_server;
+use support::config::{CI_TOKEN, Options, PRIVATE, READ_TOKEN};
+use support::http::{Reply, TEXT_PLAIN, bearer};
+use support::registry::TestRegistry;
+use support::zip::{go_sum_hashes, simple_module, zip_h1};
 
 const PUBLISHERS: usize = 20;
 
@@ -166,15 +159,6 @@ async fn parallel_publishes_on_s3() {
         eprintln!("STRATA_SKIP_S3=1: skipping the S3 concurrency run");
         return;
     }
-    let server = s3_server::S3Server::start().unwrap_or_else(|e| panic!("{e}"));
-    let config = server.config("registry", "");
-    let store = S3Store::connect(&config).await.expect("connect");
-    store.ensure_bucket().await.expect("create bucket");
-    let reg = TestRegistry::start_on(
-        StorageConfig::S3(config),
-        Arc::new(store),
-        Options::default(),
-    )
-    .await;
+    let reg = TestRegistry::start_s3("registry", Options::default()).await;
     all_cases(&reg).await;
 }

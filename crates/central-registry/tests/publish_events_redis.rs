@@ -4,52 +4,22 @@
 //! event with the hashes the publish returned.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/redis_server.rs"]
-#[allow(dead_code)]
-mod redis_server;
+mod support;
 
-use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use strata_central_registry::config::RegistryConfig;
-use strata_central_registry::events::{EventKind, StartFrom};
-use strata_central_registry::server;
-use strata_core::version::ModuleVersion;
-use strata_core::zip::{FileKind, ModuleFile};
-use tokio_util::sync::CancellationToken;
-
-const TOKEN: &str = "events-token";
-
-struct MemFile(&'static str, &'static [u8]);
-
-impl ModuleFile for MemFile {
-    fn path(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-    fn kind(&self) -> std::io::Result<FileKind> {
-        Ok(FileKind::Regular {
-            size: self.1.len() as u64,
-        })
-    }
-    fn open(&self) -> std::io::Result<Box<dyn std::io::Read + '_>> {
-        Ok(Box::new(self.1))
-    }
-}
+use strata_central_registry::events::EventKind;
+use strata_testkit::redis_server;
+use support::config::{CI_TOKEN, RegistryToml, Repo, Token};
+use support::registry::TestRegistry;
 
 fn module_zip(version: &str) -> Vec<u8> {
-    let files = [
-        MemFile("go.mod", b"module example.com/events\n"),
-        MemFile("e.go", b"package events\n"),
+    let files: [(&str, &[u8]); 2] = [
+        ("go.mod", b"module example.com/events\n"),
+        ("e.go", b"package events\n"),
     ];
-    let mut out = Cursor::new(Vec::new());
-    strata_core::zip::create(
-        &mut out,
-        &ModuleVersion::new("example.com/events", version),
-        &files,
-    )
-    .unwrap();
-    out.into_inner()
+    support::zip::module_zip("example.com/events", version, &files).0
 }
 
 async fn wait_until<F: std::future::Future<Output = bool>>(
@@ -70,37 +40,23 @@ async fn publish_succeeds_while_redis_is_down_and_events_follow() {
         return;
     }
     let mut redis = redis_server::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
-    let data = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"
-        storage = {{ kind = "fs", root = "{}" }}
-        events = {{ kind = "redis", url = "{}", retry_initial_ms = 20, retry_max_ms = 200 }}
-        [server]
-        http = "127.0.0.1:0"
-        grpc = "127.0.0.1:0"
-        [[repositories]]
-        name = "private"
-        kind = "local"
-        [[tokens]]
-        name = "ci"
-        sha256 = "{}"
-        permissions = {{ private = ["read", "deploy"] }}
-        "#,
-        data.path().display(),
-        redis.url(),
-        strata_central_registry::auth::hash_token(TOKEN)
-    );
-    let config = RegistryConfig::from_toml(&text, "test", &[]).unwrap();
-    let shutdown = CancellationToken::new();
-    let running = server::start(config, shutdown.clone()).await.unwrap();
-    let base = format!("http://{}", running.http_addr);
+    let toml = RegistryToml::new()
+        .events(format!(
+            "{{ kind = \"redis\", url = \"{}\", retry_initial_ms = 20, retry_max_ms = 200 }}",
+            redis.url()
+        ))
+        .repo(Repo::local("private"))
+        .token(Token::new("ci", CI_TOKEN).grant("private", &["read", "deploy"]));
+    let reg = TestRegistry::start(toml).await;
+    let running = &reg.running;
+    let base = reg.url("");
     let client = reqwest::Client::new();
-    let mut subscription = running.events.subscribe(StartFrom::New).await;
+    let mut subscription = reg.events().await;
 
     redis.stop();
     let r = client
         .put(format!("{base}/api/repos/private/upload"))
-        .bearer_auth(TOKEN)
+        .bearer_auth(CI_TOKEN)
         .body(module_zip("v1.0.0"))
         .send()
         .await
@@ -166,6 +122,5 @@ async fn publish_succeeds_while_redis_is_down_and_events_follow() {
         "{go_sum} vs {zip_h1}"
     );
 
-    shutdown.cancel();
-    let _ = running.done.await;
+    reg.stop().await;
 }

@@ -4,17 +4,13 @@
 //! means "to the end", and a range past the end is a 416 — never a 5xx.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/registry_harness.rs"]
-mod harness;
-#[path = "support/s3_server.rs"]
-#[allow(dead_code)]
-mod s3_server;
+mod support;
 
-use std::sync::Arc;
-
-use harness::{CI_TOKEN, Options, PRIVATE, TestRegistry, bearer, simple_module};
-use strata_central_registry::storage::StorageConfig;
-use strata_central_registry::storage::s3::S3Store;
+use strata_testkit::s3_server;
+use support::config::{CI_TOKEN, Options, PRIVATE};
+use support::http::bearer;
+use support::registry::TestRegistry;
+use support::zip::simple_module;
 
 /// A `Range` value, the status it gets, and for a 206 the half-open span it serves.
 type Case = (&'static str, u16, Option<(usize, usize)>);
@@ -69,15 +65,6 @@ async fn ranges_on_s3() {
         eprintln!("STRATA_SKIP_S3=1: skipping the S3 range run");
         return;
     }
-    let server = s3_server::S3Server::start().unwrap_or_else(|e| panic!("{e}"));
-    let config = server.config("ranges", "");
-    let store = S3Store::connect(&config).await.expect("connect");
-    store.ensure_bucket().await.expect("create bucket");
-    let reg = TestRegistry::start_on(
-        StorageConfig::S3(config),
-        Arc::new(store),
-        Options::default(),
-    )
-    .await;
+    let reg = TestRegistry::start_s3("ranges", Options::default()).await;
     check_ranges(&reg).await;
 }

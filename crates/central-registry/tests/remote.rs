@@ -5,17 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[allow(dead_code)]
-#[path = "support/registry.rs"]
-mod grpc_support;
-#[path = "support/remote_harness.rs"]
-mod harness;
+mod support;
 
 use std::time::Duration;
 
-use harness::{Harness, Options, next_event};
 use strata_central_registry::events::EventKind;
 use strata_testkit::{FixtureModule, Tamper};
+use support::config::RemoteOptions;
+use support::registry::{TestRegistry, next_event};
 
 const MODULE: &str = "example.com/Public/lib";
 
@@ -31,9 +28,9 @@ const ESCAPED: &str = "example.com/!public/lib";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caches_verified_artifacts_byte_identical() {
-    let h = Harness::start(&modules(), Options::default()).await;
+    let h = TestRegistry::remote(&modules(), RemoteOptions::default()).await;
     let mut events = h.events().await;
-    let built = h.upstream.module(MODULE, "v1.1.0").unwrap().clone();
+    let built = h.upstream().module(MODULE, "v1.1.0").unwrap().clone();
 
     let (status, headers, body) = h
         .fetch("gocache", &format!("{ESCAPED}/@v/v1.1.0.zip"))
@@ -60,7 +57,7 @@ async fn caches_verified_artifacts_byte_identical() {
     assert!(String::from_utf8_lossy(&latest).contains("v1.1.0"));
 
     // Everything again: no new upstream request (immutable artifacts and fresh metadata).
-    let before = h.upstream.requests().len();
+    let before = h.upstream().requests().len();
     for suffix in [
         "@v/v1.1.0.zip",
         "@v/v1.1.0.mod",
@@ -72,13 +69,13 @@ async fn caches_verified_artifacts_byte_identical() {
         assert_eq!(status, 200, "{suffix}");
     }
     assert_eq!(
-        h.upstream.requests().len(),
+        h.upstream().requests().len(),
         before,
         "{:#?}",
-        h.upstream.requests()
+        h.upstream().requests()
     );
     assert_eq!(
-        h.upstream
+        h.upstream()
             .request_count(&format!("/{ESCAPED}/@v/v1.1.0.zip")),
         1
     );
@@ -108,11 +105,11 @@ async fn caches_verified_artifacts_byte_identical() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_concurrent_cold_requests_make_one_upstream_fetch() {
-    let h = Harness::start(&modules(), Options::default()).await;
-    h.upstream.set_delay(Some(Duration::from_millis(300)));
-    let built = h.upstream.module(MODULE, "v1.0.0").unwrap().clone();
+    let h = TestRegistry::remote(&modules(), RemoteOptions::default()).await;
+    h.upstream().set_delay(Some(Duration::from_millis(300)));
+    let built = h.upstream().module(MODULE, "v1.0.0").unwrap().clone();
     let url = format!("{}/{ESCAPED}/@v/v1.0.0.zip", h.proxy_url("gocache"));
-    let grpc_addr = h.registry.grpc_addr;
+    let grpc_addr = h.running.grpc_addr;
     let http = reqwest::Client::new();
     let mut tasks = Vec::new();
     for i in 0..100 {
@@ -135,7 +132,7 @@ async fn hundred_concurrent_cold_requests_make_one_upstream_fetch() {
                     strata_central_registry::grpc::proto::registry_client::RegistryClient::new(
                         channel,
                     );
-                let mut api = grpc_support::Api::new(client, None);
+                let mut api = support::grpc::Api::new(client, None);
                 let (_, bytes) = api.zip("gocache", MODULE, "v1.0.0", (0, 0)).await.unwrap();
                 bytes
             }));
@@ -145,12 +142,12 @@ async fn hundred_concurrent_cold_requests_make_one_upstream_fetch() {
         assert_eq!(t.await.unwrap(), built.zip);
     }
     assert_eq!(
-        h.upstream
+        h.upstream()
             .request_count(&format!("/{ESCAPED}/@v/v1.0.0.zip")),
         1
     );
     assert_eq!(
-        h.upstream
+        h.upstream()
             .request_count(&format!("/{ESCAPED}/@v/v1.0.0.mod")),
         1
     );
@@ -158,9 +155,9 @@ async fn hundred_concurrent_cold_requests_make_one_upstream_fetch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fetch_survives_the_first_caller_hanging_up() {
-    let h = Harness::start(&modules(), Options::default()).await;
+    let h = TestRegistry::remote(&modules(), RemoteOptions::default()).await;
     let mut events = h.events().await;
-    h.upstream.set_delay(Some(Duration::from_millis(300)));
+    h.upstream().set_delay(Some(Duration::from_millis(300)));
     let url = format!("{}/{ESCAPED}/@v/v1.0.0.zip", h.proxy_url("gocache"));
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(50))
@@ -172,14 +169,14 @@ async fn the_fetch_survives_the_first_caller_hanging_up() {
     );
     // The download goes on and the zip gets stored without any other request.
     next_event(&mut events, |e| e.kind == EventKind::VersionCached).await;
-    h.upstream.set_delay(None);
+    h.upstream().set_delay(None);
     let (status, _, body) = h
         .fetch("gocache", &format!("{ESCAPED}/@v/v1.0.0.zip"))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(body, h.upstream.module(MODULE, "v1.0.0").unwrap().zip);
+    assert_eq!(body, h.upstream().module(MODULE, "v1.0.0").unwrap().zip);
     assert_eq!(
-        h.upstream
+        h.upstream()
             .request_count(&format!("/{ESCAPED}/@v/v1.0.0.zip")),
         1
     );
@@ -187,12 +184,12 @@ async fn the_fetch_survives_the_first_caller_hanging_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_zips_are_refused_and_never_stored() {
-    let h = Harness::start(&modules(), Options::default()).await;
+    let h = TestRegistry::remote(&modules(), RemoteOptions::default()).await;
     let mut events = h.events().await;
     // Bomb: the first entry declares 600 MiB; refused from the declared sizes, before any
     // inflating (a real bomb would cost unbounded CPU to hash).
     for tamper in [Tamper::Content, Tamper::RawByte, Tamper::Bomb] {
-        h.upstream.set_tampered(MODULE, Some(tamper));
+        h.upstream().set_tampered(MODULE, Some(tamper));
         let (status, headers, body) = h
             .fetch("gocache", &format!("{ESCAPED}/@v/v1.0.0.zip"))
             .await;
@@ -222,33 +219,33 @@ async fn tampered_zips_are_refused_and_never_stored() {
         "{metrics}"
     );
     // The genuine zip is accepted once the upstream serves it again.
-    h.upstream.set_tampered(MODULE, None);
+    h.upstream().set_tampered(MODULE, None);
     let (status, _, body) = h
         .fetch("gocache", &format!("{ESCAPED}/@v/v1.0.0.zip"))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(body, h.upstream.module(MODULE, "v1.0.0").unwrap().zip);
+    assert_eq!(body, h.upstream().module(MODULE, "v1.0.0").unwrap().zip);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_down_serves_what_is_stored_and_stale_metadata() {
-    let options = Options {
+    let options = RemoteOptions {
         metadata_ttl_secs: 0,
         read_timeout_ms: 300,
-        ..Options::default()
+        ..RemoteOptions::default()
     };
-    let h = Harness::start(&modules(), options).await;
+    let h = TestRegistry::remote(&modules(), options).await;
     for suffix in ["@v/v1.0.0.zip", "@v/v1.0.0.info", "@v/list", "@latest"] {
         let (status, headers, _) = h.fetch("gocache", &format!("{ESCAPED}/{suffix}")).await;
         assert_eq!(status, 200, "{suffix}");
         assert!(!headers.contains_key("x-strata-stale"), "{suffix}");
     }
-    h.upstream.set_fail_status(Some(503));
+    h.upstream().set_fail_status(Some(503));
     let (status, _, body) = h
         .fetch("gocache", &format!("{ESCAPED}/@v/v1.0.0.zip"))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(body, h.upstream.module(MODULE, "v1.0.0").unwrap().zip);
+    assert_eq!(body, h.upstream().module(MODULE, "v1.0.0").unwrap().zip);
     for suffix in ["@v/list", "@latest"] {
         let (status, headers, body) = h.fetch("gocache", &format!("{ESCAPED}/{suffix}")).await;
         assert_eq!(status, 200, "{suffix}");
@@ -267,23 +264,23 @@ async fn upstream_down_serves_what_is_stored_and_stale_metadata() {
     assert_eq!(headers["cache-control"], "no-store");
     assert!(String::from_utf8_lossy(&body).contains("503"));
     // A hanging upstream: 504.
-    h.upstream.set_fail_status(None);
-    h.upstream.set_hang(true);
+    h.upstream().set_fail_status(None);
+    h.upstream().set_hang(true);
     let (status, _, body) = h.fetch("gocache", "example.com/other/@v/v0.1.0.mod").await;
     assert_eq!(status, 504, "{}", String::from_utf8_lossy(&body));
-    h.upstream.set_hang(false);
+    h.upstream().set_hang(false);
     let metrics = h.metrics().await;
     assert!(metrics.contains(r#"result="stale""#), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fall_through_answers_404_no_store() {
-    let options = Options {
+    let options = RemoteOptions {
         fall_through: true,
-        ..Options::default()
+        ..RemoteOptions::default()
     };
-    let h = Harness::start(&modules(), options).await;
-    h.upstream.set_fail_status(Some(500));
+    let h = TestRegistry::remote(&modules(), options).await;
+    h.upstream().set_fail_status(Some(500));
     let (status, headers, body) = h
         .fetch("gocache", &format!("{ESCAPED}/@v/v1.0.0.mod"))
         .await;
@@ -294,7 +291,7 @@ async fn fall_through_answers_404_no_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misses_are_negatively_cached_and_offline_serves_only_what_is_stored() {
-    let h = Harness::start(&modules(), Options::default()).await;
+    let h = TestRegistry::remote(&modules(), RemoteOptions::default()).await;
     for _ in 0..3 {
         let (status, _, _) = h.fetch("gocache", "example.com/missing/@v/list").await;
         assert_eq!(status, 404);
@@ -303,9 +300,12 @@ async fn misses_are_negatively_cached_and_offline_serves_only_what_is_stored() {
             .await;
         assert_eq!(status, 404);
     }
-    assert_eq!(h.upstream.request_count("/example.com/missing/@v/list"), 1);
     assert_eq!(
-        h.upstream
+        h.upstream().request_count("/example.com/missing/@v/list"),
+        1
+    );
+    assert_eq!(
+        h.upstream()
             .request_count("/example.com/missing/@v/v1.0.0.mod"),
         1
     );
@@ -321,7 +321,7 @@ async fn misses_are_negatively_cached_and_offline_serves_only_what_is_stored() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let stored = h
-            .registry
+            .running
             .registry
             .version_index("gocache", &module)
             .await
@@ -338,12 +338,12 @@ async fn misses_are_negatively_cached_and_offline_serves_only_what_is_stored() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut h = h;
-    h.restart(Options {
+    h.restart(RemoteOptions {
         offline: true,
-        ..Options::default()
+        ..RemoteOptions::default()
     })
     .await;
-    h.upstream.clear_requests();
+    h.upstream().clear_requests();
     let (status, _, _) = h
         .fetch("gocache", &format!("{ESCAPED}/@v/v1.0.0.zip"))
         .await;
@@ -354,23 +354,23 @@ async fn misses_are_negatively_cached_and_offline_serves_only_what_is_stored() {
     assert_eq!(status, 404);
     assert!(String::from_utf8_lossy(&body).contains("offline"));
     assert!(
-        h.upstream.requests().is_empty(),
+        h.upstream().requests().is_empty(),
         "{:#?}",
-        h.upstream.requests()
+        h.upstream().requests()
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_sum_modules_skip_the_database() {
-    let options = Options {
+    let options = RemoteOptions {
         no_sum: vec!["example.com/other".into()],
-        ..Options::default()
+        ..RemoteOptions::default()
     };
-    let h = Harness::start(&modules(), options).await;
+    let h = TestRegistry::remote(&modules(), options).await;
     let (status, _, body) = h.fetch("gocache", "example.com/other/@v/v0.1.0.zip").await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let lookups: Vec<String> = h
-        .upstream
+        .upstream()
         .requests()
         .into_iter()
         .filter(|p| p.contains("/lookup/"))
@@ -381,12 +381,17 @@ async fn no_sum_modules_skip_the_database() {
         .fetch("gocache", &format!("{ESCAPED}/@v/v1.0.0.zip"))
         .await;
     assert_eq!(status, 200);
-    assert!(h.upstream.requests().iter().any(|p| p.contains("/lookup/")));
+    assert!(
+        h.upstream()
+            .requests()
+            .iter()
+            .any(|p| p.contains("/lookup/"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_repositories_refuse_publishes() {
-    let h = Harness::start(&modules(), Options::default()).await;
+    let h = TestRegistry::remote(&modules(), RemoteOptions::default()).await;
     // The token may deploy to `gocache`: the refusal comes from the repository's kind.
     let zip = FixtureModule::new("example.com/mine", "v1.0.0", &[]).zip();
     let (status, body) = h.publish("gocache", zip).await;

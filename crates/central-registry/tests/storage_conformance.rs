@@ -9,8 +9,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use strata_central_registry::storage::{fs::FsStore, s3::S3Store};
-use support::{s3_server, suite};
+use strata_central_registry::storage::fs::FsStore;
+use strata_testkit::s3_server;
+use support::{s3, suite};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fs_backend_conforms() {
@@ -28,16 +29,13 @@ async fn s3_backend_conforms() {
     let server = s3_server::S3Server::start().unwrap_or_else(|e| panic!("{e}"));
     eprintln!("S3 server: {:?} at {}", server.flavor(), server.endpoint());
     // A key prefix inside the bucket exercises the prefix mapping on every operation.
-    let store = S3Store::connect(&server.config("conformance", "tenant/"))
-        .await
-        .expect("connect");
-    store.ensure_bucket().await.expect("create bucket");
+    let store = s3::store(&server, "conformance", "tenant/").await;
     suite::run_all("s3", Arc::new(store)).await;
 
     // Failed and cancelled multipart uploads must have been aborted, not left to a lifecycle
     // rule. Cancelled ones are aborted in the background: allow a moment. (MinIO lists uploads
     // of one exact key only, hence the key list.)
-    let client = server.raw_client();
+    let client = s3::raw_client(&server);
     let deadline = Instant::now() + Duration::from_secs(10);
     for key in [
         "failed_put_leaves_nothing/large",

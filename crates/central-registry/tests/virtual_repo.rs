@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/remote_harness.rs"]
-mod harness;
+mod support;
 
-use harness::{DB_NAME, Harness, Options};
 use strata_testkit::FixtureModule;
+use support::config::{DB_NAME, RemoteOptions};
+use support::registry::TestRegistry;
 
 /// On the upstream: a public module with two versions, and a module whose path a local
 /// repository owns (a dependency-confusion attempt: same path, higher version).
@@ -23,7 +23,7 @@ fn upstream_modules() -> Vec<FixtureModule> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merges_members_and_prefers_the_first() {
-    let h = Harness::start(&upstream_modules(), Options::default()).await;
+    let h = TestRegistry::remote(&upstream_modules(), RemoteOptions::default()).await;
     // The local member also has example.com/shared, at a version the upstream lacks.
     let local = FixtureModule::new("example.com/shared", "v1.1.0", &[]).zip();
     let (status, body) = h.publish("private", local.clone()).await;
@@ -34,7 +34,7 @@ async fn merges_members_and_prefers_the_first() {
     assert_eq!(String::from_utf8(list).unwrap(), "v1.1.0\n");
     // ↑ the local member holds versions of example.com/shared, so it owns the path: the
     // remote member is not asked (dependency-confusion protection also covers this case).
-    assert_eq!(h.upstream.request_count("/example.com/shared/@v/list"), 0);
+    assert_eq!(h.upstream().request_count("/example.com/shared/@v/list"), 0);
     let (status, _, zip) = h.fetch("go", "example.com/shared/@v/v1.1.0.zip").await;
     assert_eq!(status, 200);
     assert_eq!(zip, local);
@@ -44,14 +44,14 @@ async fn merges_members_and_prefers_the_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_modules_come_from_the_remote_member() {
-    let h = Harness::start(&upstream_modules(), Options::default()).await;
+    let h = TestRegistry::remote(&upstream_modules(), RemoteOptions::default()).await;
     let (status, _, list) = h.fetch("go", "example.com/shared/@v/list").await;
     assert_eq!(status, 200);
     assert_eq!(String::from_utf8(list).unwrap(), "v1.0.0\nv1.2.0\n");
     let (status, _, latest) = h.fetch("go", "example.com/shared/@latest").await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&latest));
     assert!(String::from_utf8_lossy(&latest).contains("\"v1.2.0\""));
-    let built = h.upstream.module("example.com/shared", "v1.2.0").unwrap();
+    let built = h.upstream().module("example.com/shared", "v1.2.0").unwrap();
     let (status, headers, zip) = h.fetch("go", "example.com/shared/@v/v1.2.0.zip").await;
     assert_eq!(status, 200);
     assert_eq!(zip, built.zip);
@@ -60,7 +60,7 @@ async fn public_modules_come_from_the_remote_member() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_paths_are_never_resolved_from_the_remote() {
-    let h = Harness::start(&upstream_modules(), Options::default()).await;
+    let h = TestRegistry::remote(&upstream_modules(), RemoteOptions::default()).await;
     // `private` owns example.com/private/app by having a version of it.
     let local = FixtureModule::new("example.com/private/app", "v1.0.0", &[]).zip();
     assert_eq!(h.publish("private", local.clone()).await.0, 201);
@@ -85,7 +85,7 @@ async fn local_paths_are_never_resolved_from_the_remote() {
         }
     }
     let asked: Vec<String> = h
-        .upstream
+        .upstream()
         .requests()
         .into_iter()
         .filter(|p| p.contains("private/app") || p.contains("corp.example.com"))
@@ -97,7 +97,7 @@ async fn local_paths_are_never_resolved_from_the_remote() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checksum_database_is_proxied() {
-    let h = Harness::start(&upstream_modules(), Options::default()).await;
+    let h = TestRegistry::remote(&upstream_modules(), RemoteOptions::default()).await;
     let base = format!("sumdb/{DB_NAME}");
     for repo in ["go", "gocache"] {
         let (status, _, _) = h.fetch(repo, &format!("{base}/supported")).await;
@@ -112,7 +112,7 @@ async fn the_checksum_database_is_proxied() {
         .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let text = String::from_utf8_lossy(&body);
-    let built = h.upstream.module("example.com/shared", "v1.0.0").unwrap();
+    let built = h.upstream().module("example.com/shared", "v1.0.0").unwrap();
     assert!(text.contains(&built.zip_hash), "{text}");
     assert!(
         headers["content-type"]

@@ -1,7 +1,8 @@
 //! A large module for the streaming tests, never held whole in memory: a tree with one big
 //! file of incompressible pseudo-random bytes written in 1 MiB pieces, zipped to a file with
-//! the core zip writer (which streams), uploaded from the file, and downloaded into a file
-//! while its SHA-256 is computed as the chunks arrive.
+//! the core zip writer (which streams, [`super::zip::module_zip_file`]), uploaded from the
+//! file, and downloaded into a file while its SHA-256 is computed as the chunks arrive; and the
+//! test process's resident-set readings that show nothing was held whole.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,7 +14,8 @@ use strata_central_registry::grpc::proto::{ZipHeader, ZipRequest, zip_response};
 use tokio::io::AsyncWriteExt;
 use tonic::transport::Channel;
 
-use crate::registry::{CI_TOKEN, authed};
+use super::config::CI_TOKEN;
+use super::grpc::authed;
 
 /// Writes `dir/go.mod` for `module` and `dir/blob.bin` with `size` pseudo-random bytes.
 pub fn write_tree(dir: &Path, module: &str, size: u64) {
@@ -102,4 +104,29 @@ pub async fn download_zip(
         chunks,
         largest_chunk,
     }
+}
+
+/// The test process's peak resident set (`VmHWM`) in KiB.
+pub fn peak_rss_kib() -> u64 {
+    proc_status_kib("VmHWM:")
+}
+
+/// The test process's current resident set (`VmRSS`) in KiB.
+pub fn rss_kib() -> u64 {
+    proc_status_kib("VmRSS:")
+}
+
+fn proc_status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resets the peak resident set to the current one (Linux `clear_refs` 5), so a later
+/// [`peak_rss_kib`] shows the peak of what ran in between. Returns whether it worked.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
