@@ -6,10 +6,6 @@
 //! Runs on file-system storage and on a real S3 server (MinIO).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../central-registry/tests/support/s3_server.rs"]
-#[allow(dead_code, unused_imports)]
-mod s3_server;
-
 use std::fs;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,6 +15,8 @@ use strata_central_registry::config::{RegistryConfig, TlsConfig};
 use strata_central_registry::server;
 use strata_central_registry::storage::StorageConfig;
 use strata_central_registry::storage::fs::FsConfig;
+use strata_central_registry::storage::s3::{S3Config, S3Credentials, S3Store};
+use strata_testkit::s3_server::{self, ACCESS_KEY, REGION, S3Server, SECRET_KEY};
 use tokio_util::sync::CancellationToken;
 
 const MODULE: &str = "example.com/Acme/Widgets";
@@ -245,13 +243,22 @@ async fn publish_and_go_build_on_s3() {
         eprintln!("skipped: STRATA_SKIP_S3=1");
         return;
     }
-    let s3 = s3_server::S3Server::start().unwrap_or_else(|e| panic!("{e}"));
-    s3.raw_client()
-        .create_bucket()
-        .bucket("e2e")
-        .send()
-        .await
-        .unwrap();
+    let s3 = S3Server::start().unwrap_or_else(|e| panic!("{e}"));
+    let config = S3Config {
+        bucket: "e2e".into(),
+        region: REGION.into(),
+        endpoint: Some(s3.endpoint().into()),
+        path_style: true,
+        prefix: "strata/".into(),
+        credentials: S3Credentials::Static {
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: SECRET_KEY.into(),
+            session_token: None,
+        },
+        part_size: 8 * 1024 * 1024,
+    };
+    let store = S3Store::connect(&config).await.unwrap();
+    store.ensure_bucket().await.unwrap();
     let work = tempfile::tempdir().unwrap();
-    scenario(StorageConfig::S3(s3.config("e2e", "strata/")), work.path()).await;
+    scenario(StorageConfig::S3(config), work.path()).await;
 }
