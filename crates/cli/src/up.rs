@@ -188,7 +188,7 @@ fn describe_exit(result: Result<std::io::Result<()>, tokio::task::JoinError>) ->
 
 fn describe_worker(
     result: Result<
-        Result<strata_sync_worker::worker::WorkerReport, strata_sync_worker::server::StartError>,
+        Result<strata_sync_worker::WorkerReport, strata_sync_worker::server::StartError>,
         tokio::task::JoinError,
     >,
 ) -> String {

@@ -9,16 +9,19 @@ use std::sync::Arc;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
+use strata_registry_engine::registry::Registry;
+
 use crate::api::{self, ApiState};
 use crate::config::{JobsConfig, WorkerConfig};
-use crate::handler::Handlers;
-use crate::handlers;
-use crate::handlers::retention::LastReads;
-use crate::handlers::scrub::{self, ScrubMetrics};
-use crate::metrics::Metrics;
+use crate::jobs::retention::{self, LastReads};
+use crate::jobs::scrub::{self, ScrubMetrics};
+use crate::jobs::{prefetch, refresh};
 use crate::producers::Producers;
-use crate::queue::JobQueue;
 use crate::registry::{EmbeddedRegistry, OpenError};
+use crate::runtime::handler::Handlers;
+use crate::runtime::job::JobKind;
+use crate::runtime::metrics::Metrics;
+use crate::runtime::queue::JobQueue;
 use crate::server::{self, Running, StartError};
 
 const USAGE: &str = "usage: strata-sync --config FILE (or set STRATA_SYNC_CONFIG)";
@@ -132,7 +135,7 @@ pub async fn start(
     match &registry {
         Some(embedded) => {
             let registry = &embedded.registry;
-            handlers = handlers::registry_handlers(
+            handlers = registry_handlers(
                 registry,
                 &queue,
                 config,
@@ -145,7 +148,8 @@ pub async fn start(
                 queue: queue.clone(),
                 retention: Arc::new(config.retention.clone()),
             }));
-            let built = Producers::new(config, registry, queue.clone()).map_err(RunError::Setup)?;
+            let built = Producers::new(config.producers(), registry, queue.clone())
+                .map_err(RunError::Setup)?;
             handlers = built.handlers(handlers);
             routes = routes.merge(built.routes());
             producers = Some(built);
@@ -182,6 +186,47 @@ pub async fn start(
         producers.spawn(&shutdown);
     }
     Ok(running)
+}
+
+/// The handlers of the four registry-backed job kinds, configured from `config`.
+///
+/// `last_reads` is where edges report reads (Redis), for retention; `scrub_metrics` is
+/// registered with the worker's `/metrics` by the caller.
+pub fn registry_handlers(
+    registry: &Arc<Registry>,
+    queue: &Arc<dyn JobQueue>,
+    config: &WorkerConfig,
+    last_reads: Option<retention::LastReads>,
+    scrub_metrics: Arc<scrub::ScrubMetrics>,
+) -> Result<Handlers, String> {
+    let retention = retention::RetentionHandler::new(
+        registry.clone(),
+        queue.clone(),
+        config.retention.clone(),
+        last_reads,
+    )?;
+    Ok(Handlers::new()
+        .with(
+            JobKind::Prefetch,
+            Arc::new(prefetch::PrefetchHandler::new(registry.clone())),
+        )
+        .with(
+            JobKind::RefreshMetadata,
+            Arc::new(refresh::RefreshHandler::new(
+                registry.clone(),
+                queue.clone(),
+                config.refresh.prefetch_newest,
+            )),
+        )
+        .with(
+            JobKind::Scrub,
+            Arc::new(scrub::ScrubHandler::new(
+                registry.clone(),
+                config.scrub.bytes_per_sec,
+                scrub_metrics,
+            )),
+        )
+        .with(JobKind::Retention, Arc::new(retention)))
 }
 
 /// Where edges report reads, for retention: the `[heat]` Redis (by default the jobs' Redis)

@@ -1,40 +1,30 @@
 //! The strata sync worker: background work as jobs that any number of worker processes share.
 //!
-//! Layers, bottom up: the [`job`] model and its [`envelope`]; [`handler`]s that run jobs; the
-//! [`queue`] with two implementations of the same semantics — a Redis Streams consumer group
-//! ([`queue::redis`]) and an in-process queue ([`queue::memory`]) for `strata up`; the
-//! [`worker`] loop that drives either (bounded concurrency, retries with [`backoff`], dead
-//! letters, idempotent completion, graceful drain); and the process around it: [`config`],
-//! [`metrics`], [`http`] endpoints, [`server`] and the [`cli`]. Jobs come from the HTTP API,
-//! and from the [`producers`]: the [`index_feed`] follower, [`webhooks`], [`heat`]-driven
-//! refresh and [`schedule`]s (the periodic ones claim each period once, see [`ticks`]).
-//!
-//! Guarantees: delivery is at-least-once; completion is exactly-once per idempotency key
-//! (the completion marker is set only if absent, atomically with the acknowledgement).
+//! Modules by role; each uses only those listed before it (no cycles, doc links included):
+//! - [`registry`]: the embedded central registry (the engine over the registry's storage) and
+//!   the worker's own documents there, under `sync/`;
+//! - [`runtime`]: jobs, their envelope, handlers, the queue (Redis or in-process), the worker
+//!   loop with its retry backoff, and the runtime's metrics; it uses nothing else here;
+//! - [`jobs`]: what the registry-backed jobs do (prefetch, refresh, scrub, retention) and the
+//!   warm-up sets and pins they read;
+//! - [`api`]: the HTTP layer: operational endpoints, the warm-up, pin and retention API, and the
+//!   replies every endpoint uses;
+//! - [`producers`]: where jobs come from besides the API: the index feed follower, webhooks,
+//!   heat-driven refresh and schedules (the webhook endpoint answers with the API's replies);
+//! - [`config`]: the whole configuration, made of the sections the modules above define;
+//! - [`server`] and [`cli`]: the process around all of it.
 
 pub mod api;
-pub mod backoff;
 pub mod cli;
 pub mod config;
-pub mod envelope;
-pub mod handler;
-pub mod handlers;
-pub mod heat;
-pub mod http;
-pub mod index_feed;
-pub mod job;
-pub mod metrics;
+pub mod jobs;
 pub mod producers;
-pub mod queue;
 pub mod registry;
-pub mod schedule;
+pub mod runtime;
 pub mod server;
-pub mod ticks;
-pub mod webhooks;
-pub mod worker;
 
-pub use envelope::{Envelope, JobId};
-pub use handler::{Handlers, JobContext, JobError, JobHandler, Outcome};
-pub use job::{Job, JobKind};
-pub use queue::{Broker, JobQueue, NewJob, QueueError, QueueStats};
-pub use worker::{Worker, WorkerReport};
+pub use runtime::envelope::{Envelope, JobId};
+pub use runtime::handler::{Handlers, JobContext, JobError, JobHandler, Outcome};
+pub use runtime::job::{Job, JobKind};
+pub use runtime::queue::{Broker, JobQueue, NewJob, QueueError, QueueStats};
+pub use runtime::worker::{Worker, WorkerReport};

@@ -10,14 +10,14 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::ops::{self, OpsState};
 use crate::config::{JobsConfig, WorkerConfig};
-use crate::handler::JobHandler;
-use crate::http::{self, OpsState};
-use crate::metrics::Metrics;
-use crate::queue::memory::MemoryQueue;
-use crate::queue::redis::RedisQueue;
-use crate::queue::{Broker, JobQueue, QueueError};
-use crate::worker::{Worker, WorkerReport};
+use crate::runtime::handler::JobHandler;
+use crate::runtime::metrics::Metrics;
+use crate::runtime::queue::memory::MemoryQueue;
+use crate::runtime::queue::redis::RedisQueue;
+use crate::runtime::queue::{Broker, JobQueue, QueueError};
+use crate::runtime::worker::{Worker, WorkerReport};
 
 /// A failure to start.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +100,7 @@ pub async fn start_with_metrics(
     let http_addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
-    let router = routes.merge(http::router(OpsState {
+    let router = routes.merge(ops::routes(OpsState {
         queue: queue.clone(),
         metrics: metrics.clone(),
     }));

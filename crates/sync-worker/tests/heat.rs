@@ -17,11 +17,11 @@ use strata_central_registry::metrics::Metrics as RegistryMetrics;
 use strata_central_registry::registry::{NoListener, Registry};
 use strata_central_registry::storage::open_store;
 use strata_sync_worker::config::WorkerConfig;
-use strata_sync_worker::heat::{HeatConfig, HeatRefresher, heat_key};
+use strata_sync_worker::producers::heat::{HeatConfig, HeatRefresher, heat_key};
 use strata_sync_worker::producers::Producers;
-use strata_sync_worker::queue::JobQueue;
+use strata_sync_worker::runtime::queue::JobQueue;
 use strata_sync_worker::server::open_broker;
-use strata_sync_worker::ticks::{Clock, TickClaims};
+use strata_sync_worker::producers::ticks::{Clock, TickClaims};
 use strata_sync_worker::{Envelope, Job};
 use strata_testkit::redis_server::{self, RedisServer};
 use strata_testkit::{FixtureUpstream, TestSumDb};
@@ -237,7 +237,7 @@ async fn the_worker_refreshes_each_interval_once_across_workers() {
     .await;
     let config = worker_config(&url, "[heat]\ntop = 10\ninterval_ms = 60000\n");
     let queue: Arc<dyn JobQueue> = open_broker(&config).unwrap();
-    let producers = Producers::new(&config, &registry, queue.clone()).unwrap();
+    let producers = Producers::new(config.producers(), &registry, queue.clone()).unwrap();
     let heat = producers.heat().expect("heat runs with a Redis");
     assert_eq!(
         heat.repositories()
@@ -298,7 +298,7 @@ async fn the_worker_refreshes_each_interval_once_across_workers() {
 
     // A second worker over the same Redis and clock: it finds the interval claimed, so the
     // set is not decayed again and nothing more is enqueued.
-    let second = Producers::new(&config, &registry, queue.clone()).unwrap();
+    let second = Producers::new(config.producers(), &registry, queue.clone()).unwrap();
     let shutdown = CancellationToken::new();
     // The loop reads the clock, claims the interval, then reads the clock again to sleep:
     // two readings mean its claim has been answered.

@@ -9,7 +9,7 @@
 mod support;
 
 use strata_central_registry::registry::Registry;
-use strata_sync_worker::index_feed::cursor::{Cursor, CursorStore};
+use strata_sync_worker::producers::index_feed::cursor::{Cursor, CursorStore};
 use strata_testkit::FixtureModule;
 use support::feed::FeedServer;
 use support::{Stack, artifact_paths, cached, until, worker_toml};

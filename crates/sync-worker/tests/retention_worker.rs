@@ -14,10 +14,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use strata_central_registry::keys::RepoName;
 use strata_sync_worker::api::{self, ApiState};
 use strata_sync_worker::config::WorkerConfig;
-use strata_sync_worker::handlers::retention::{LastReads, RetentionHandler};
-use strata_sync_worker::handlers::scrub::ScrubMetrics;
-use strata_sync_worker::handlers::{self, retention};
-use strata_sync_worker::metrics::Metrics;
+use strata_sync_worker::jobs::retention::{LastReads, RetentionHandler};
+use strata_sync_worker::jobs::scrub::ScrubMetrics;
+use strata_sync_worker::jobs::retention;
+use strata_sync_worker::runtime::metrics::Metrics;
 use strata_sync_worker::registry::EmbeddedRegistry;
 use strata_sync_worker::{Job, JobKind, JobQueue, NewJob, server};
 use strata_testkit::{FixtureModule, dependency_graph};
@@ -51,7 +51,7 @@ async fn worker_at(
     .unwrap()
     .with_today(move || today);
     let scrub_metrics = Arc::new(ScrubMetrics::default());
-    let handlers = handlers::registry_handlers(
+    let handlers = strata_sync_worker::cli::registry_handlers(
         &registry,
         &queue,
         &config,

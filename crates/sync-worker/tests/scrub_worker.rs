@@ -17,10 +17,10 @@ use futures::StreamExt;
 use strata_central_registry::events::{EventKind, StartFrom};
 use strata_central_registry::keys::RepoName;
 use strata_core::protocol::ArtifactKind;
-use strata_sync_worker::handlers::scrub::{
+use strata_sync_worker::jobs::scrub::{
     self, ScrubCursor, ScrubHandler, ScrubMetrics, cursor_key, schedule_tick,
 };
-use strata_sync_worker::queue::memory::MemoryQueue;
+use strata_sync_worker::runtime::queue::memory::MemoryQueue;
 use strata_sync_worker::registry::{EmbeddedRegistry, Write, write_doc};
 use strata_sync_worker::{Job, JobContext, JobError, JobHandler, JobId, JobQueue, NewJob};
 use strata_testkit::{FixtureModule, dependency_graph};

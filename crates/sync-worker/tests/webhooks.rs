@@ -193,7 +193,7 @@ async fn signed_tag_pushes_fetch_the_new_version_and_nothing_else_does() {
     .await;
     assert_eq!(answer.0, 400, "{}", answer.2);
     assert_eq!(post(&worker, "bitbucket", &[], "{}").await.0, 404);
-    let too_big = "x".repeat(strata_sync_worker::webhooks::BODY_LIMIT + 1);
+    let too_big = "x".repeat(strata_sync_worker::producers::webhooks::BODY_LIMIT + 1);
     assert_eq!(post(&worker, "github", &[], &too_big).await.0, 413);
     assert_eq!(queue.stats().await.unwrap(), before);
 

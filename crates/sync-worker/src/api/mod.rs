@@ -1,18 +1,27 @@
-//! The worker's HTTP API next to `/healthz`, `/readyz` and `/metrics`:
-//! - [`warm`]: `POST /api/warm`, `GET /api/warm/{id}`, `GET`/`DELETE /api/pins/{name}`;
-//! - [`retention`]: `GET`/`POST /api/retention/{repo}`.
+//! The worker's HTTP layer:
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`;
+//! - [`warm`]: `POST /api/warm`, `GET /api/warm/{id}`, `GET`/`DELETE /api/pins/{name}` (the
+//!   sets and pins themselves are [`crate::jobs::warmup`]'s);
+//! - [`retention`]: `GET`/`POST /api/retention/{repo}`;
+//! - [`reply`]: how all of them answer (the producers' webhook endpoint too).
 //!
-//! Every endpoint takes the registry's tokens (`Authorization: Bearer <token>`, or Basic with
-//! the token as password), checked by the embedded registry exactly as the registry checks
+//! Every `/api/` endpoint takes the registry's tokens (`Authorization: Bearer <token>`, or Basic
+//! with the token as password), checked by the embedded registry exactly as the registry checks
 //! them. Anonymous callers are refused even where a repository allows anonymous reads: these
 //! endpoints make the platform do work. Errors are `text/plain` with the reason; a registry
-//! error gets the registry's own status (its [`ErrorKind`]'s `http_status`), and every 401
-//! carries the registry's and the edge's challenge, [`CHALLENGE`].
+//! error gets the registry's own status (its
+//! [`ErrorKind`](strata_core::protocol::ErrorKind)'s `http_status`), and every 401 carries the
+//! registry's and the edge's challenge, [`reply::CHALLENGE`].
+//!
+//! The layer uses the runtime, the jobs' documents and the registry; nothing but the crate root
+//! (which serves these routes) and the webhook producer (its replies) uses it.
 
 // Handlers return early with the `Response` that refuses the request; boxing it would only
 // add noise to every call site.
 #![allow(clippy::result_large_err)]
 
+pub mod ops;
+pub mod reply;
 pub mod retention;
 #[cfg(test)]
 mod tests;
@@ -21,20 +30,15 @@ pub mod warm;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use axum::routing::{get, post};
 use strata_registry_engine::auth::{Permission, Principal};
-use strata_registry_engine::error::RegistryError;
 use strata_registry_engine::registry::{Registry, RepoEntry};
-use strata_core::protocol::ErrorKind;
 
-use crate::handlers::retention::RetentionPolicy;
-use crate::queue::{JobQueue, QueueError};
-
-/// The `WWW-Authenticate` challenge of a 401, as the registry and the edge send it: Basic, so
-/// `.netrc`/`GOAUTH` clients retry with credentials (a token goes in as the password).
-pub const CHALLENGE: &str = "Basic realm=\"strata\", charset=\"UTF-8\"";
+use self::reply::{json, message, queue_error, registry_error};
+use crate::jobs::retention::RetentionPolicy;
+use crate::runtime::queue::JobQueue;
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -53,7 +57,7 @@ impl std::fmt::Debug for ApiState {
     }
 }
 
-/// The API routes, to merge into the worker's server (`server::start_with`).
+/// The `/api/` routes (the webhooks aside), served next to [`ops::routes`].
 pub fn routes(state: ApiState) -> Router {
     Router::new()
         .route("/api/warm", post(warm::post_warm))
@@ -69,88 +73,22 @@ pub fn routes(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// A plain-text answer.
-pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
-    let mut body = body.into();
-    if !body.ends_with('\n') {
-        body.push('\n');
-    }
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if status == StatusCode::UNAUTHORIZED {
-        headers.insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(CHALLENGE),
-        );
-    }
-    response
-}
-
-/// A JSON answer.
-pub(crate) fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
-    match serde_json::to_vec_pretty(value) {
-        Ok(mut body) => {
-            body.push(b'\n');
-            let mut response = (status, body).into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
-
-/// The answer to a registry error: the status of its kind (the one mapping the registry and the
-/// edge use too), its message as the body.
-pub(crate) fn registry_error(error: &RegistryError) -> Response {
-    let kind = error.kind();
-    let status =
-        StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if kind == ErrorKind::Internal {
-        tracing::error!(error = %error, "internal error");
-    }
-    text(status, error.to_string())
-}
-
-/// The answer to a queue that refused a job.
-pub(crate) fn queue_error(error: &QueueError) -> Response {
-    match error {
-        QueueError::InvalidJob(_) => text(StatusCode::BAD_REQUEST, error.to_string()),
-        QueueError::Full { .. } | QueueError::Unavailable(_) => {
-            let mut response = text(StatusCode::SERVICE_UNAVAILABLE, error.to_string());
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
-            response
-        }
-    }
-}
-
 /// The caller, who must present a known token.
 pub(crate) fn principal(state: &ApiState, headers: &HeaderMap) -> Result<Principal, Response> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(text(
+        return Err(message(
             StatusCode::UNAUTHORIZED,
             "a token is required: Authorization: Bearer <token>",
         ));
     };
     let value = value.to_str().map_err(|_| {
-        text(
+        message(
             StatusCode::UNAUTHORIZED,
             "malformed Authorization header (use Bearer or Basic)",
         )
     })?;
     match state.registry.authenticate(Some(value)) {
-        Ok(Principal::Anonymous) => Err(text(
+        Ok(Principal::Anonymous) => Err(message(
             StatusCode::UNAUTHORIZED,
             "a token is required: Authorization: Bearer <token>",
         )),

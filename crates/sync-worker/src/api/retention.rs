@@ -17,10 +17,10 @@ use strata_registry_engine::auth::Permission;
 use strata_registry_engine::registry::Repository;
 
 use super::warm::repo_name;
-use super::{ApiState, authorized, json, principal, queue_error, text};
-use crate::handlers::retention::last_report;
-use crate::job::Job;
-use crate::queue::NewJob;
+use super::{ApiState, authorized, json, message, principal, queue_error};
+use crate::jobs::retention::last_report;
+use crate::runtime::job::Job;
+use crate::runtime::queue::NewJob;
 
 /// The answer of `POST /api/retention/{repo}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ pub async fn post_run(
         Err(response) => return response,
     };
     if let Some(unknown) = query.keys().find(|k| k.as_str() != "dry_run") {
-        return text(
+        return message(
             StatusCode::BAD_REQUEST,
             format!("unknown query parameter {unknown:?} (only dry_run=true|false)"),
         );
@@ -70,11 +70,11 @@ pub async fn post_run(
         None => true,
         Some(Some(value)) => value,
         Some(None) => {
-            return text(StatusCode::BAD_REQUEST, "dry_run must be true or false");
+            return message(StatusCode::BAD_REQUEST, "dry_run must be true or false");
         }
     };
     if !matches!(entry.repo, Repository::Remote(_)) {
-        return text(
+        return message(
             StatusCode::BAD_REQUEST,
             format!(
                 "{repo:?} is a {} repository: retention only removes versions cached by remote repositories",
@@ -87,7 +87,7 @@ pub async fn post_run(
         .iter()
         .any(|p| p.repository.as_str() == repo)
     {
-        return text(
+        return message(
             StatusCode::BAD_REQUEST,
             format!("no [[retention]] policy for repository {repo:?} in the worker configuration"),
         );
@@ -134,11 +134,11 @@ pub async fn get_report(
     }
     match last_report(&state.registry, &repo).await {
         Ok(Some(report)) => json(StatusCode::OK, &report),
-        Ok(None) => text(
+        Ok(None) => message(
             StatusCode::NOT_FOUND,
             format!("no retention report for {repo:?} yet"),
         ),
-        Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => message(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }
 

@@ -14,7 +14,7 @@ use axum::response::Response;
 use strata_registry_engine::error::RegistryError;
 use strata_registry_engine::upstream::UpstreamError;
 
-use super::registry_error;
+use super::reply::registry_error;
 
 /// Status, body and the headers that matter of a response.
 async fn answer(response: Response) -> (u16, String, Option<String>, String, String) {

@@ -24,15 +24,22 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::backoff::RetryPolicy;
-use crate::queue::memory::MemoryQueueSettings;
-use crate::queue::redis::RedisQueueSettings;
+use strata_service::config::ConfigError;
 
-mod jobs;
-
-pub(crate) use self::jobs::redact_url;
-pub use self::jobs::{JobsConfig, MemoryJobsConfig, RedisJobsConfig};
-use self::jobs::{default_dead_letter_max, default_memory_backlog, generated_consumer};
+use crate::jobs::refresh::RefreshConfig;
+use crate::jobs::retention::{self, RetentionPolicy};
+use crate::jobs::scrub::ScrubConfig;
+use crate::producers::ProducerConfig;
+use crate::producers::heat::HeatConfig;
+use crate::producers::index_feed::{self, FeedConfig};
+use crate::producers::schedule::{self, ScheduleConfig};
+use crate::producers::webhooks::{self, WebhookConfig};
+use crate::registry::RegistrySection;
+use crate::runtime::backoff::RetryPolicy;
+use crate::runtime::queue::memory::MemoryQueueSettings;
+use crate::runtime::queue::redis::RedisQueueSettings;
+pub use crate::runtime::queue::{JobsConfig, MemoryJobsConfig, RedisJobsConfig};
+use crate::runtime::worker::WorkerSettings;
 
 /// The whole worker configuration.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -71,28 +78,28 @@ pub struct WorkerConfig {
     /// The embedded central registry (`[registry] config = "registry.toml"`, or
     /// `STRATA_SYNC_REGISTRY_CONFIG`); without it the worker has no job handlers.
     #[serde(default)]
-    pub registry: Option<crate::registry::RegistrySection>,
+    pub registry: Option<RegistrySection>,
     /// What `RefreshMetadata` prefetches (`[refresh]`).
     #[serde(default)]
-    pub refresh: crate::handlers::refresh::RefreshConfig,
+    pub refresh: RefreshConfig,
     /// The scrubber's rate and schedule (`[scrub]`).
     #[serde(default)]
-    pub scrub: crate::handlers::scrub::ScrubConfig,
+    pub scrub: ScrubConfig,
     /// Retention policies of remote repositories (`[[retention]]`).
     #[serde(default)]
-    pub retention: Vec<crate::handlers::retention::RetentionPolicy>,
-    /// Index feeds followed (`[[feeds]]`, see [`crate::index_feed`]).
+    pub retention: Vec<RetentionPolicy>,
+    /// Index feeds followed (`[[feeds]]`, see [`index_feed`]).
     #[serde(default)]
-    pub feeds: Vec<crate::index_feed::FeedConfig>,
-    /// Tag-push webhooks (`[[webhooks]]`, see [`crate::webhooks`]).
+    pub feeds: Vec<FeedConfig>,
+    /// Tag-push webhooks (`[[webhooks]]`, see [`webhooks`]).
     #[serde(default)]
-    pub webhooks: Vec<crate::webhooks::WebhookConfig>,
-    /// Heat-driven refresh (`[heat]`, see [`crate::heat`]).
+    pub webhooks: Vec<WebhookConfig>,
+    /// Heat-driven refresh (`[heat]`, see [`crate::producers::heat`]).
     #[serde(default)]
-    pub heat: crate::heat::HeatConfig,
-    /// Scheduled refreshes of module sets (`[[schedules]]`, see [`crate::schedule`]).
+    pub heat: HeatConfig,
+    /// Scheduled refreshes of module sets (`[[schedules]]`, see [`schedule`]).
     #[serde(default)]
-    pub schedules: Vec<crate::schedule::ScheduleConfig>,
+    pub schedules: Vec<ScheduleConfig>,
 }
 
 /// The `[server]` section.
@@ -111,60 +118,6 @@ impl Default for ServerConfig {
             http: default_http(),
         }
     }
-}
-
-/// A configuration that cannot be used; the binary exits with status 64 on it.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("reading {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The failure.
-        source: std::io::Error,
-    },
-    /// TOML syntax, or a field unknown, missing or of the wrong type.
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// The parser's message, with line and column.
-        message: String,
-    },
-    /// An environment override that does not parse.
-    #[error("environment variable {name}={value:?}: {reason}")]
-    Env {
-        /// Variable name.
-        name: &'static str,
-        /// Its value.
-        value: String,
-        /// Why it is rejected.
-        reason: String,
-    },
-    /// A value out of range, naming its key.
-    #[error("invalid configuration: {key}: {reason}")]
-    Invalid {
-        /// The key, as written in the file (`jobs.stream`).
-        key: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// Settings of the worker loop, as typed values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WorkerSettings {
-    /// Jobs run at once.
-    pub concurrency: usize,
-    /// Deliveries before dead-lettering.
-    pub max_deliveries: u32,
-    /// Delays between deliveries of a failing job.
-    pub retry: RetryPolicy,
-    /// Delays between attempts to reach a queue that failed.
-    pub reconnect: RetryPolicy,
-    /// How long running jobs may finish on shutdown.
-    pub shutdown_grace: Duration,
 }
 
 impl WorkerConfig {
@@ -188,7 +141,7 @@ impl WorkerConfig {
         env: &[(String, String)],
     ) -> Result<Self, ConfigError> {
         let mut config: WorkerConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: origin.to_owned(),
+            origin: origin.to_owned(),
             message: e.to_string(),
         })?;
         config.apply_env(env)?;
@@ -216,7 +169,7 @@ impl WorkerConfig {
                     }
                 },
                 "STRATA_SYNC_REGISTRY_CONFIG" => {
-                    self.registry = Some(crate::registry::RegistrySection {
+                    self.registry = Some(RegistrySection {
                         config: PathBuf::from(value),
                     });
                 }
@@ -228,17 +181,12 @@ impl WorkerConfig {
                 _ => {}
             }
         }
-        crate::webhooks::resolve_secrets(&mut self.webhooks, env)?;
+        webhooks::resolve_secrets(&mut self.webhooks, env)?;
         Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, reason: &str| {
-            Err(ConfigError::Invalid {
-                key,
-                reason: reason.to_owned(),
-            })
-        };
+        let invalid = |key, reason: &str| Err(ConfigError::invalid(key, reason));
         if !(1..=1024).contains(&self.concurrency) {
             return invalid("concurrency", "must be between 1 and 1024");
         }
@@ -262,11 +210,11 @@ impl WorkerConfig {
         }
         self.refresh.validate()?;
         self.scrub.validate()?;
-        crate::handlers::retention::validate_policies(&self.retention)?;
-        crate::index_feed::validate(&self.feeds)?;
-        crate::webhooks::validate(&self.webhooks)?;
+        retention::validate_policies(&self.retention)?;
+        index_feed::validate(&self.feeds)?;
+        webhooks::validate(&self.webhooks)?;
         self.heat.validate()?;
-        crate::schedule::validate(&self.schedules)?;
+        schedule::validate(&self.schedules)?;
         self.jobs.validate(self.visibility_timeout_ms)
     }
 
@@ -289,41 +237,33 @@ impl WorkerConfig {
 
     /// The in-process queue's settings (whatever `jobs` says; `strata up` uses them).
     pub fn memory_settings(&self) -> MemoryQueueSettings {
-        let (max_backlog, dead_letter_max) = match &self.jobs {
-            JobsConfig::Memory(m) => (m.max_backlog, m.dead_letter_max),
-            JobsConfig::Redis(_) => (default_memory_backlog(), default_dead_letter_max()),
-        };
-        MemoryQueueSettings {
-            max_backlog,
-            dead_letter_max: usize::try_from(dead_letter_max).unwrap_or(usize::MAX),
-            completed_ttl: Duration::from_secs(self.completed_ttl_secs),
-        }
+        self.jobs
+            .memory_settings(Duration::from_secs(self.completed_ttl_secs))
     }
 
     /// The Redis queue's settings, if `jobs` is Redis; a missing consumer name is generated.
     pub fn redis_settings(&self) -> Option<RedisQueueSettings> {
-        let JobsConfig::Redis(redis) = &self.jobs else {
-            return None;
-        };
-        Some(RedisQueueSettings {
-            url: redis.url.clone(),
-            stream: redis.stream.clone(),
-            group: redis.group.clone(),
-            consumer: redis.consumer.clone().unwrap_or_else(generated_consumer),
-            max_backlog: redis.max_backlog,
-            dead_letter_maxlen: redis.dead_letter_maxlen,
-            completed_log_maxlen: redis.completed_log_maxlen,
-            completed_ttl: Duration::from_secs(self.completed_ttl_secs),
-            visibility_timeout: Duration::from_millis(self.visibility_timeout_ms),
-            block: Duration::from_millis(redis.block_ms),
-            command_timeout: Duration::from_millis(redis.command_timeout_ms),
-        })
+        self.jobs.redis_settings(
+            Duration::from_secs(self.completed_ttl_secs),
+            Duration::from_millis(self.visibility_timeout_ms),
+        )
+    }
+
+    /// The producers' sections.
+    pub fn producers(&self) -> ProducerConfig<'_> {
+        ProducerConfig {
+            feeds: &self.feeds,
+            webhooks: &self.webhooks,
+            heat: &self.heat,
+            schedules: &self.schedules,
+            jobs: &self.jobs,
+        }
     }
 }
 
-fn env_error(name: &'static str, value: &str, reason: String) -> ConfigError {
+fn env_error(name: &str, value: &str, reason: String) -> ConfigError {
     ConfigError::Env {
-        name,
+        name: name.to_owned(),
         value: value.to_owned(),
         reason,
     }
