@@ -378,7 +378,7 @@ impl RegistryConfig {
     /// Reads a TOML file, applies the process environment's overrides and validates (the
     /// warnings about deprecated or unknown variables are logged).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        config::load::<Self>(path).map(logged)
+        config::load::<Self>(path).map(Loaded::logged)
     }
 
     /// Parses TOML text with the given environment (`(name, value)` pairs) and validates.
@@ -387,7 +387,7 @@ impl RegistryConfig {
         origin: &str,
         env: &[(String, String)],
     ) -> Result<Self, ConfigError> {
-        config::from_toml::<Self>(text, origin, env).map(logged)
+        config::from_toml::<Self>(text, origin, env).map(Loaded::logged)
     }
 
     /// Checks the values together.
@@ -487,14 +487,6 @@ impl RegistryConfig {
         }
         Ok(())
     }
-}
-
-/// The configuration of `loaded`, its warnings logged.
-fn logged(loaded: Loaded<RegistryConfig>) -> RegistryConfig {
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
-    loaded.config
 }
 
 #[cfg(test)]

@@ -114,6 +114,17 @@ pub struct Loaded<C> {
     pub warnings: Vec<String>,
 }
 
+impl<C> Loaded<C> {
+    /// The configuration, its warnings logged: for callers other than a binary's bootstrap
+    /// (which logs them itself once logging is up), such as a worker reading the registry's file.
+    pub fn logged(self) -> C {
+        for warning in &self.warnings {
+            tracing::warn!("{warning}");
+        }
+        self.config
+    }
+}
+
 /// Reads the TOML file at `path`, applies the process environment's overrides and validates.
 pub fn load<C: ServiceConfig>(path: &Path) -> Result<Loaded<C>, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

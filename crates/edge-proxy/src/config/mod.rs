@@ -410,7 +410,7 @@ impl EdgeConfig {
     /// Reads a TOML file, applies the process environment's overrides, validates (the warnings
     /// about unknown variables are logged).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        config::load::<Self>(path).map(logged)
+        config::load::<Self>(path).map(Loaded::logged)
     }
 
     /// Parses TOML text, applies overrides from `env` (`(name, value)` pairs), validates.
@@ -419,7 +419,7 @@ impl EdgeConfig {
         origin: &str,
         env: &[(String, String)],
     ) -> Result<Self, ConfigError> {
-        config::from_toml::<Self>(text, origin, env).map(logged)
+        config::from_toml::<Self>(text, origin, env).map(Loaded::logged)
     }
 
     /// Checks the values together and derives the typed settings.
@@ -501,14 +501,6 @@ impl EdgeConfig {
 }
 
 /// The registry's rule for repository names (`strata_core::repo::RepoName`).
-/// The configuration of `loaded`, its warnings logged.
-fn logged(loaded: Loaded<EdgeConfig>) -> EdgeConfig {
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
-    loaded.config
-}
-
 fn valid_repo_name(name: &str) -> bool {
     strata_core::repo::RepoName::new(name).is_ok()
 }
