@@ -120,13 +120,10 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
         let worker_config =
             WorkerConfig::from_toml(&worker_toml(args.worker_http), "strata up defaults", &[])
                 .map_err(|e| Failure::msg(format!("worker defaults: {e}")))?;
-        let worker = match strata_sync_worker::cli::start(
-            &worker_config,
-            None,
-            Some(EmbeddedRegistry::from_registry(registry.registry.clone())),
-            shutdown.clone(),
-        )
-        .await
+        let worker = match strata_sync_worker::Builder::new(worker_config)
+            .registry(EmbeddedRegistry::from_registry(registry.registry.clone()))
+            .start(shutdown.clone())
+            .await
         {
             Ok(worker) => worker,
             Err(e) => {
@@ -188,7 +185,7 @@ fn describe_exit(result: Result<std::io::Result<()>, tokio::task::JoinError>) ->
 
 fn describe_worker(
     result: Result<
-        Result<strata_sync_worker::WorkerReport, strata_sync_worker::server::StartError>,
+        Result<strata_sync_worker::WorkerReport, strata_sync_worker::RunError>,
         tokio::task::JoinError,
     >,
 ) -> String {

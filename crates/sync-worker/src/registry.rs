@@ -46,7 +46,8 @@ pub struct RegistrySection {
 }
 
 impl RegistrySection {
-    /// The registry config's path, `base` being the directory of the worker's config file.
+    /// The registry config's path, `base` being the directory of the worker's config file (the
+    /// loader resolves it so when it reads that file).
     pub fn path_from(&self, base: Option<&Path>) -> PathBuf {
         match base {
             Some(base) if self.config.is_relative() => base.join(&self.config),
@@ -79,14 +80,14 @@ pub struct EmbeddedRegistry {
 }
 
 impl EmbeddedRegistry {
-    /// Loads the registry configuration named by `section` (relative to `base`, the worker
-    /// config's directory) and opens the registry over its storage.
+    /// Loads the registry configuration named by `section` (a relative path was already taken
+    /// from the worker configuration's directory when that was loaded) and opens the registry
+    /// over its storage.
     pub async fn open(
         section: &RegistrySection,
-        base: Option<&Path>,
         shutdown: CancellationToken,
     ) -> Result<Self, OpenError> {
-        let config = RegistryConfig::load(&section.path_from(base))?;
+        let config = RegistryConfig::load(&section.config)?;
         Self::from_config(&config, shutdown).await
     }
 

@@ -17,11 +17,10 @@ use strata_central_registry::metrics::Metrics as RegistryMetrics;
 use strata_central_registry::registry::{NoListener, Registry};
 use strata_central_registry::storage::open_store;
 use strata_sync_worker::config::WorkerConfig;
-use strata_sync_worker::producers::heat::{HeatConfig, HeatRefresher, heat_key};
 use strata_sync_worker::producers::Producers;
-use strata_sync_worker::runtime::queue::JobQueue;
-use strata_sync_worker::server::open_broker;
+use strata_sync_worker::producers::heat::{HeatConfig, HeatRefresher, heat_key};
 use strata_sync_worker::producers::ticks::{Clock, TickClaims};
+use strata_sync_worker::runtime::queue::JobQueue;
 use strata_sync_worker::{Envelope, Job};
 use strata_testkit::redis_server::{self, RedisServer};
 use strata_testkit::{FixtureUpstream, TestSumDb};
@@ -126,7 +125,7 @@ async fn a_tick_refreshes_the_hottest_modules_in_order_and_decays_the_set() {
     )
     .await;
     let config = worker_config(&url, "");
-    let queue: Arc<dyn JobQueue> = open_broker(&config).unwrap();
+    let queue: Arc<dyn JobQueue> = config.open_queue().unwrap();
     let heat = HeatConfig {
         top: 4,
         ..HeatConfig::default()
@@ -236,7 +235,7 @@ async fn the_worker_refreshes_each_interval_once_across_workers() {
     )
     .await;
     let config = worker_config(&url, "[heat]\ntop = 10\ninterval_ms = 60000\n");
-    let queue: Arc<dyn JobQueue> = open_broker(&config).unwrap();
+    let queue: Arc<dyn JobQueue> = config.open_queue().unwrap();
     let producers = Producers::new(config.producers(), &registry, queue.clone()).unwrap();
     let heat = producers.heat().expect("heat runs with a Redis");
     assert_eq!(

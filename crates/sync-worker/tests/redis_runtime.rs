@@ -18,10 +18,10 @@ use strata_central_registry::keys::RepoName;
 use strata_core::path::ModulePath;
 use strata_core::version::Version;
 use strata_sync_worker::runtime::backoff::RetryPolicy;
-use strata_sync_worker::runtime::worker::WorkerSettings;
 use strata_sync_worker::runtime::metrics::Metrics;
 use strata_sync_worker::runtime::queue::redis::{RedisQueue, RedisQueueSettings};
 use strata_sync_worker::runtime::queue::{Broker, Settled, Settlement};
+use strata_sync_worker::runtime::worker::WorkerSettings;
 use strata_sync_worker::{
     Job, JobContext, JobError, JobHandler, JobQueue, NewJob, Outcome, QueueStats, Worker,
     WorkerReport,

@@ -12,14 +12,11 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use strata_central_registry::keys::RepoName;
-use strata_sync_worker::api::{self, ApiState};
+use strata_service::bootstrap::Failure;
 use strata_sync_worker::config::WorkerConfig;
-use strata_sync_worker::jobs::retention::{LastReads, RetentionHandler};
-use strata_sync_worker::jobs::scrub::ScrubMetrics;
-use strata_sync_worker::jobs::retention;
-use strata_sync_worker::runtime::metrics::Metrics;
+use strata_sync_worker::jobs::retention::{self, LastReads, RetentionHandler};
 use strata_sync_worker::registry::EmbeddedRegistry;
-use strata_sync_worker::{Job, JobKind, JobQueue, NewJob, server};
+use strata_sync_worker::{Builder, Job, JobKind, JobQueue, NewJob};
 use strata_testkit::{FixtureModule, dependency_graph};
 use support::{ADMIN_TOKEN, CI_TOKEN, Stack, Worker, mv, redis, redis_jobs, until, worker_toml};
 use tokio_util::sync::CancellationToken;
@@ -38,44 +35,24 @@ async fn worker_at(
     let embedded = EmbeddedRegistry::from_config(&stack.registry_config(), shutdown.clone())
         .await
         .unwrap();
-    let registry = embedded.registry.clone();
-    let broker = server::open_broker(&config).unwrap();
+    let broker = config.open_queue().unwrap();
     let queue: Arc<dyn JobQueue> = broker.clone();
     let last_reads = redis_url.map(|url| LastReads::new(url, "strata").unwrap());
     let retention = RetentionHandler::new(
-        registry.clone(),
-        queue.clone(),
+        embedded.registry.clone(),
+        queue,
         config.retention.clone(),
-        last_reads.clone(),
+        last_reads,
     )
     .unwrap()
     .with_today(move || today);
-    let scrub_metrics = Arc::new(ScrubMetrics::default());
-    let handlers = strata_sync_worker::cli::registry_handlers(
-        &registry,
-        &queue,
-        &config,
-        last_reads,
-        scrub_metrics.clone(),
-    )
-    .unwrap()
-    .with(JobKind::Retention, Arc::new(retention));
-    let routes = api::routes(ApiState {
-        registry: registry.clone(),
-        queue: queue.clone(),
-        retention: Arc::new(config.retention.clone()),
-    });
-    let metrics = Arc::new(Metrics::with_extra(|r| scrub_metrics.register(r)));
-    let running = server::start_with_metrics(
-        &config,
-        broker,
-        Arc::new(handlers),
-        routes,
-        metrics,
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
+    let running = Builder::new(config)
+        .registry(embedded.clone())
+        .queue(broker)
+        .handler(JobKind::Retention, Arc::new(retention))
+        .start(shutdown.clone())
+        .await
+        .unwrap();
     Worker::new(running, embedded, shutdown)
 }
 
@@ -315,14 +292,11 @@ async fn local_and_unconfigured_repositories_are_refused() {
         &[],
     )
     .unwrap();
-    let error = strata_sync_worker::cli::start(
-        &config,
-        None,
-        Some(worker.embedded.clone()),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let error = Builder::new(config)
+        .registry(worker.embedded.clone())
+        .start(CancellationToken::new())
+        .await
+        .unwrap_err();
     assert_eq!(error.exit_code(), 64, "{error}");
     assert!(
         error.to_string().contains("not a remote repository"),

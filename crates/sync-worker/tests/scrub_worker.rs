@@ -20,8 +20,8 @@ use strata_core::protocol::ArtifactKind;
 use strata_sync_worker::jobs::scrub::{
     self, ScrubCursor, ScrubHandler, ScrubMetrics, cursor_key, schedule_tick,
 };
-use strata_sync_worker::runtime::queue::memory::MemoryQueue;
 use strata_sync_worker::registry::{EmbeddedRegistry, Write, write_doc};
+use strata_sync_worker::runtime::queue::memory::MemoryQueue;
 use strata_sync_worker::{Job, JobContext, JobError, JobHandler, JobId, JobQueue, NewJob};
 use strata_testkit::{FixtureModule, dependency_graph};
 use support::{Stack, flip_last_byte, metric, mv, redis, redis_jobs, until, worker_toml};

@@ -1,5 +1,5 @@
 //! The worker process around the runtime: `/healthz`, `/readyz` (following Redis) and
-//! `/metrics` through `server::start`, and the `strata-sync` binary's exit codes.
+//! `/metrics` through `Builder::start`, and the `strata-sync` binary's exit codes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Stdio};
@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use strata_sync_worker::config::WorkerConfig;
-use strata_sync_worker::server;
 use strata_sync_worker::{
-    Handlers, Job, JobContext, JobError, JobHandler, JobKind, NewJob, Outcome,
+    Builder, Job, JobContext, JobError, JobHandler, JobKind, NewJob, Outcome,
 };
 use strata_testkit::redis_server;
 use tokio_util::sync::CancellationToken;
@@ -44,9 +43,10 @@ impl JobHandler for Scrubbed {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_health_readiness_and_job_metrics() {
     let config = WorkerConfig::from_toml("[server]\nhttp = \"127.0.0.1:0\"", "test", &[]).unwrap();
-    let handlers = Handlers::new().with(JobKind::Scrub, Arc::new(Scrubbed));
     let shutdown = CancellationToken::new();
-    let running = server::start(&config, Arc::new(handlers), shutdown.clone())
+    let running = Builder::new(config)
+        .handler(JobKind::Scrub, Arc::new(Scrubbed))
+        .start(shutdown.clone())
         .await
         .unwrap();
     let base = format!("http://{}", running.http_addr);
@@ -112,9 +112,7 @@ async fn readiness_follows_redis() {
     );
     let config = WorkerConfig::from_toml(&text, "test", &[]).unwrap();
     let shutdown = CancellationToken::new();
-    let running = server::start(&config, Arc::new(Handlers::new()), shutdown.clone())
-        .await
-        .unwrap();
+    let running = Builder::new(config).start(shutdown.clone()).await.unwrap();
     let readyz = format!("http://{}/readyz", running.http_addr);
     assert_eq!(get(&readyz).await, (200, "ready".into()));
 
@@ -147,6 +145,7 @@ fn binary() -> Command {
     command
         .env_remove("STRATA_SYNC_CONFIG")
         .env_remove("STRATA_REDIS_URL")
+        .env_remove("STRATA_SYNC_REDIS_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

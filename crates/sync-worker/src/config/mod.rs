@@ -1,5 +1,8 @@
-//! Worker configuration: TOML, then `STRATA_…` environment overrides, then validation into
-//! typed values. Nothing outside this module reads the environment.
+//! Worker configuration, loaded the way every service's is ([`strata_service::config`]): TOML,
+//! then the `STRATA_SYNC_…` environment overrides [`WorkerConfig`] declares, then validation into
+//! typed values. Each section's type lives with the module it configures (the queue's `jobs`,
+//! the jobs', the producers', the registry's); this module puts them together and uses them,
+//! never the other way round.
 //!
 //! ```toml
 //! concurrency = 8                # jobs run at once by this process
@@ -15,16 +18,20 @@
 //! http = "127.0.0.1:8090"        # /healthz, /readyz, /metrics
 //! ```
 //!
-//! Environment: `STRATA_SYNC_HTTP_LISTEN`, `STRATA_SYNC_CONCURRENCY`, `STRATA_REDIS_URL`
-//! (switches `jobs` to Redis at that URL), `STRATA_SYNC_CONSUMER` (e.g. the pod name).
+//! Environment: `STRATA_SYNC_CONFIG` (the file, when `--config` is not given),
+//! `STRATA_SYNC_HTTP_LISTEN`, `STRATA_SYNC_CONCURRENCY`, `STRATA_SYNC_REDIS_URL` (switches `jobs`
+//! to Redis at that URL; the unprefixed `STRATA_REDIS_URL` still works, deprecated),
+//! `STRATA_SYNC_REGISTRY_CONFIG`, `STRATA_SYNC_CONSUMER` (e.g. the pod name). A relative
+//! `registry.config` is taken from the directory of the worker's configuration file. A webhook's
+//! `secret_env` is read when the worker starts ([`WorkerConfig::resolve_secrets`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-
-use strata_service::config::ConfigError;
+use strata_service::config::{self, ConfigError, Loaded, Override, ServiceConfig};
 
 use crate::jobs::refresh::RefreshConfig;
 use crate::jobs::retention::{self, RetentionPolicy};
@@ -36,8 +43,9 @@ use crate::producers::schedule::{self, ScheduleConfig};
 use crate::producers::webhooks::{self, WebhookConfig};
 use crate::registry::RegistrySection;
 use crate::runtime::backoff::RetryPolicy;
-use crate::runtime::queue::memory::MemoryQueueSettings;
-use crate::runtime::queue::redis::RedisQueueSettings;
+use crate::runtime::queue::memory::{MemoryQueue, MemoryQueueSettings};
+use crate::runtime::queue::redis::{RedisQueue, RedisQueueSettings};
+use crate::runtime::queue::{Broker, QueueError};
 pub use crate::runtime::queue::{JobsConfig, MemoryJobsConfig, RedisJobsConfig};
 use crate::runtime::worker::WorkerSettings;
 
@@ -120,72 +128,104 @@ impl Default for ServerConfig {
     }
 }
 
-impl WorkerConfig {
-    /// Reads a TOML file, applies environment overrides and validates.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_toml(
-            &text,
-            &path.display().to_string(),
-            &std::env::vars().collect::<Vec<_>>(),
-        )
+impl ServiceConfig for WorkerConfig {
+    const SERVICE: &'static str = "SYNC";
+    const OVERRIDES: &'static [Override] = &[
+        Override {
+            name: "HTTP_LISTEN",
+            key: "server.http",
+            note: "",
+            was: &[],
+        },
+        Override {
+            name: "CONCURRENCY",
+            key: "concurrency",
+            note: "",
+            was: &[],
+        },
+        // Before CONSUMER, which only applies to a Redis queue.
+        Override {
+            name: "REDIS_URL",
+            key: "jobs.url",
+            note: "switches `jobs` to Redis if it was memory",
+            was: &["STRATA_REDIS_URL"],
+        },
+        Override {
+            name: "REGISTRY_CONFIG",
+            key: "registry.config",
+            note: "",
+            was: &[],
+        },
+        Override {
+            name: "CONSUMER",
+            key: "jobs.consumer",
+            note: "",
+            was: &[],
+        },
+    ];
+
+    fn apply_override(&mut self, name: &str, value: &str) -> Result<(), String> {
+        match name {
+            "HTTP_LISTEN" => self.server.http = config::parse(value)?,
+            "CONCURRENCY" => self.concurrency = config::parse(value)?,
+            // The rest of a Redis section is kept.
+            "REDIS_URL" => match &mut self.jobs {
+                JobsConfig::Redis(redis) => value.clone_into(&mut redis.url),
+                JobsConfig::Memory(_) => {
+                    self.jobs = JobsConfig::Redis(RedisJobsConfig::with_url(value));
+                }
+            },
+            "REGISTRY_CONFIG" => {
+                self.registry = Some(RegistrySection {
+                    config: PathBuf::from(value),
+                });
+            }
+            "CONSUMER" => {
+                if let JobsConfig::Redis(redis) = &mut self.jobs {
+                    redis.consumer = Some(value.to_owned());
+                }
+            }
+            other => return Err(format!("{other} is not a sync worker setting")),
+        }
+        Ok(())
     }
 
-    /// Parses TOML text with the given environment (`(name, value)` pairs) and validates.
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        self.check()
+    }
+
+    /// A relative `registry.config` is taken from `file`'s directory.
+    fn loaded_from(&mut self, file: &Path) {
+        if let Some(section) = &mut self.registry {
+            section.config = section.path_from(file.parent());
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Parses TOML text with the given environment (`(name, value)` pairs: the overrides, and
+    /// the variables webhooks' `secret_env` name) and validates; the warnings about deprecated
+    /// or unknown variables are logged. What `strata up` and tests build configurations with;
+    /// the binary loads its file through [`strata_service::bootstrap`].
     pub fn from_toml(
         text: &str,
         origin: &str,
         env: &[(String, String)],
     ) -> Result<Self, ConfigError> {
-        let mut config: WorkerConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            origin: origin.to_owned(),
-            message: e.to_string(),
-        })?;
-        config.apply_env(env)?;
-        config.validate()?;
+        let mut config = logged(config::from_toml::<Self>(text, origin, env)?);
+        config.resolve_secrets(env)?;
         Ok(config)
     }
 
-    fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
-        for (name, value) in env {
-            match name.as_str() {
-                "STRATA_SYNC_HTTP_LISTEN" => {
-                    self.server.http = value.parse().map_err(|e: std::net::AddrParseError| {
-                        env_error("STRATA_SYNC_HTTP_LISTEN", value, e.to_string())
-                    })?;
-                }
-                "STRATA_SYNC_CONCURRENCY" => {
-                    self.concurrency = value.parse().map_err(|e: std::num::ParseIntError| {
-                        env_error("STRATA_SYNC_CONCURRENCY", value, e.to_string())
-                    })?;
-                }
-                "STRATA_REDIS_URL" => match &mut self.jobs {
-                    JobsConfig::Redis(redis) => redis.url.clone_from(value),
-                    JobsConfig::Memory(_) => {
-                        self.jobs = JobsConfig::Redis(RedisJobsConfig::with_url(value.clone()));
-                    }
-                },
-                "STRATA_SYNC_REGISTRY_CONFIG" => {
-                    self.registry = Some(RegistrySection {
-                        config: PathBuf::from(value),
-                    });
-                }
-                "STRATA_SYNC_CONSUMER" => {
-                    if let JobsConfig::Redis(redis) = &mut self.jobs {
-                        redis.consumer = Some(value.clone());
-                    }
-                }
-                _ => {}
-            }
-        }
-        webhooks::resolve_secrets(&mut self.webhooks, env)?;
-        Ok(())
+    /// Takes each webhook secret named by `secret_env` from `env` (`(name, value)` pairs). The
+    /// worker does so with the process environment when it starts, for the secrets not taken
+    /// yet.
+    pub fn resolve_secrets(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
+        webhooks::resolve_secrets(&mut self.webhooks, env)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the values serde cannot, section by section.
+    fn check(&self) -> Result<(), ConfigError> {
         let invalid = |key, reason: &str| Err(ConfigError::invalid(key, reason));
         if !(1..=1024).contains(&self.concurrency) {
             return invalid("concurrency", "must be between 1 and 1024");
@@ -249,6 +289,14 @@ impl WorkerConfig {
         )
     }
 
+    /// The queue `jobs` names: Redis (connects lazily) or in-process.
+    pub fn open_queue(&self) -> Result<Arc<dyn Broker>, QueueError> {
+        Ok(match self.redis_settings() {
+            Some(settings) => Arc::new(RedisQueue::new(settings)?),
+            None => Arc::new(MemoryQueue::new(self.memory_settings())),
+        })
+    }
+
     /// The producers' sections.
     pub fn producers(&self) -> ProducerConfig<'_> {
         ProducerConfig {
@@ -261,12 +309,11 @@ impl WorkerConfig {
     }
 }
 
-fn env_error(name: &str, value: &str, reason: String) -> ConfigError {
-    ConfigError::Env {
-        name: name.to_owned(),
-        value: value.to_owned(),
-        reason,
+fn logged(loaded: Loaded<WorkerConfig>) -> WorkerConfig {
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
     }
+    loaded.config
 }
 
 fn default_concurrency() -> usize {

@@ -119,6 +119,45 @@ fn environment_overrides() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("STRATA_SYNC_CONCURRENCY"), "{error}");
+
+    // STRATA_SYNC_REDIS_URL is the name; the unprefixed STRATA_REDIS_URL still works, with a
+    // warning, and loses to it.
+    let loaded = config::from_toml::<WorkerConfig>(
+        "",
+        "t",
+        &env(&[("STRATA_SYNC_REDIS_URL", "redis://new:1")]),
+    )
+    .unwrap();
+    assert!(matches!(&loaded.config.jobs, JobsConfig::Redis(r) if r.url == "redis://new:1"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let loaded =
+        config::from_toml::<WorkerConfig>("", "t", &env(&[("STRATA_REDIS_URL", "redis://old:1")]))
+            .unwrap();
+    assert!(matches!(&loaded.config.jobs, JobsConfig::Redis(r) if r.url == "redis://old:1"));
+    assert_eq!(
+        loaded.warnings,
+        ["STRATA_REDIS_URL is deprecated: use STRATA_SYNC_REDIS_URL"]
+    );
+    let loaded = config::from_toml::<WorkerConfig>(
+        "",
+        "t",
+        &env(&[
+            ("STRATA_REDIS_URL", "redis://old:1"),
+            ("STRATA_SYNC_REDIS_URL", "redis://new:1"),
+        ]),
+    )
+    .unwrap();
+    assert!(matches!(&loaded.config.jobs, JobsConfig::Redis(r) if r.url == "redis://new:1"));
+    let registry = WorkerConfig::from_toml(
+        "",
+        "t",
+        &env(&[("STRATA_SYNC_REGISTRY_CONFIG", "/etc/strata/registry.toml")]),
+    )
+    .unwrap();
+    assert_eq!(
+        registry.registry.unwrap().config,
+        PathBuf::from("/etc/strata/registry.toml")
+    );
 }
 
 #[test]
@@ -169,6 +208,24 @@ fn mistakes_name_their_key() {
             "{text}: {error}"
         );
     }
-    let missing = WorkerConfig::load(Path::new("/nonexistent/worker.toml")).unwrap_err();
+    let missing = config::load::<WorkerConfig>(Path::new("/nonexistent/worker.toml")).unwrap_err();
     assert!(missing.to_string().contains("/nonexistent/worker.toml"));
+}
+
+#[test]
+fn a_relative_registry_config_is_taken_from_the_config_file_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("worker.toml");
+    std::fs::write(&file, "[registry]\nconfig = \"registry.toml\"\n").unwrap();
+    let loaded = config::load::<WorkerConfig>(&file).unwrap();
+    assert_eq!(
+        loaded.config.registry.unwrap().config,
+        dir.path().join("registry.toml")
+    );
+    std::fs::write(&file, "[registry]\nconfig = \"/srv/registry.toml\"\n").unwrap();
+    let loaded = config::load::<WorkerConfig>(&file).unwrap();
+    assert_eq!(
+        loaded.config.registry.unwrap().config,
+        PathBuf::from("/srv/registry.toml")
+    );
 }

@@ -90,7 +90,8 @@ pub struct WebhookConfig {
     /// The shared secret (or give `secret_env`).
     #[serde(default)]
     pub secret: Option<String>,
-    /// The environment variable holding the secret.
+    /// The environment variable holding the secret, read into `secret` when the worker starts
+    /// (see [`resolve_secrets`]).
     #[serde(default)]
     pub secret_env: Option<String>,
     /// The repository (with an upstream) new versions are fetched into.
@@ -117,7 +118,8 @@ impl std::fmt::Debug for WebhookConfig {
     }
 }
 
-/// Takes each `secret_env` secret from `env` (the config loader's environment).
+/// Takes each `secret_env` secret from `env` (`(name, value)` pairs) into `secret`; a secret
+/// taken no longer names its variable, so taking secrets again only takes those still missing.
 pub(crate) fn resolve_secrets(
     hooks: &mut [WebhookConfig],
     env: &[(String, String)],
@@ -130,7 +132,17 @@ pub(crate) fn resolve_secrets(
             return Err(invalid(i, hook, "give secret or secret_env, not both"));
         }
         match env.iter().find(|(name, _)| name == var) {
-            Some((_, value)) => hook.secret = Some(value.clone()),
+            Some((_, value)) if value.is_empty() => {
+                return Err(invalid(
+                    i,
+                    hook,
+                    "a non-empty secret (or secret_env) is required",
+                ));
+            }
+            Some((_, value)) => {
+                hook.secret = Some(value.clone());
+                hook.secret_env = None;
+            }
             None => {
                 return Err(invalid(
                     i,
@@ -150,10 +162,14 @@ fn invalid(i: usize, hook: &WebhookConfig, reason: &str) -> ConfigError {
     )
 }
 
-/// Checks every `[[webhooks]]` entry (after [`resolve_secrets`]).
+/// Checks every `[[webhooks]]` entry; a `secret_env` is only checked by [`resolve_secrets`].
 pub(crate) fn validate(hooks: &[WebhookConfig]) -> Result<(), ConfigError> {
     for (i, hook) in hooks.iter().enumerate() {
-        if hook.secret.as_deref().is_none_or(str::is_empty) {
+        if hook.secret_env.is_some() {
+            if hook.secret.is_some() {
+                return Err(invalid(i, hook, "give secret or secret_env, not both"));
+            }
+        } else if hook.secret.as_deref().is_none_or(str::is_empty) {
             return Err(invalid(
                 i,
                 hook,
@@ -219,7 +235,12 @@ async fn receive(
     }
     let Some(hook) = candidates
         .into_iter()
-        .find(|h| verify(provider, h.secret.as_deref().unwrap_or(""), &headers, &body))
+        // A hook whose secret was never taken (see `resolve_secrets`) matches nothing.
+        .find(|h| {
+            h.secret.as_deref().is_some_and(|secret| {
+                !secret.is_empty() && verify(provider, secret, &headers, &body)
+            })
+        })
     else {
         tracing::warn!(
             provider = provider.as_str(),

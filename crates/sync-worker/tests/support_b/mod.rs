@@ -1,6 +1,6 @@
 //! Shared by the index follower, webhook and heat tests: a central registry started in-process
 //! over a fixture upstream and a test checksum database (strata-testkit), and sync workers
-//! started through `cli::start` (exactly what the binary runs) whose embedded registry is a
+//! started through `Builder::start` (what the binary runs) whose embedded registry is a
 //! second `Registry` over the same storage, built from the same configuration.
 //!
 //! Repositories: `gocache` (remote of the fixture upstream, verified against the test
@@ -21,7 +21,7 @@ use strata_core::path::ModulePath;
 use strata_core::version::Version;
 use strata_sync_worker::config::WorkerConfig;
 use strata_sync_worker::registry::EmbeddedRegistry;
-use strata_sync_worker::server::Running;
+use strata_sync_worker::{Builder, Running};
 use strata_testkit::{FixtureModule, FixtureUpstream, TestSumDb};
 use tokio_util::sync::CancellationToken;
 
@@ -120,10 +120,11 @@ impl Stack {
         let embedded = EmbeddedRegistry::from_config(&registry_config, shutdown.clone())
             .await
             .unwrap();
-        let running =
-            strata_sync_worker::cli::start(&config, None, Some(embedded.clone()), shutdown.clone())
-                .await
-                .unwrap();
+        let running = Builder::new(config)
+            .registry(embedded.clone())
+            .start(shutdown.clone())
+            .await
+            .unwrap();
         Worker {
             base: format!("http://{}", running.http_addr),
             running,

@@ -24,7 +24,7 @@ use strata_core::protocol::ArtifactKind;
 use strata_core::version::Version;
 use strata_sync_worker::config::WorkerConfig;
 use strata_sync_worker::registry::EmbeddedRegistry;
-use strata_sync_worker::server::Running;
+use strata_sync_worker::{Builder, Running};
 use strata_testkit::{FixtureModule, FixtureUpstream, TestSumDb};
 use tokio_util::sync::CancellationToken;
 
@@ -182,10 +182,11 @@ impl Stack {
         let embedded = EmbeddedRegistry::from_config(&self.registry_config(), shutdown.clone())
             .await
             .unwrap();
-        let running =
-            strata_sync_worker::cli::start(&config, None, Some(embedded.clone()), shutdown.clone())
-                .await
-                .unwrap();
+        let running = Builder::new(config)
+            .registry(embedded.clone())
+            .start(shutdown.clone())
+            .await
+            .unwrap();
         Worker::new(running, embedded, shutdown)
     }
 
