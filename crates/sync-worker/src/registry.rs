@@ -23,6 +23,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use strata_core::pseudo::Timestamp;
 use strata_registry_engine::config::RegistryConfig;
 use strata_registry_engine::events::EventBus;
 use strata_registry_engine::metrics::Metrics as RegistryMetrics;
@@ -233,32 +234,10 @@ pub async fn delete_doc(store: &Arc<dyn ObjectStore>, key: &ObjectKey) -> Result
 /// Seconds since the Unix epoch.
 pub use strata_service::clock::unix_now;
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds (UTC).
+/// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds (UTC), as the documents under `sync/` record times:
+/// [`Timestamp`]'s RFC 3339 form.
 pub fn rfc3339(unix_secs: u64) -> String {
-    let days = unix_secs / 86_400;
-    let rem = unix_secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm,
-/// for non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    Timestamp::from_unix_seconds(i64::try_from(unix_secs).unwrap_or(i64::MAX)).to_string()
 }
 
 #[cfg(test)]

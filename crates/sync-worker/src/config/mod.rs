@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use strata_service::config::{self, ConfigError, Loaded, Override, ServiceConfig};
+use strata_service::config::{self, ConfigError, Override, ServiceConfig};
 
 use crate::jobs::refresh::RefreshConfig;
 use crate::jobs::retention::{self, RetentionPolicy};
@@ -212,7 +212,7 @@ impl WorkerConfig {
         origin: &str,
         env: &[(String, String)],
     ) -> Result<Self, ConfigError> {
-        let mut config = logged(config::from_toml::<Self>(text, origin, env)?);
+        let mut config = config::from_toml::<Self>(text, origin, env)?.logged();
         config.resolve_secrets(env)?;
         Ok(config)
     }
@@ -307,13 +307,6 @@ impl WorkerConfig {
             jobs: &self.jobs,
         }
     }
-}
-
-fn logged(loaded: Loaded<WorkerConfig>) -> WorkerConfig {
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
-    loaded.config
 }
 
 fn default_concurrency() -> usize {

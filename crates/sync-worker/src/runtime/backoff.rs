@@ -1,7 +1,12 @@
 //! Capped exponential backoff with jitter: [`RetryPolicy`] spaces the deliveries of a failing
-//! job, `Backoff` the reconnects to a queue that stopped answering.
+//! job (what is specific to job retries: the delay follows the delivery count carried with the
+//! job, and a handler's `Retry-After` hint raises it); [`RetryPolicy::backoff`] gives the same
+//! steps as the services' stateful [`Backoff`], for reconnecting to a queue that stopped
+//! answering.
 
 use std::time::Duration;
+
+use strata_service::backoff::Backoff;
 
 use crate::runtime::envelope::random_u64;
 
@@ -48,33 +53,11 @@ impl RetryPolicy {
     pub fn max(&self) -> Duration {
         self.max
     }
-}
 
-/// A stateful [`RetryPolicy`] for reconnect loops: each failure grows the delay, a success
-/// resets it.
-#[derive(Clone, Debug)]
-pub(crate) struct Backoff {
-    policy: RetryPolicy,
-    failures: u32,
-}
-
-impl Backoff {
-    pub(crate) fn new(policy: RetryPolicy) -> Self {
-        Self {
-            policy,
-            failures: 0,
-        }
-    }
-
-    /// The delay before the next attempt; grows the one after.
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        self.failures = self.failures.saturating_add(1);
-        self.policy.delay(self.failures, None)
-    }
-
-    /// Back to the initial step, after a success.
-    pub(crate) fn reset(&mut self) {
-        self.failures = 0;
+    /// A [`Backoff`] over the same steps, for reconnect loops: each failure grows the delay, a
+    /// success resets it.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.initial, self.max)
     }
 }
 
@@ -135,10 +118,8 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_resets() {
-        let mut backoff = Backoff::new(RetryPolicy::new(
-            Duration::from_millis(100),
-            Duration::from_secs(1),
-        ));
+        let mut backoff =
+            RetryPolicy::new(Duration::from_millis(100), Duration::from_secs(1)).backoff();
         for step in [100, 200, 400, 800, 1000, 1000] {
             let delay = backoff.next_delay();
             let step = Duration::from_millis(step);

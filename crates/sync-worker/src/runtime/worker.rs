@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::backoff::{Backoff, RetryPolicy};
+use crate::runtime::backoff::RetryPolicy;
 use crate::runtime::handler::{JobContext, JobError, JobHandler};
 use crate::runtime::metrics::{KindLabels, Metrics};
 use crate::runtime::queue::{Broker, Delivery, QueueError, Settled, Settlement};
@@ -158,7 +158,7 @@ impl Worker {
             .broker
             .keep_alive_interval()
             .map(|every| tokio::spawn(keep_alive(shared.clone(), every, stop_keep_alive.clone())));
-        let mut backoff = Backoff::new(shared.settings.reconnect);
+        let mut backoff = shared.settings.reconnect.backoff();
         tracing::info!(
             consumer = shared.broker.consumer(),
             concurrency,
@@ -422,7 +422,7 @@ async fn decide(
 /// Settles `delivery`, retrying while the queue is unavailable, and counts the outcome.
 async fn end(shared: &Shared, delivery: &Delivery, settlement: Settlement, planned: &'static str) {
     let kind = delivery.kind_label();
-    let mut backoff = Backoff::new(shared.settings.reconnect);
+    let mut backoff = shared.settings.reconnect.backoff();
     let mut attempt = 0;
     let settled = loop {
         attempt += 1;
