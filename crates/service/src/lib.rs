@@ -12,7 +12,9 @@
 //! - [`coalesce`]: concurrent requests for one key share one piece of work, which outlives them;
 //! - [`conditional`]: `If-None-Match` and single `Range` requests, over header values;
 //! - [`reply`]: plain-text replies and error answers (status, cache policy, the `Basic`
-//!   challenge) every service sends alike.
+//!   challenge) every service sends alike;
+//! - [`spool`]: a file being downloaded, streamed to any number of followers as it arrives, none
+//!   of them getting its last byte before it is declared good.
 //!
 //! The registry composes the transports with its durable outbox into its event bus; edges and
 //! workers only subscribe.
@@ -26,5 +28,6 @@ pub mod config;
 pub mod events;
 pub mod keys;
 pub mod reply;
+pub mod spool;
 pub mod telemetry;
 pub mod tls;
