@@ -3,11 +3,12 @@
 //!
 //! The download runs in its own task, so it finishes (and the zip gets stored) even when the
 //! caller that started it hangs up. Readers stream the spool file with flat memory; a reader
-//! may start early and follow the file as it grows (waking on a `watch` of the bytes written),
-//! but the last byte is held back until the whole zip has been verified against the checksum
-//! database, so no reader ever receives a complete unverified zip, and on a mismatch its
-//! stream ends with an error that carries the [`RegistryError`] (so a gRPC stream ends with
-//! its code, DATA_LOSS for an integrity violation).
+//! may start early and follow the file as it grows, but the last byte is held back until the
+//! whole zip has been verified against the checksum database, so no reader ever receives a
+//! complete unverified zip, and on a mismatch its stream ends with an error that carries the
+//! [`RegistryError`] (so a gRPC stream ends with its code, DATA_LOSS for an integrity
+//! violation). The following and holding back is [`strata_service::spool`]'s; the size is not
+//! known to it up front, so readers stay one byte behind the download until verification.
 //!
 //! Once the download task knows the zip's size (the upstream's Content-Length) and its `h1:`
 //! (the checksum database's), it [announces](FillWriter::announce) them: from then on a caller
@@ -18,27 +19,19 @@
 use std::io;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use sha2::Digest as _;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use strata_service::spool::{Abandoned, Spool, SpoolWriter};
 use tokio::sync::watch;
 
 use crate::error::RegistryError;
 use crate::storage::ByteStream;
 
-/// Bytes a reader asks for at once.
-const CHUNK: usize = 64 * 1024;
-
-/// Where a fill is.
+/// Where a fill is (the bytes written are the spool's to track).
 #[derive(Debug, Clone)]
 pub(crate) enum FillState {
-    /// Downloading: `written` bytes are in the spool file; `announced` once the size and
-    /// expected `h1:` are known before the end.
-    Running {
-        written: u64,
-        announced: Option<Announced>,
-    },
+    /// Downloading; `announced` once the size and expected `h1:` are known before the end.
+    Running { announced: Option<Announced> },
     /// Downloaded and verified: every reader may have all `size` bytes.
     Verified {
         size: u64,
@@ -66,22 +59,45 @@ pub(crate) enum Started {
     Verified,
 }
 
-/// A zip being downloaded. Readers hold an `Arc` to it, which keeps the spool file.
+/// How a failed download reaches the spool's readers: the error itself travels in their I/O
+/// error, so that whoever serves the stream can answer with its kind.
+#[derive(Debug, Clone)]
+pub(crate) struct SpoolFailure(Arc<RegistryError>);
+
+impl From<SpoolFailure> for io::Error {
+    fn from(failure: SpoolFailure) -> Self {
+        io::Error::other(RegistryError::Shared(failure.0))
+    }
+}
+
+impl From<Abandoned> for SpoolFailure {
+    fn from(_: Abandoned) -> Self {
+        SpoolFailure(Arc::new(abandoned()))
+    }
+}
+
+/// A zip being downloaded. It keeps the spool file's name (for verifying and storing the
+/// zip); readers hold the [`Spool`], which keeps its bytes.
 #[derive(Debug)]
 pub(crate) struct ZipFill {
     path: tempfile::TempPath,
+    spool: Arc<Spool<SpoolFailure>>,
     state: watch::Sender<FillState>,
 }
 
 /// The writing end, owned by the download task.
 #[derive(Debug)]
 pub(crate) struct FillWriter {
-    fill: Arc<ZipFill>,
-    file: tokio::fs::File,
-    written: u64,
-    announced: Option<Announced>,
+    // Dropped first: the spool has failed its readers by the time `fill` fails its callers.
+    spool: SpoolWriter<SpoolFailure>,
+    fill: Unsettled,
     hasher: sha2::Sha256,
 }
+
+/// A fill whose download has no outcome yet: dropped without one (a panic, a cancelled task),
+/// it fails the fill, so no caller waits forever.
+#[derive(Debug)]
+struct Unsettled(Arc<ZipFill>);
 
 impl ZipFill {
     /// A new fill spooling into a temporary file in `dir`.
@@ -90,16 +106,13 @@ impl ZipFill {
             .prefix("strata-fill-")
             .tempfile_in(dir)?;
         let (std_file, path) = file.into_parts();
-        let (state, _) = watch::channel(FillState::Running {
-            written: 0,
-            announced: None,
-        });
-        let fill = Arc::new(ZipFill { path, state });
+        let (spool, spool_writer) =
+            Spool::new(tokio::fs::File::from_std(std_file), &path, 0, None)?;
+        let (state, _) = watch::channel(FillState::Running { announced: None });
+        let fill = Arc::new(ZipFill { path, spool, state });
         let writer = FillWriter {
-            fill: fill.clone(),
-            file: tokio::fs::File::from_std(std_file),
-            written: 0,
-            announced: None,
+            spool: spool_writer,
+            fill: Unsettled(fill.clone()),
             hasher: sha2::Sha256::new(),
         };
         Ok((fill, writer))
@@ -136,13 +149,10 @@ impl ZipFill {
             match &*rx.borrow_and_update() {
                 FillState::Running {
                     announced: Some(announced),
-                    ..
                 } => return Ok(Started::Streaming(announced.clone())),
                 FillState::Verified { .. } => return Ok(Started::Verified),
                 FillState::Failed(e) => return Err(RegistryError::Shared(e.clone())),
-                FillState::Running {
-                    announced: None, ..
-                } => {}
+                FillState::Running { announced: None } => {}
             }
             if rx.changed().await.is_err() {
                 return Err(abandoned());
@@ -152,37 +162,14 @@ impl ZipFill {
 
     /// The zip as a stream that follows the download: bytes as they arrive, the last one only
     /// after verification.
-    pub(crate) fn reader(self: &Arc<Self>) -> io::Result<ByteStream> {
+    pub(crate) fn reader(&self) -> ByteStream {
         self.range_reader(0..u64::MAX)
     }
 
     /// Bytes `span` of the zip (cut at its end), following the download like
     /// [`ZipFill::reader`]: the zip's last byte only after verification.
-    pub(crate) fn range_reader(
-        self: &Arc<Self>,
-        span: std::ops::Range<u64>,
-    ) -> io::Result<ByteStream> {
-        let mut file = std::fs::File::open(&self.path)?;
-        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(span.start))?;
-        let reader = Reader {
-            fill: self.clone(),
-            rx: self.state.subscribe(),
-            file: tokio::fs::File::from_std(file),
-            pos: span.start,
-            end: span.end,
-            done: false,
-        };
-        Ok(futures::stream::unfold(reader, |mut r| async move {
-            match r.next_chunk().await {
-                Ok(Some(chunk)) => Some((Ok(chunk), r)),
-                Ok(None) => None,
-                Err(e) => {
-                    r.done = true;
-                    Some((Err(e), r))
-                }
-            }
-        })
-        .boxed())
+    pub(crate) fn range_reader(&self, span: std::ops::Range<u64>) -> ByteStream {
+        self.spool.follow(span).boxed()
     }
 }
 
@@ -190,130 +177,61 @@ fn abandoned() -> RegistryError {
     RegistryError::Internal("the download task ended without an outcome".into())
 }
 
-struct Reader {
-    // Keeps the spool file alive while this reader follows it.
-    #[allow(dead_code)]
-    fill: Arc<ZipFill>,
-    rx: watch::Receiver<FillState>,
-    file: tokio::fs::File,
-    pos: u64,
-    /// Where the reader stops (past the zip's end: at its end).
-    end: u64,
-    done: bool,
-}
-
-impl Reader {
-    async fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
-        if self.done {
-            return Ok(None);
-        }
-        loop {
-            let available = match &*self.rx.borrow_and_update() {
-                // Hold back the last byte written until the whole zip is verified.
-                FillState::Running { written, .. } => written.saturating_sub(1).min(self.end),
-                FillState::Verified { size, .. } => {
-                    let end = (*size).min(self.end);
-                    if self.pos >= end {
-                        self.done = true;
-                        return Ok(None);
-                    }
-                    end
-                }
-                // The error itself travels in the I/O error, so that whoever serves the
-                // stream can answer with its kind.
-                FillState::Failed(e) => {
-                    return Err(io::Error::other(RegistryError::Shared(e.clone())));
-                }
-            };
-            if self.pos >= self.end {
-                self.done = true;
-                return Ok(None);
-            }
-            if self.pos < available {
-                let want = usize::try_from(available - self.pos)
-                    .unwrap_or(CHUNK)
-                    .min(CHUNK);
-                let mut buf = BytesMut::zeroed(want);
-                let n = self.file.read(&mut buf).await?;
-                if n == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "spool file is shorter than reported",
-                    ));
-                }
-                buf.truncate(n);
-                self.pos += n as u64;
-                return Ok(Some(buf.freeze()));
-            }
-            if self.rx.changed().await.is_err() {
-                return Err(io::Error::other(abandoned().to_string()));
-            }
-        }
-    }
-}
-
 impl FillWriter {
     /// Appends a chunk and lets readers see it.
     pub(crate) async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
-        self.file.write_all(chunk).await?;
-        self.file.flush().await?;
+        self.spool.write(chunk).await?;
         self.hasher.update(chunk);
-        self.written += chunk.len() as u64;
-        self.publish();
         Ok(())
     }
 
     /// Bytes written so far.
     pub(crate) fn written(&self) -> u64 {
-        self.written
+        self.spool.written()
     }
 
     /// Lets callers that can report a late failure start their answers now (see
     /// [`ZipFill::started`]): the download promises to end as `announced` or fail.
     pub(crate) fn announce(&mut self, announced: Announced) {
-        self.announced = Some(announced);
-        self.publish();
+        self.fill.0.state.send_replace(FillState::Running {
+            announced: Some(announced),
+        });
     }
 
     /// Flushes the file and hands back its size and SHA-256; readers still wait for
     /// [`FillWriter::verified`].
     pub(crate) async fn complete(&mut self) -> io::Result<(u64, [u8; 32])> {
-        self.file.sync_data().await?;
+        self.spool.file_mut().sync_data().await?;
         let sha = std::mem::take(&mut self.hasher).finalize().into();
-        Ok((self.written, sha))
+        Ok((self.spool.written(), sha))
     }
 
     /// Releases the whole zip to readers.
     pub(crate) fn verified(self, size: u64, sha256: [u8; 32], h1: String) {
-        self.fill
+        let FillWriter { spool, fill, .. } = self;
+        spool.done();
+        fill.0
             .state
             .send_replace(FillState::Verified { size, sha256, h1 });
     }
 
     /// Ends every reader with `error`.
     pub(crate) fn failed(self, error: Arc<RegistryError>) {
-        self.fill.state.send_replace(FillState::Failed(error));
+        let FillWriter { spool, fill, .. } = self;
+        spool.failed(SpoolFailure(error.clone()));
+        fill.0.state.send_replace(FillState::Failed(error));
     }
 
     /// The fill this writer feeds.
     pub(crate) fn fill(&self) -> &Arc<ZipFill> {
-        &self.fill
-    }
-
-    fn publish(&self) {
-        self.fill.state.send_replace(FillState::Running {
-            written: self.written,
-            announced: self.announced.clone(),
-        });
+        &self.fill.0
     }
 }
 
-impl Drop for FillWriter {
+impl Drop for Unsettled {
     fn drop(&mut self) {
-        // A writer dropped without an outcome (a panic, a cancelled task) must not leave
-        // readers waiting forever.
-        if matches!(&*self.fill.state.borrow(), FillState::Running { .. }) {
-            self.fill
+        if matches!(&*self.0.state.borrow(), FillState::Running { .. }) {
+            self.0
                 .state
                 .send_replace(FillState::Failed(Arc::new(abandoned())));
         }
@@ -322,6 +240,7 @@ impl Drop for FillWriter {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
     use futures::TryStreamExt;
 
     use super::*;
@@ -330,9 +249,9 @@ mod tests {
     async fn readers_follow_and_get_the_tail_only_when_verified() {
         let dir = tempfile::tempdir().unwrap();
         let (fill, mut writer) = ZipFill::create(dir.path()).unwrap();
-        let early = fill.reader().unwrap();
+        let early = fill.reader();
         writer.write(b"abc").await.unwrap();
-        let mut follow = fill.reader().unwrap();
+        let mut follow = fill.reader();
         // Two of three bytes are out; the third waits for more or for verification.
         assert_eq!(&follow.try_next().await.unwrap().unwrap()[..], b"ab");
         writer.write(b"def").await.unwrap();
@@ -354,7 +273,7 @@ mod tests {
         assert_eq!(all.concat(), b"abcdef");
         assert_eq!(fill.finished().await.unwrap().0, 6);
         // A reader that starts after the end reads everything from the spool file.
-        let late: Vec<Bytes> = fill.reader().unwrap().try_collect().await.unwrap();
+        let late: Vec<Bytes> = fill.reader().try_collect().await.unwrap();
         assert_eq!(late.concat(), b"abcdef");
     }
 
@@ -363,7 +282,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (fill, mut writer) = ZipFill::create(dir.path()).unwrap();
         writer.write(b"abcdef").await.unwrap();
-        let reader = fill.reader().unwrap();
+        let reader = fill.reader();
         writer.failed(Arc::new(RegistryError::NotFound("x".into())));
         let got: Result<Vec<Bytes>, io::Error> = reader.try_collect().await;
         assert!(got.unwrap_err().to_string().contains("x: not found"));
@@ -393,7 +312,7 @@ mod tests {
             Started::Streaming(announced.clone())
         );
         // A range from the middle follows the download, holding back the zip's last byte.
-        let mut tail = fill.range_reader(2..6).unwrap();
+        let mut tail = fill.range_reader(2..6);
         writer.write(b"def").await.unwrap();
         assert_eq!(&tail.try_next().await.unwrap().unwrap()[..], b"cde");
         let (size, sha) = writer.complete().await.unwrap();
@@ -403,12 +322,7 @@ mod tests {
         let rest: Vec<Bytes> = tail.try_collect().await.unwrap();
         assert_eq!(rest.concat(), b"f");
         assert_eq!(fill.started().await.unwrap(), Started::Verified);
-        let inner: Vec<Bytes> = fill
-            .range_reader(1..3)
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
+        let inner: Vec<Bytes> = fill.range_reader(1..3).try_collect().await.unwrap();
         assert_eq!(inner.concat(), b"bc");
     }
 
@@ -417,7 +331,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (fill, mut writer) = ZipFill::create(dir.path()).unwrap();
         writer.write(b"abcdef").await.unwrap();
-        let reader = fill.reader().unwrap();
+        let reader = fill.reader();
         writer.failed(Arc::new(RegistryError::Integrity("tampered".into())));
         let e = reader.try_collect::<Vec<Bytes>>().await.unwrap_err();
         let inner = e
@@ -435,7 +349,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (fill, writer) = ZipFill::create(dir.path()).unwrap();
         drop(writer);
-        let got: Result<Vec<Bytes>, io::Error> = fill.reader().unwrap().try_collect().await;
+        let got: Result<Vec<Bytes>, io::Error> = fill.reader().try_collect().await;
         assert!(got.is_err());
     }
 }

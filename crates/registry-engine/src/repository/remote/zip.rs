@@ -114,9 +114,7 @@ impl RemoteRepository {
         if let Some(range) = range {
             return spooled_range(&fill, key, size, range, h1).await;
         }
-        let body = fill
-            .reader()
-            .map_err(|e| RegistryError::io("reading the download spool", e))?;
+        let body = fill.reader();
         let etag = Some(hex::encode(sha));
         Ok(Artifact {
             etag,
@@ -408,9 +406,7 @@ fn streaming_answer(
             })
         })?,
     };
-    let body = fill
-        .range_reader(span.clone())
-        .map_err(|e| RegistryError::io("reading the download spool", e))?;
+    let body = fill.range_reader(span.clone());
     let done = fill.clone();
     let completion: ZipCompletion =
         Box::pin(async move { done.finished().await.map(|(_, sha, _)| hex::encode(sha)) });
