@@ -1,15 +1,19 @@
 //! [`Fills`]: one download per zip into the disk tier, however many clients want it.
 //!
 //! The first miss starts a fill: a spawned task that streams the zip from a registry over gRPC
-//! into a temp file (meta line first, then the bytes), publishing its progress on a
-//! `tokio::sync::watch`. Every client that wants the zip meanwhile — the first one included —
-//! follows the temp file as it grows ([`follow`]), reading its own file handle in 64 KiB
-//! chunks and waiting on the watch for more, so memory stays flat whatever the zip's size and
-//! the number of clients. Clients hanging up do not affect the task.
+//! into a temp file (meta line first, then the bytes), a [`Spool`] that publishes the bytes
+//! written; the fill's own `tokio::sync::watch` ([`FillState`]) publishes the registry's header
+//! and the outcome. Every client that wants the zip meanwhile — the first one included —
+//! follows the spool as it grows ([`follow`]; the following is [`strata_service::spool`]'s),
+//! so memory stays flat whatever the zip's size and the number of clients. Clients hanging up
+//! do not affect the task. A client that comes once the fill is done reads the committed
+//! disk-tier entry.
 //!
-//! A client never receives the zip's last byte before the fill is complete and verified (size,
-//! SHA-256 = the registry's ETag, `dirhash::hash_zip` = the header's `h1:`): a corrupt or broken
-//! download reaches clients as a body that ends early, which the go command rejects.
+//! A client never receives the zip's last byte before the fill is complete, verified (size,
+//! SHA-256 = the registry's ETag, `dirhash::hash_zip` = the header's `h1:`) and committed to
+//! the disk tier: a corrupt or broken download reaches clients as a body that ends early, which
+//! the go command rejects. The size is known from the header, so every other byte goes out as
+//! soon as it is written.
 //!
 //! Fills accept streaming answers (`ZipRequest.accept_streaming`): a zip the registry is still
 //! downloading from its upstream arrives at the upstream's pace, with size and `h1:` in the
@@ -31,15 +35,16 @@
 //! Fills run at most `cache.max_fills` at a time; further misses wait for a slot.
 
 use std::collections::HashMap;
-use std::io::SeekFrom;
+use std::io::{self, SeekFrom};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, TryStreamExt};
 use sha2::{Digest, Sha256};
 use strata_core::dirhash::hash_zip;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use strata_service::spool::{Abandoned, Spool, SpoolWriter};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, watch};
 use tonic::Code;
 
@@ -50,30 +55,39 @@ use crate::metrics::{Metrics, OutcomeLabels};
 use crate::proto::zip_response;
 use crate::upstream::{RegistryPool, registry_failed};
 
-/// Read size when streaming from a file.
-pub const CHUNK: usize = 64 << 10;
-
 /// Where a fill is.
 #[derive(Debug, Clone)]
 pub enum FillState {
     /// Waiting for a slot or for the registry's header.
     Starting,
-    /// Bytes `0..written` are in `temp` (after the meta line).
+    /// The bytes are arriving in the temp file (after the meta line).
     Running {
         /// The entry's facts, from the registry's header (the ETag is empty while a streaming
         /// answer has not delivered it).
         meta: Arc<Meta>,
-        /// The temp file.
-        temp: Arc<PathBuf>,
-        /// Where the bytes start in it.
-        data_offset: u64,
-        /// Bytes written and flushed.
-        written: u64,
+        /// The temp file, as the bytes arrive.
+        spool: Arc<Spool<SpoolFailure>>,
     },
     /// Verified and in the disk tier.
     Done(Arc<Meta>),
     /// Failed; the temp file is gone.
     Failed(EdgeError),
+}
+
+/// How a failed fill reaches the clients following its spool: as the error's message.
+#[derive(Debug, Clone)]
+pub struct SpoolFailure(EdgeError);
+
+impl From<SpoolFailure> for io::Error {
+    fn from(failure: SpoolFailure) -> Self {
+        io::Error::other(failure.0.to_string())
+    }
+}
+
+impl From<Abandoned> for SpoolFailure {
+    fn from(_: Abandoned) -> Self {
+        SpoolFailure(ended_without_result())
+    }
 }
 
 /// What a zip to fill is.
@@ -158,8 +172,13 @@ impl Fills {
         let permit = self.slots.clone().acquire_owned().await;
         self.metrics.fills_in_flight.inc();
         let temp = self.disk.temp_path();
+        // The spool's writing end, once the header has come.
+        let mut writer = None;
         let result = match permit {
-            Ok(_permit) => self.download(&target, auth.as_deref(), &temp, &tx).await,
+            Ok(_permit) => {
+                self.download(&target, auth.as_deref(), &temp, &tx, &mut writer)
+                    .await
+            }
             Err(_) => Err(EdgeError::Unavailable("shutting down".into())),
         };
         let outcome = match &result {
@@ -176,9 +195,18 @@ impl Fills {
             .inc();
         self.metrics.fills_in_flight.dec();
         match result {
-            Ok(meta) => tx.send_replace(FillState::Done(meta)),
+            Ok(meta) => {
+                // Verified and committed: the last byte may go out.
+                if let Some(writer) = writer {
+                    writer.done();
+                }
+                tx.send_replace(FillState::Done(meta))
+            }
             Err(e) => {
                 tracing::warn!(zip = %target.rel, error = %e, "zip fill failed");
+                if let Some(writer) = writer {
+                    writer.failed(SpoolFailure(e.clone()));
+                }
                 tx.send_replace(FillState::Failed(e))
             }
         };
@@ -190,6 +218,7 @@ impl Fills {
         auth: Option<&str>,
         temp: &PathBuf,
         tx: &watch::Sender<FillState>,
+        writer: &mut Option<SpoolWriter<SpoolFailure>>,
     ) -> Result<Arc<Meta>, EdgeError> {
         let what = format!("{}@{}.zip", t.module, t.version);
         let cache_err = |e: std::io::Error| EdgeError::Cache(format!("writing {what}: {e}"));
@@ -232,15 +261,14 @@ impl Fills {
         file.write_all(&line).await.map_err(cache_err)?;
         file.flush().await.map_err(cache_err)?;
         let data_offset = line.len() as u64;
-        let temp_arc = Arc::new(temp.clone());
+        let (spool, spooled) =
+            Spool::new(file, temp, data_offset, Some(header.size)).map_err(cache_err)?;
+        let out = writer.insert(spooled);
         tx.send_replace(FillState::Running {
             meta: Arc::clone(&meta),
-            temp: Arc::clone(&temp_arc),
-            data_offset,
-            written: 0,
+            spool,
         });
         let mut sha = Sha256::new();
-        let mut written = 0u64;
         let mut resumes = 0;
         let idle = self.pool.zip_idle_timeout();
         loop {
@@ -249,24 +277,17 @@ impl Fills {
             let broken = match message {
                 Ok(Ok(Some(m))) => match m.part {
                     Some(zip_response::Part::Data(chunk)) => {
-                        if written + chunk.len() as u64 > header.size {
+                        if out.written() + chunk.len() as u64 > header.size {
                             return Err(integrity(
                                 &what,
                                 "registry sent more bytes than announced",
                             ));
                         }
-                        file.write_all(&chunk).await.map_err(cache_err)?;
-                        file.flush().await.map_err(cache_err)?;
+                        out.write(&chunk).await.map_err(cache_err)?;
                         sha.update(&chunk);
-                        written += chunk.len() as u64;
-                        tx.send_modify(|s| {
-                            if let FillState::Running { written: w, .. } = s {
-                                *w = written;
-                            }
-                        });
                         continue;
                     }
-                    Some(zip_response::Part::Trailer(trailer)) if written == header.size => {
+                    Some(zip_response::Part::Trailer(trailer)) if out.written() == header.size => {
                         agree(&what, &mut etag, &trailer.etag)?;
                         continue;
                     }
@@ -275,7 +296,7 @@ impl Fills {
                     }
                     _ => return Err(integrity(&what, "unexpected message in the zip stream")),
                 },
-                Ok(Ok(None)) if written == header.size => break,
+                Ok(Ok(None)) if out.written() == header.size => break,
                 Ok(Ok(None)) => {
                     self.pool.failed(&open.upstream, "failed");
                     "stream ended early".to_owned()
@@ -301,6 +322,7 @@ impl Fills {
                     format!("no data for {idle:?}")
                 }
             };
+            let written = out.written();
             if written == header.size {
                 // Every byte is here, and a registry sends the last one only after verifying
                 // the zip: only the trailer is missing, and the checks below do without it.
@@ -361,12 +383,13 @@ impl Fills {
                     "writing {what}: the meta line changed length"
                 )));
             }
+            let file = out.file_mut();
             file.seek(SeekFrom::Start(0)).await.map_err(cache_err)?;
             file.write_all(&line).await.map_err(cache_err)?;
             Arc::new(verified)
         };
-        file.sync_all().await.map_err(cache_err)?;
-        drop(file);
+        out.file_mut().sync_all().await.map_err(cache_err)?;
+        // The spool keeps its bytes for the clients following it, wherever the file goes.
         self.disk.commit(temp, &t.rel).await.map_err(cache_err)?;
         Ok(meta)
     }
@@ -419,94 +442,49 @@ fn integrity(what: &str, detail: &str) -> EdgeError {
 
 /// Waits for the fill's header: the entry's meta, or the failure.
 pub async fn header(rx: &mut watch::Receiver<FillState>) -> Result<Arc<Meta>, EdgeError> {
-    let state = rx
-        .wait_for(|s| !matches!(s, FillState::Starting))
-        .await
-        .map(|s| s.clone())
-        .map_err(|_| EdgeError::Unavailable("zip fill ended without a result".into()))?;
-    match state {
+    match started(rx).await? {
         FillState::Running { meta, .. } | FillState::Done(meta) => Ok(meta),
         FillState::Failed(e) => Err(e),
         FillState::Starting => Err(EdgeError::Unavailable("zip fill did not start".into())),
     }
 }
 
-/// Bytes `start..end` of a zip being filled, read from its temp file as they arrive. Once the
-/// fill is done the rest comes from `done_file` (the committed entry, opened lazily).
+/// The fill's state once past [`FillState::Starting`].
+async fn started(rx: &mut watch::Receiver<FillState>) -> Result<FillState, EdgeError> {
+    rx.wait_for(|s| !matches!(s, FillState::Starting))
+        .await
+        .map(|s| s.clone())
+        .map_err(|_| ended_without_result())
+}
+
+fn ended_without_result() -> EdgeError {
+    EdgeError::Unavailable("zip fill ended without a result".into())
+}
+
+/// Bytes `start..end` of a zip being filled, read from its spool as they arrive (the last byte
+/// once the fill is done). Once the fill is done, they come from the committed entry instead.
 pub fn follow(
-    rx: watch::Receiver<FillState>,
+    mut rx: watch::Receiver<FillState>,
     start: u64,
     end: u64,
     disk: Arc<DiskTier>,
     rel: String,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    struct Follow {
-        rx: watch::Receiver<FillState>,
-        file: Option<(tokio::fs::File, u64)>,
-        pos: u64,
-        end: u64,
-        disk: Arc<DiskTier>,
-        rel: String,
-    }
-    let state = Follow {
-        rx,
-        file: None,
-        pos: start,
-        end,
-        disk,
-        rel,
-    };
-    futures::stream::try_unfold(state, |mut f| async move {
-        loop {
-            if f.pos >= f.end {
-                return Ok(None);
+) -> impl Stream<Item = Result<Bytes, io::Error>> + Send {
+    futures::stream::once(async move {
+        let spool = match started(&mut rx).await {
+            Ok(FillState::Running { spool, .. }) => spool,
+            Ok(FillState::Done(_)) => {
+                let entry = disk.get(&rel).await.ok_or_else(|| {
+                    io::Error::other("zip left the disk cache while being served")
+                })?;
+                Spool::<SpoolFailure>::complete(entry.file, entry.data_offset, entry.meta.size)
             }
-            let state = f.rx.borrow_and_update().clone();
-            let (available, path_offset) = match &state {
-                FillState::Starting => (0, None),
-                FillState::Running {
-                    meta,
-                    temp,
-                    data_offset,
-                    written,
-                } => {
-                    // The last byte waits for verification.
-                    let limit = (*written).min(meta.size.saturating_sub(1));
-                    (limit, Some(((**temp).clone(), *data_offset)))
-                }
-                FillState::Done(meta) => (meta.size, None),
-                FillState::Failed(e) => return Err(std::io::Error::other(e.to_string())),
-            };
-            if f.file.is_none() {
-                if let Some((path, offset)) = path_offset {
-                    // Not there: renamed meanwhile, the fill is done; the next round opens
-                    // the committed entry.
-                    if let Ok(file) = tokio::fs::File::open(&path).await {
-                        f.file = Some((file, offset));
-                    }
-                } else if matches!(state, FillState::Done(_)) {
-                    let entry = f.disk.get(&f.rel).await.ok_or_else(|| {
-                        std::io::Error::other("zip left the disk cache while being served")
-                    })?;
-                    f.file = Some((tokio::fs::File::from_std(entry.file), entry.data_offset));
-                }
+            Ok(FillState::Failed(e)) | Err(e) => return Err(io::Error::other(e.to_string())),
+            Ok(FillState::Starting) => {
+                return Err(io::Error::other("zip fill did not start"));
             }
-            if f.pos < available.min(f.end)
-                && let Some((file, offset)) = f.file.as_mut()
-            {
-                let want = (available.min(f.end) - f.pos).min(CHUNK as u64) as usize;
-                let mut buf = vec![0u8; want];
-                file.seek(SeekFrom::Start(*offset + f.pos)).await?;
-                file.read_exact(&mut buf).await?;
-                f.pos += want as u64;
-                return Ok(Some((Bytes::from(buf), f)));
-            }
-            if matches!(state, FillState::Done(_)) && f.file.is_none() {
-                continue;
-            }
-            if f.rx.changed().await.is_err() && !matches!(&*f.rx.borrow(), FillState::Done(_)) {
-                return Err(std::io::Error::other("zip fill ended without a result"));
-            }
-        }
+        };
+        Ok(spool.follow(start..end))
     })
+    .try_flatten()
 }
