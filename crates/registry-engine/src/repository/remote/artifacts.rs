@@ -129,15 +129,28 @@ impl Inner {
         if let Some(entry) = self.cached_entry(module, version).await? {
             return Ok(entry);
         }
-        // Both at once; the first failure ends both.
+        // Both at once. The upstream's own answer decides a failure: its failure ends both at
+        // once, and a failed checksum lookup waits for it, so a version the upstream does not
+        // have is not found whichever of the two answers first.
         let fetch = async {
             self.upstream
                 .get_bytes(path, MAX_GO_MOD)
                 .await
                 .map_err(|e| self.upstream_error(path, e))
         };
-        let (expected, go_mod) = match tokio::try_join!(self.expected_sums(module, version), fetch)
-        {
+        let sums = self.expected_sums(module, version);
+        tokio::pin!(fetch, sums);
+        let both = tokio::select! {
+            go_mod = &mut fetch => match go_mod {
+                Ok(go_mod) => sums.await.map(|expected| (expected, go_mod)),
+                Err(e) => Err(e),
+            },
+            expected = &mut sums => match expected {
+                Ok(expected) => fetch.await.map(|go_mod| (expected, go_mod)),
+                Err(e) => fetch.await.and(Err(e)),
+            },
+        };
+        let (expected, go_mod) = match both {
             Ok(both) => both,
             Err(e) => {
                 self.count_error("mod", &e);
