@@ -5,7 +5,7 @@
 //! skipped and passes, so a bare checkout still builds and tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-pub mod txtar;
+pub use strata_testkit::txtar;
 
 use std::path::PathBuf;
 
