@@ -1,19 +1,22 @@
 //! The worker API's error answers against the registry's own: where both refuse the same
 //! caller for the same reason they answer the same status, the same plain-text reason and the
-//! same `WWW-Authenticate` challenge; and the 413s the warm-up endpoint answers itself.
+//! same `WWW-Authenticate` challenge (401 for an unknown token, no token or a malformed
+//! `Authorization`); and the 413s the warm-up endpoint answers itself.
 //!
-//! 409, 502 and 504 cannot come out of an API endpoint (they only ask the registry to
-//! authenticate and authorize; fetches run in prefetch jobs), so those kinds are tested on the
-//! mapping itself, in `src/api/tests.rs`.
+//! 409, 502 and 504 cannot come out of an API endpoint: they only ask the registry to
+//! authenticate and authorize, fetches run in prefetch jobs. So those kinds are tested on the
+//! mapping itself, in `src/api/tests.rs`, and here the upstream failures end to end: where the
+//! registry answers a client 502 (the upstream fails) or 504 (it stalls), a warm-up of the same
+//! version is accepted and its progress reports the version failed, for the same reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "warm_support/mod.rs"]
 mod support;
 
+use serde_json::Value;
 use strata_sync_worker::QueueStats;
 use strata_sync_worker::api::warm::{MAX_BODY, MAX_ITEMS};
 use strata_testkit::dependency_graph;
-use support::{CI_TOKEN, OUTSIDER_TOKEN, Stack, worker_toml};
+use support::{CI_TOKEN, OUTSIDER_TOKEN, Stack, Worker, worker_toml};
 
 /// The registry's and the edge's challenge, spelled out rather than taken from the code.
 const CHALLENGE: &str = r#"Basic realm="strata", charset="UTF-8""#;
@@ -55,7 +58,7 @@ fn with_token(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_answer_what_the_registry_answers() {
     let modules = dependency_graph(1);
-    let stack = Stack::start(&modules, "").await;
+    let stack = Stack::start(&modules).await;
     let worker = stack.worker(&worker_toml("", "")).await;
     let http = reqwest::Client::new();
     let body = format!("{}@v1.0.0\n", modules[0].path);
@@ -136,7 +139,7 @@ async fn refusals_answer_what_the_registry_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_warm_ups_are_413() {
     let modules = dependency_graph(1);
-    let stack = Stack::start(&modules, "").await;
+    let stack = Stack::start(&modules).await;
     let worker = stack.worker(&worker_toml("", "")).await;
     let http = reqwest::Client::new();
     let warm = |body: String| {
@@ -186,5 +189,103 @@ async fn oversized_warm_ups_are_413() {
         "{:?}",
         stack.upstream.requests()
     );
+    worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_authorization_is_401_with_the_challenge_like_the_registry() {
+    let modules = dependency_graph(1);
+    let stack = Stack::start(&modules).await;
+    let worker = stack.worker(&worker_toml("", "")).await;
+    let http = reqwest::Client::new();
+    for value in ["Token strata-test-ci", "Bearer", "Basic !!not-base64!!"] {
+        let from_registry = answer(
+            http.get(format!(
+                "http://{}/go/gocache/{}/@v/list",
+                stack.registry.http_addr, modules[0].path
+            ))
+            .header(reqwest::header::AUTHORIZATION, value),
+        )
+        .await;
+        let from_worker = answer(
+            http.post(format!("{}/api/warm?repository=gocache", worker.base))
+                .header(reqwest::header::AUTHORIZATION, value)
+                .body(format!("{}@v1.0.0\n", modules[0].path)),
+        )
+        .await;
+        assert_eq!(from_worker.status, 401, "{value}: {from_worker:?}");
+        assert_eq!(from_worker.challenge.as_deref(), Some(CHALLENGE), "{value}");
+        assert_eq!(from_worker, from_registry, "{value}");
+    }
+    worker.stop().await;
+}
+
+/// Asks the registry for `module@v1.0.0`'s `.info` (as a client of `gocache` would) and warms
+/// the same version through the worker: the registry's answer, and the warm-up's final progress.
+async fn registry_and_warm_up(stack: &Stack, worker: &Worker, module: &str) -> (Answer, Value) {
+    let from_registry = answer(
+        reqwest::Client::new()
+            .get(format!(
+                "http://{}/go/gocache/{module}/@v/v1.0.0.info",
+                stack.registry.http_addr
+            ))
+            .bearer_auth(CI_TOKEN),
+    )
+    .await;
+    let progress = worker
+        .warm("gocache", None, &format!("{module}@v1.0.0\n"))
+        .await;
+    (from_registry, progress)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_failure_is_502_at_the_registry_and_a_failed_version_in_the_warm_up() {
+    let modules = dependency_graph(1);
+    let stack = Stack::start(&modules).await;
+    let worker = stack.worker(&worker_toml("", "")).await;
+    stack.upstream.set_fail_status(Some(503));
+    let (from_registry, progress) = registry_and_warm_up(&stack, &worker, &modules[0].path).await;
+    assert_eq!(from_registry.status, 502, "{from_registry:?}");
+    assert!(
+        from_registry.body.contains("upstream answered 503"),
+        "{from_registry:?}"
+    );
+    assert_eq!(
+        (&progress["completed"], &progress["failed"]),
+        (&Value::from(0), &Value::from(1)),
+        "{progress:#}"
+    );
+    let error = progress["failures"][0]["error"].as_str().unwrap();
+    assert!(error.contains("upstream answered 503"), "{error}");
+    // Retried like every upstream failure, then given up: a dead letter.
+    assert_eq!(worker.running.queue.stats().await.unwrap().dead, 1);
+    stack.upstream.clear_faults();
+    worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_timeout_is_504_at_the_registry_and_a_failed_version_in_the_warm_up() {
+    let modules = dependency_graph(1);
+    let stack = Stack::builder(&modules)
+        .upstream_timeout_ms(300)
+        .start()
+        .await;
+    let worker = stack.worker(&worker_toml("", "")).await;
+    stack.upstream.set_hang(true);
+    let (from_registry, progress) = registry_and_warm_up(&stack, &worker, &modules[0].path).await;
+    assert_eq!(from_registry.status, 504, "{from_registry:?}");
+    assert!(
+        from_registry.body.contains("upstream timed out"),
+        "{from_registry:?}"
+    );
+    assert_eq!(
+        (&progress["completed"], &progress["failed"]),
+        (&Value::from(0), &Value::from(1)),
+        "{progress:#}"
+    );
+    let error = progress["failures"][0]["error"].as_str().unwrap();
+    assert!(error.contains("upstream timed out"), "{error}");
+    assert_eq!(worker.running.queue.stats().await.unwrap().dead, 1);
+    stack.upstream.clear_faults();
     worker.stop().await;
 }

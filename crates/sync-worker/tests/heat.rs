@@ -3,7 +3,6 @@
 //! set decays once per interval; and workers sharing the Redis produce each interval once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support_b/mod.rs"]
 mod support;
 
 use std::sync::Arc;
@@ -24,7 +23,7 @@ use strata_sync_worker::runtime::queue::JobQueue;
 use strata_sync_worker::{Envelope, Job};
 use strata_testkit::redis_server::{self, RedisServer};
 use strata_testkit::{FixtureUpstream, TestSumDb};
-use support::until;
+use support::{Stack, until};
 use tokio_util::sync::CancellationToken;
 
 fn redis() -> Option<RedisServer> {
@@ -206,7 +205,9 @@ async fn a_tick_refreshes_the_hottest_modules_in_order_and_decays_the_set() {
 async fn registry(root: &tempfile::TempDir) -> (Arc<Registry>, FixtureUpstream) {
     let db = Arc::new(TestSumDb::new(support::DB_NAME));
     let upstream = FixtureUpstream::start(&[], Some(db.clone())).await;
-    let text = support::registry_toml(root.path(), &upstream, &db);
+    let text = Stack::builder(&[])
+        .anonymous_gocache()
+        .registry_toml(root.path(), &upstream, &db);
     let config = RegistryConfig::from_toml(&text, "registry.toml", &[]).unwrap();
     let store = open_store(&config.storage).await.unwrap();
     let registry = Registry::new(

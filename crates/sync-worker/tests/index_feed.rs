@@ -5,7 +5,6 @@
 //! fetching anything twice.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support_b/mod.rs"]
 mod support;
 
 use strata_central_registry::registry::Registry;
@@ -53,7 +52,8 @@ async fn new_versions_are_cached_and_a_restart_resumes_from_the_cursor() {
         FixtureModule::new("example.com/feed/b", "v0.2.0", &[]),
         FixtureModule::new("example.com/other/c", "v1.0.0", &[]),
     ];
-    let stack = Stack::start(&modules).await;
+    // The versions are read back anonymously from the registry.
+    let stack = Stack::builder(&modules).anonymous_gocache().start().await;
     let feed = FeedServer::start().await;
     feed.push("example.com/feed/a", "v1.0.0", T1);
     feed.push("example.com/other/c", "v1.0.0", T2);
@@ -63,7 +63,7 @@ async fn new_versions_are_cached_and_a_restart_resumes_from_the_cursor() {
 
     // First worker: follows the feed from its beginning.
     let worker = stack
-        .worker(&worker_toml(&feed_toml(&feed.url())), &[])
+        .worker(&worker_toml("", &feed_toml(&feed.url())))
         .await;
     let registry = worker.registry().clone();
     let first_run = [
@@ -113,7 +113,7 @@ async fn new_versions_are_cached_and_a_restart_resumes_from_the_cursor() {
         ["example.com/feed/a@v1.1.0", "example.com/feed/b@v0.1.0"]
     );
 
-    let (status, metrics) = worker.get("/metrics").await;
+    let (status, metrics) = worker.get("/metrics", None).await;
     assert_eq!(status, 200);
     let lag_line = metrics
         .lines()
@@ -136,7 +136,7 @@ async fn new_versions_are_cached_and_a_restart_resumes_from_the_cursor() {
     let before_restart = stack.upstream.requests();
     stack.upstream.clear_requests();
     let worker = stack
-        .worker(&worker_toml(&feed_toml(&feed.url())), &[])
+        .worker(&worker_toml("", &feed_toml(&feed.url())))
         .await;
     let registry = worker.registry().clone();
     until("the new version to be cached", || async {
@@ -166,7 +166,7 @@ async fn new_versions_are_cached_and_a_restart_resumes_from_the_cursor() {
     }
     let [_, _, zip] = artifact_paths("example.com/feed/b", "v0.2.0");
     assert_eq!(stack.upstream.request_count(&zip), 1);
-    let (_, metrics) = worker.get("/metrics").await;
+    let (_, metrics) = worker.get("/metrics", None).await;
     for line in [
         r#"strata_sync_index_entries_total{feed="fixture",result="enqueued"} 1"#,
         r#"strata_sync_index_entries_total{feed="fixture",result="duplicate"} 2"#,

@@ -6,6 +6,8 @@
 //! `worker_process`, configured through `STRATA_SYNC_TEST_*` variables.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,10 +29,9 @@ use strata_sync_worker::{
     WorkerReport,
 };
 use strata_testkit::redis_server;
+use support::{HANG_GUARD, until};
 use tokio_util::sync::CancellationToken;
 
-/// Hang protection only; nothing asserts on durations.
-const HANG_GUARD: Duration = Duration::from_secs(120);
 const ENV_URL: &str = "STRATA_SYNC_TEST_REDIS_URL";
 const ENV_STREAM: &str = "STRATA_SYNC_TEST_STREAM";
 const ENV_CONSUMER: &str = "STRATA_SYNC_TEST_CONSUMER";
@@ -113,15 +114,6 @@ async fn completion_log(
             )
         })
         .collect()
-}
-
-/// Polls `condition` until it holds, within the hang guard.
-async fn until<F: std::future::Future<Output = bool>>(what: &str, condition: impl Fn() -> F) {
-    let deadline = Instant::now() + HANG_GUARD;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The worker process: `INCR <stream>:test:runs:<key>` per run, a few ms of work, and after

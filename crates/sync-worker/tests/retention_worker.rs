@@ -5,7 +5,6 @@
 //! and leaves the pinned one, the one an edge read recently and the local one servable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "warm_support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
@@ -88,7 +87,7 @@ async fn dry_run_lists_exactly_what_the_real_run_removes() {
         .map(|r| redis_jobs(&r.url(), "strata:jobs:retention"))
         .unwrap_or_default();
     let public = dependency_graph(5);
-    let stack = Stack::start(&public, "").await;
+    let stack = Stack::start(&public).await;
     let today = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -242,7 +241,7 @@ async fn dry_run_lists_exactly_what_the_real_run_removes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_and_unconfigured_repositories_are_refused() {
-    let stack = Stack::start(&dependency_graph(1), "").await;
+    let stack = Stack::start(&dependency_graph(1)).await;
     let worker = stack.worker(&worker_toml("", POLICY)).await;
     // Through the API: local repositories and repositories without a policy.
     for (path, want) in [

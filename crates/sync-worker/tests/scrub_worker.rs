@@ -6,7 +6,6 @@
 //! enqueues each interval once however many workers look.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "warm_support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
@@ -50,7 +49,7 @@ async fn flipped_bytes_are_repaired_in_the_cache_and_quarantined_when_published(
         .map(|r| redis_jobs(&r.url(), "strata:jobs:scrub"))
         .unwrap_or_default();
     let public = dependency_graph(3);
-    let stack = Stack::start(&public, &events).await;
+    let stack = Stack::builder(&public).events(&events).start().await;
     // Rate-limited (1 MiB/s is far above these fixtures, so it only paces).
     let worker = stack
         .worker(&worker_toml(
@@ -195,7 +194,7 @@ fn context(shutdown: CancellationToken) -> JobContext {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrubs_resume_from_their_cursor_and_stop_for_shutdown() {
     let public = dependency_graph(3);
-    let stack = Stack::start(&public, "").await;
+    let stack = Stack::start(&public).await;
     let embedded = EmbeddedRegistry::from_config(&stack.registry_config(), stack.shutdown.clone())
         .await
         .unwrap();
@@ -308,7 +307,7 @@ async fn scrubs_resume_from_their_cursor_and_stop_for_shutdown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_schedule_enqueues_each_interval_once_across_workers() {
-    let stack = Stack::start(&dependency_graph(1), "").await;
+    let stack = Stack::start(&dependency_graph(1)).await;
     let open = || async {
         EmbeddedRegistry::from_config(&stack.registry_config(), stack.shutdown.clone())
             .await

@@ -2,6 +2,8 @@
 //! `/metrics` through `Builder::start`, and the `strata-sync` binary's exit codes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,23 +14,13 @@ use strata_sync_worker::{
     Builder, Job, JobContext, JobError, JobHandler, JobKind, NewJob, Outcome,
 };
 use strata_testkit::redis_server;
+use support::{HANG_GUARD, until};
 use tokio_util::sync::CancellationToken;
-
-/// Hang protection only.
-const HANG_GUARD: Duration = Duration::from_secs(60);
 
 async fn get(url: &str) -> (u16, String) {
     let response = reqwest::get(url).await.unwrap();
     let status = response.status().as_u16();
     (status, response.text().await.unwrap())
-}
-
-async fn until<F: std::future::Future<Output = bool>>(what: &str, condition: impl Fn() -> F) {
-    let deadline = Instant::now() + HANG_GUARD;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 struct Scrubbed;

@@ -6,7 +6,6 @@
 //! no permission 403) and how progress reports failures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "warm_support/mod.rs"]
 mod support;
 
 use std::path::Path;
@@ -60,7 +59,7 @@ fn go_mod_download(dir: &Path, proxy: &str, sumdb_key: &str) -> (bool, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_warmed_go_sum_downloads_through_an_edge_without_upstream_requests() {
     let modules = dependency_graph(80);
-    let stack = Stack::start(&modules, "").await;
+    let stack = Stack::start(&modules).await;
     let redis = redis();
     let jobs = redis
         .as_ref()
@@ -191,7 +190,7 @@ dir = "{dir}"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_bodies_and_callers_are_refused_and_nothing_is_enqueued() {
     let modules = dependency_graph(2);
-    let stack = Stack::start(&modules, "").await;
+    let stack = Stack::start(&modules).await;
     let worker = stack.worker(&worker_toml("", "")).await;
     let good = format!("{}@v1.0.0\n", modules[0].path);
 
@@ -285,7 +284,7 @@ async fn bad_bodies_and_callers_are_refused_and_nothing_is_enqueued() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_reports_versions_that_cannot_be_fetched() {
     let modules = dependency_graph(2);
-    let stack = Stack::start(&modules, "").await;
+    let stack = Stack::start(&modules).await;
     let worker = stack.worker(&worker_toml("", "")).await;
     // A private module in the local member: warmed through `go` it is "local", no fetch.
     let private = FixtureModule::new("example.com/private/app", "v1.0.0", &[]);
@@ -364,6 +363,7 @@ async fn the_binary_embeds_the_registry_its_config_names() {
             .env_remove("STRATA_SYNC_CONFIG")
             .env_remove("STRATA_SYNC_REGISTRY_CONFIG")
             .env_remove("STRATA_REDIS_URL")
+            .env_remove("STRATA_SYNC_REDIS_URL")
             .env("RUST_LOG", "info")
             .current_dir("/")
             .stdin(Stdio::null())
@@ -471,7 +471,7 @@ async fn refresh_metadata_prefetches_the_newest_versions_not_cached() {
         .iter()
         .map(|v| FixtureModule::new(path, v, &[]))
         .collect();
-    let stack = Stack::start(&modules, "").await;
+    let stack = Stack::start(&modules).await;
     let worker = stack.worker(&worker_toml("", "")).await;
     let cached = worker
         .warm("gocache", None, &format!("{path}@v1.3.0\n"))

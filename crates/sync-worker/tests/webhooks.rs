@@ -4,7 +4,6 @@
 //! fetched into the remote repository; other events are ignored.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support_b/mod.rs"]
 mod support;
 
 use hmac::{Hmac, Mac};
@@ -119,7 +118,10 @@ async fn signed_tag_pushes_fetch_the_new_version_and_nothing_else_does() {
     ];
     let stack = Stack::start(&modules).await;
     let worker = stack
-        .worker(&worker_toml(HOOKS), &[("TEST_GITLAB_TOKEN", GITLAB_TOKEN)])
+        .worker_with_env(
+            &worker_toml("", HOOKS),
+            &[("TEST_GITLAB_TOKEN", GITLAB_TOKEN)],
+        )
         .await;
     let queue = worker.running.queue.clone();
     let before = queue.stats().await.unwrap();
@@ -272,7 +274,7 @@ async fn signed_tag_pushes_fetch_the_new_version_and_nothing_else_does() {
     for key in [v1, v2, gl, gt] {
         assert!(queue.is_completed(&key).await.unwrap(), "{key}");
     }
-    let (_, metrics) = worker.get("/metrics").await;
+    let (_, metrics) = worker.get("/metrics", None).await;
     for line in [
         r#"strata_sync_jobs_total{kind="refresh_metadata",outcome="completed"} 4"#,
         "strata_sync_dead_letters 0",

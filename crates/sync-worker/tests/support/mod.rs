@@ -1,15 +1,18 @@
-//! Shared by the warm-up, scrubber and retention tests: a central registry started in-process
-//! over a fixture upstream and a test checksum database (strata-testkit), and a sync worker
+//! Shared by the worker's integration tests (`mod support;`): a central registry started
+//! in-process over a fixture upstream and a test checksum database (strata-testkit), built with
+//! [`Stack::builder`], and sync workers started through `Builder::start` (what the binary runs)
 //! whose embedded registry is a second `Registry` over the same storage, built from the same
-//! configuration file — exactly what a worker process does.
+//! configuration — exactly what a worker process does. Also [`until`], the one polling helper,
+//! and a fixture index [`feed`].
 //!
 //! Repositories: `private` (local), `corp` (local, claims `corp.example.com`), `gocache`
-//! (remote of the fixture upstream, verified against the test database), `go` (virtual:
-//! private, corp, gocache; anonymous read). Tokens: `ci` (read everywhere, deploy to the
-//! local ones), `admin` (admin everywhere), `outsider` (read on `private` only).
-//!
-//! Included with `#[path = "warm_support/mod.rs"] mod support;`.
+//! (remote of the fixture upstream, verified against the test database; anonymous read only
+//! with [`StackBuilder::anonymous_gocache`]), `go` (virtual: private, corp, gocache; anonymous
+//! read). Tokens: `ci` (read everywhere, deploy to the local ones), `admin` (admin everywhere),
+//! `outsider` (read on `private` only).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod feed;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,80 +62,133 @@ pub fn redis() -> Option<strata_testkit::redis_server::RedisServer> {
     Some(strata_testkit::redis_server::RedisServer::start().unwrap())
 }
 
-/// The registry configuration text; `events` is a TOML value for the `events` key (empty: the
-/// in-process bus).
-pub fn registry_toml(
-    root: &std::path::Path,
-    upstream: &FixtureUpstream,
-    db: &TestSumDb,
-    events: &str,
-) -> String {
-    let data = root.join("data");
-    let spool = root.join("spool");
-    std::fs::create_dir_all(&spool).unwrap();
-    let hash = strata_central_registry::auth::hash_token;
-    let events = if events.is_empty() {
-        String::new()
-    } else {
-        format!("events = {events}\n")
-    };
-    format!(
-        r#"{events}
-storage = {{ kind = "fs", root = {data:?} }}
+/// How a [`Stack`] starts: the upstream's modules, the registry's event bus, who reads
+/// `gocache` and how long it waits for its upstream.
+pub struct StackBuilder {
+    modules: Vec<FixtureModule>,
+    events: String,
+    anonymous_gocache: bool,
+    upstream_timeout_ms: u64,
+}
 
-[server]
-http = "127.0.0.1:0"
-grpc = "127.0.0.1:0"
-spool_dir = {spool:?}
+impl StackBuilder {
+    /// `events` is a TOML value for the registry's `events` key (default: the in-process bus).
+    pub fn events(mut self, events: &str) -> Self {
+        events.clone_into(&mut self.events);
+        self
+    }
 
-[[repositories]]
-name = "private"
-kind = "local"
+    /// `gocache` readable without a token (default: tokens only).
+    pub fn anonymous_gocache(mut self) -> Self {
+        self.anonymous_gocache = true;
+        self
+    }
 
-[[repositories]]
-name = "corp"
-kind = "local"
-include = ["corp.example.com"]
+    /// How long `gocache` waits for an upstream answer (default 5000 ms).
+    pub fn upstream_timeout_ms(mut self, ms: u64) -> Self {
+        self.upstream_timeout_ms = ms;
+        self
+    }
 
-[[repositories]]
-name = "gocache"
-kind = "remote"
-metadata_ttl_secs = 600
-upstream = {{ url = "{url}", read_timeout_ms = 5000, retry_initial_ms = 5, attempts = 2 }}
-checksum_db = {{ key = "{key}", url = "{url}/sumdb/{DB_NAME}", tile_height = {th}, read_timeout_ms = 5000, attempts = 2 }}
+    /// The registry configuration text, with its data under `root`.
+    pub fn registry_toml(
+        &self,
+        root: &std::path::Path,
+        upstream: &FixtureUpstream,
+        db: &TestSumDb,
+    ) -> String {
+        let data = root.join("data");
+        let spool = root.join("spool");
+        std::fs::create_dir_all(&spool).unwrap();
+        let hash = strata_central_registry::auth::hash_token;
+        let events = if self.events.is_empty() {
+            String::new()
+        } else {
+            format!("events = {}\n", self.events)
+        };
+        format!(
+            r#"{events}
+    storage = {{ kind = "fs", root = {data:?} }}
 
-[[repositories]]
-name = "go"
-kind = "virtual"
-anonymous_read = true
-members = [
-  {{ repository = "private" }},
-  {{ repository = "corp" }},
-  {{ repository = "gocache" }},
-]
+    [server]
+    http = "127.0.0.1:0"
+    grpc = "127.0.0.1:0"
+    spool_dir = {spool:?}
 
-[[tokens]]
-name = "ci"
-sha256 = "{ci}"
-permissions = {{ private = ["read", "deploy"], corp = ["read", "deploy"], gocache = ["read"], go = ["read"] }}
+    [[repositories]]
+    name = "private"
+    kind = "local"
 
-[[tokens]]
-name = "admin"
-sha256 = "{admin}"
-permissions = {{ "*" = ["admin"] }}
+    [[repositories]]
+    name = "corp"
+    kind = "local"
+    include = ["corp.example.com"]
 
-[[tokens]]
-name = "outsider"
-sha256 = "{outsider}"
-permissions = {{ private = ["read"] }}
-"#,
-        url = upstream.url(),
-        key = db.verifier_key(),
-        th = db.tile_height(),
-        ci = hash(CI_TOKEN),
-        admin = hash(ADMIN_TOKEN),
-        outsider = hash(OUTSIDER_TOKEN),
-    )
+    [[repositories]]
+    name = "gocache"
+    kind = "remote"
+    anonymous_read = {anonymous_gocache}
+    metadata_ttl_secs = 600
+    upstream = {{ url = "{url}", read_timeout_ms = {timeout}, retry_initial_ms = 5, attempts = 2 }}
+    checksum_db = {{ key = "{key}", url = "{url}/sumdb/{DB_NAME}", tile_height = {th}, read_timeout_ms = 5000, attempts = 2 }}
+
+    [[repositories]]
+    name = "go"
+    kind = "virtual"
+    anonymous_read = true
+    members = [
+      {{ repository = "private" }},
+      {{ repository = "corp" }},
+      {{ repository = "gocache" }},
+    ]
+
+    [[tokens]]
+    name = "ci"
+    sha256 = "{ci}"
+    permissions = {{ private = ["read", "deploy"], corp = ["read", "deploy"], gocache = ["read"], go = ["read"] }}
+
+    [[tokens]]
+    name = "admin"
+    sha256 = "{admin}"
+    permissions = {{ "*" = ["admin"] }}
+
+    [[tokens]]
+    name = "outsider"
+    sha256 = "{outsider}"
+    permissions = {{ private = ["read"] }}
+    "#,
+            url = upstream.url(),
+            key = db.verifier_key(),
+            th = db.tile_height(),
+            ci = hash(CI_TOKEN),
+            admin = hash(ADMIN_TOKEN),
+            outsider = hash(OUTSIDER_TOKEN),
+            anonymous_gocache = self.anonymous_gocache,
+            timeout = self.upstream_timeout_ms,
+        )
+    }
+
+    /// Starts the upstream serving the modules (all in a new test database) and a registry.
+    pub async fn start(self) -> Stack {
+        let db = Arc::new(TestSumDb::new(DB_NAME));
+        let upstream = FixtureUpstream::start(&self.modules, Some(db.clone())).await;
+        let root = tempfile::tempdir().unwrap();
+        let registry_toml = self.registry_toml(root.path(), &upstream, &db);
+        let config = RegistryConfig::from_toml(&registry_toml, "registry.toml", &[]).unwrap();
+        let shutdown = CancellationToken::new();
+        let registry = registry_server::start(config, shutdown.clone())
+            .await
+            .unwrap();
+        Stack {
+            upstream,
+            db,
+            root,
+            registry,
+            registry_toml,
+            shutdown,
+            http: reqwest::Client::new(),
+        }
+    }
 }
 
 /// A registry over a fixture upstream.
@@ -147,26 +203,19 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts the upstream serving `modules` (all in a new test database) and a registry.
-    pub async fn start(modules: &[FixtureModule], events: &str) -> Self {
-        let db = Arc::new(TestSumDb::new(DB_NAME));
-        let upstream = FixtureUpstream::start(modules, Some(db.clone())).await;
-        let root = tempfile::tempdir().unwrap();
-        let registry_toml = registry_toml(root.path(), &upstream, &db, events);
-        let config = RegistryConfig::from_toml(&registry_toml, "registry.toml", &[]).unwrap();
-        let shutdown = CancellationToken::new();
-        let registry = registry_server::start(config, shutdown.clone())
-            .await
-            .unwrap();
-        Self {
-            upstream,
-            db,
-            root,
-            registry,
-            registry_toml,
-            shutdown,
-            http: reqwest::Client::new(),
+    /// A stack over an upstream serving `modules`, to configure and start.
+    pub fn builder(modules: &[FixtureModule]) -> StackBuilder {
+        StackBuilder {
+            modules: modules.to_vec(),
+            events: String::new(),
+            anonymous_gocache: false,
+            upstream_timeout_ms: 5000,
         }
+    }
+
+    /// The default stack over an upstream serving `modules`.
+    pub async fn start(modules: &[FixtureModule]) -> Self {
+        Self::builder(modules).start().await
     }
 
     /// The registry configuration, parsed again (what a worker loads).
@@ -177,7 +226,16 @@ impl Stack {
     /// A worker: `worker_toml` is its configuration (see [`worker_toml`]); its registry is
     /// opened from the registry's configuration.
     pub async fn worker(&self, worker_toml: &str) -> Worker {
-        let config = WorkerConfig::from_toml(worker_toml, "worker.toml", &[]).unwrap();
+        self.worker_with_env(worker_toml, &[]).await
+    }
+
+    /// [`Stack::worker`] with `env` as its environment (overrides, webhook secrets).
+    pub async fn worker_with_env(&self, worker_toml: &str, env: &[(&str, &str)]) -> Worker {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let config = WorkerConfig::from_toml(worker_toml, "worker.toml", &env).unwrap();
         let shutdown = CancellationToken::new();
         let embedded = EmbeddedRegistry::from_config(&self.registry_config(), shutdown.clone())
             .await
@@ -353,6 +411,15 @@ impl Worker {
         last.into_inner().unwrap()
     }
 
+    /// Waits until nothing is waiting, running or delayed.
+    pub async fn idle(&self) {
+        until("the queue to drain", || async {
+            let stats = self.running.queue.stats().await.unwrap();
+            stats.waiting == 0 && stats.pending == 0 && stats.delayed == 0
+        })
+        .await;
+    }
+
     /// Waits until a job key has completed.
     pub async fn completed(&self, key: &str) {
         until(&format!("job {key}"), || async {
@@ -361,10 +428,14 @@ impl Worker {
         .await;
     }
 
-    /// Stops the worker and waits for its drain.
+    /// Stops the worker and waits for its drain, which must succeed.
     pub async fn stop(self) {
         self.shutdown.cancel();
-        let _ = tokio::time::timeout(HANG_GUARD, self.running.done).await;
+        tokio::time::timeout(HANG_GUARD, self.running.done)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
     }
 }
 
@@ -408,6 +479,27 @@ pub async fn flip_last_byte(
         .put(&key, body_from_bytes(bytes::Bytes::from(bytes)))
         .await
         .unwrap();
+}
+
+/// Whether `module@version` is stored with its zip in `repo` (looked up in `registry`'s
+/// version index).
+pub async fn cached(registry: &Registry, repo: &str, module: &str, version: &str) -> bool {
+    let module = ModulePath::new(module).unwrap();
+    let version = Version::new(version).unwrap();
+    registry
+        .version_index(repo, &module)
+        .await
+        .is_ok_and(|index| {
+            index
+                .entry(&version)
+                .is_some_and(|e| e.is_available() && e.zip.is_some())
+        })
+}
+
+/// The upstream paths of `module@version`'s artifacts (`.info`, `.mod`, `.zip`).
+pub fn artifact_paths(module: &str, version: &str) -> [String; 3] {
+    let escaped = strata_core::path::escape_path(module).unwrap();
+    ["info", "mod", "zip"].map(|ext| format!("/{escaped}/@v/{version}.{ext}"))
 }
 
 /// The value of a metric line (`name{labels}`) in a Prometheus text exposition.
