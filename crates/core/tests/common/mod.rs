@@ -5,6 +5,7 @@
 //! skipped and passes, so a bare checkout still builds and tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[allow(unused_imports)] // Only the zip vectors read txtar archives.
 pub use strata_testkit::txtar;
 
 use std::path::PathBuf;
