@@ -119,14 +119,19 @@ impl Setup {
             let out = std::fs::File::create(&log).unwrap();
             let mut command = Command::new(env!("CARGO_BIN_EXE_strata-registry"));
             command.arg("--config").arg(&config);
-            for var in [
-                "STRATA_CONFIG",
-                "STRATA_HTTP_LISTEN",
-                "STRATA_GRPC_LISTEN",
-                "STRATA_REDIS_URL",
-                "STRATA_STORAGE_ROOT",
-            ] {
-                command.env_remove(var);
+            // Only the file configures it: no override from the test's environment, under
+            // today's names or the deprecated ones.
+            for (var, _) in std::env::vars() {
+                let old = [
+                    "STRATA_CONFIG",
+                    "STRATA_HTTP_LISTEN",
+                    "STRATA_GRPC_LISTEN",
+                    "STRATA_REDIS_URL",
+                    "STRATA_STORAGE_ROOT",
+                ];
+                if var.starts_with("STRATA_REGISTRY_") || old.contains(&var.as_str()) {
+                    command.env_remove(var);
+                }
             }
             let child = command
                 .stdin(Stdio::null())
