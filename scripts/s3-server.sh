@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts and stops a local S3-protocol server (MinIO, installed by `make deps`) for development and
 # manual testing of the S3 storage backend. The Rust tests do not need it: they start their own
-# server on a free port (crates/central-registry/tests/support/s3_server.rs).
+# server on a free port (crates/testkit/src/s3_server.rs).
 #
 #   scripts/s3-server.sh start DIR [BUCKET...]  start with data under DIR on a kernel-chosen port,
 #                                               create the buckets, print `export` lines
