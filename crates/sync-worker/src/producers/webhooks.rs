@@ -91,7 +91,7 @@ pub struct WebhookConfig {
     #[serde(default)]
     pub secret: Option<String>,
     /// The environment variable holding the secret, read into `secret` when the worker starts
-    /// (see [`resolve_secrets`]).
+    /// (`WorkerConfig::resolve_secrets`).
     #[serde(default)]
     pub secret_env: Option<String>,
     /// The repository (with an upstream) new versions are fetched into.
