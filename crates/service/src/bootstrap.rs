@@ -61,7 +61,9 @@ where
     for warning in &loaded.warnings {
         tracing::warn!(config = %path.display(), "{warning}");
     }
-    if C::CONFIG_WAS.iter().any(|old| std::env::var_os(old).is_some())
+    if C::CONFIG_WAS
+        .iter()
+        .any(|old| std::env::var_os(old).is_some())
         && std::env::var_os(&env).is_none()
     {
         tracing::warn!("{} is deprecated: use {env}", C::CONFIG_WAS.join(" / "));

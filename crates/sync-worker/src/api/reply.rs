@@ -12,9 +12,9 @@ use strata_registry_engine::error::RegistryError;
 
 use crate::runtime::queue::QueueError;
 
-/// The `WWW-Authenticate` challenge of a 401, as the registry and the edge send it: Basic, so
+/// The `WWW-Authenticate` challenge of a 401, the one every service sends: Basic, so
 /// `.netrc`/`GOAUTH` clients retry with credentials (a token goes in as the password).
-pub const CHALLENGE: &str = "Basic realm=\"strata\", charset=\"UTF-8\"";
+pub use strata_service::reply::BASIC_CHALLENGE as CHALLENGE;
 
 /// A plain-text answer with `body` exactly as given.
 pub fn text(status: StatusCode, body: impl Into<String>) -> Response {
