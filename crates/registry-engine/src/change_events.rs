@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use strata_core::path::ModulePath;
 use strata_core::version::Version;
 
+use crate::change::{Change, ChangeKind, ChangeListener};
 use crate::config::{RegistryConfig, RepositoryConfig};
 use crate::events::{Event, EventBus, EventKind};
 use crate::keys::RepoName;
-use crate::registry::{Change, ChangeKind, ChangeListener};
 
 /// Emits a `version_published` / `version_deleted` event and a `list_changed` event for every
 /// published or deleted version; `version_cached` for a version newly cached by a remote

@@ -7,13 +7,14 @@
 //! from a GOPROXY) and [`sumdb`] (checksum-database verification and proxying), [`repository`]
 //! (local, remote and virtual repositories), [`upload`] (spooled publishes), [`registry`]
 //! (repositories behind [`auth`] and their module patterns), [`maintenance`] (scrub and
-//! retention primitives), change [`events`] (the outbox over storage) and their
-//! [`change_events`] emitter, all configured by [`config`] and counted in [`metrics`].
+//! retention primitives), what a write [`change`]d and who is told, change [`events`] (the
+//! outbox over storage) and their [`change_events`] emitter, all configured by [`config`] and counted in [`metrics`].
 //!
 //! [`open`] assembles a running engine from a [`config::RegistryConfig`]: storage (timed), the
 //! event bus of the `events` section, and the [`registry::Registry`].
 
 pub mod auth;
+pub mod change;
 pub mod change_events;
 pub mod config;
 pub mod error;

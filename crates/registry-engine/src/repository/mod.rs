@@ -1,6 +1,6 @@
 //! Repositories, as in Artifactory: `local` (hosted, written through the publish API); `remote`
 //! (a verified caching proxy of an upstream GOPROXY) and `virtual` (an ordered aggregation,
-//! implemented in [`crate::registry`] over its members).
+//! implemented by the registry over its members).
 
 mod fill;
 mod local;

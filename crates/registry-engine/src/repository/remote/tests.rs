@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::registry::NoListener;
+use crate::change::NoListener;
 use crate::storage::fs::FsStore;
 
 /// A verifier that is never asked (nothing here reaches the upstream).

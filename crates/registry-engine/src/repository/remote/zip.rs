@@ -35,10 +35,10 @@ use strata_core::zip::{MAX_ZIP_FILE, check_zip_report};
 use tokio::io::AsyncReadExt;
 
 use super::{ExpectedSums, Inner, RemoteRepository};
+use crate::change::{Change, ChangeKind};
 use crate::error::RegistryError;
 use crate::index::BlobRef;
 use crate::keys::Digest;
-use crate::registry::{Change, ChangeKind};
 use crate::repository::Artifact;
 use crate::repository::fill::{Announced, FillWriter, Started, ZipFill};
 use crate::storage::{
