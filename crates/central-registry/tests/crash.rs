@@ -23,7 +23,7 @@ use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
 use strata_core::dirhash::Hash1Builder;
 use strata_core::version::ModuleVersion;
-use support::config::{CI_TOKEN, Options, READ_TOKEN, RegistryToml};
+use support::config::{self, CI_TOKEN, Options, READ_TOKEN};
 use support::http::bearer;
 use support::zip::{MemFile, go_sum_hashes, zip_h1};
 use tokio::task::JoinHandle;
@@ -112,7 +112,7 @@ impl Setup {
             let config = self.dir.path().join(format!("registry-{n}.toml"));
             std::fs::write(
                 &config,
-                RegistryToml::local(&Options::default()).text(&self.data(), &spool, addr),
+                config::local(&Options::default()).text(&self.data(), &spool, addr),
             )
             .unwrap();
             let log = self.dir.path().join(format!("registry-{n}.log"));

@@ -9,32 +9,16 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use strata_testkit::{FixtureModule, dependency_graph};
+use strata_testkit::{FixtureModule, dependency_graph, go_command};
 use support::config::{DB_NAME, RemoteOptions};
 use support::registry::TestRegistry;
 
+/// `go args…` in `dir` with private caches under `home`; `example.com/private` skips the
+/// checksum database.
 fn go(dir: &Path, home: &Path, proxy: &str, key: &str, args: &[&str]) -> Output {
-    Command::new("go")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GOPATH", home.join("gopath"))
-        .env("GOMODCACHE", home.join("modcache"))
-        .env("GOCACHE", home.join("gocache"))
-        .env("GOENV", "off")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", proxy)
-        .env("GOSUMDB", key)
-        .env("GOFLAGS", "-mod=mod")
-        .env("GONOSUMDB", "example.com/private")
-        .env("GOPRIVATE", "")
-        .env("GONOPROXY", "")
-        .env_remove("GOINSECURE")
-        .env_remove("GOVCS")
-        .output()
-        .expect("run the go command")
+    go_command::run(dir, home, proxy, key, "example.com/private", args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,7 @@ use tokio::sync::RwLock;
 use tonic::Code;
 
 use support::big_module;
-use support::config::{CI_TOKEN, OPEN, PRIVATE, READ_TOKEN, RegistryToml};
+use support::config::{self, CI_TOKEN, OPEN, PRIVATE, READ_TOKEN};
 use support::grpc::{Api, authed, code, publish_messages};
 use support::registry::TestRegistry;
 use support::zip::module_zip;
@@ -46,7 +46,7 @@ fn widget_zip(version: &str) -> (Vec<u8>, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_then_every_call_round_trips_and_matches_http() {
     let _shared = MEMORY.read().await;
-    let registry = TestRegistry::start(RegistryToml::claimed()).await;
+    let registry = TestRegistry::start(config::claimed()).await;
     let mut api = Api::new(registry.grpc_client().await, Some(CI_TOKEN));
 
     // v1.0.0 with module and version in the header, v1.1.0 taken from the zip's prefix; small
@@ -163,7 +163,7 @@ async fn publish_then_every_call_round_trips_and_matches_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_map_to_grpc_codes() {
     let _shared = MEMORY.read().await;
-    let registry = TestRegistry::start(RegistryToml::claimed()).await;
+    let registry = TestRegistry::start(config::claimed()).await;
     let client = registry.grpc_client().await;
     let mut ci = Api::new(client.clone(), Some(CI_TOKEN));
     let mut anonymous = Api::new(client.clone(), None);
@@ -259,7 +259,7 @@ async fn health_reports_serving() {
     use tonic_health::pb::health_client::HealthClient;
 
     let _shared = MEMORY.read().await;
-    let registry = TestRegistry::start(RegistryToml::claimed()).await;
+    let registry = TestRegistry::start(config::claimed()).await;
     let mut health = HealthClient::new(registry.channel().await);
     for service in ["strata.registry.v1.Registry", ""] {
         let request = HealthCheckRequest {
@@ -283,7 +283,7 @@ async fn hundred_mib_zip_streams_both_ways_with_bounded_memory() {
     const BIG: &str = "example.com/big";
     const SIZE: u64 = 100 << 20;
     let _exclusive = MEMORY.write().await;
-    let registry = TestRegistry::start(RegistryToml::claimed()).await;
+    let registry = TestRegistry::start(config::claimed()).await;
     let mut client = registry.grpc_client().await;
     let work = tempfile::tempdir().unwrap();
     let (tree, zip_path) = (work.path().join("tree"), work.path().join("big.zip"));

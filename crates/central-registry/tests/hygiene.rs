@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use strata_testkit::{FixtureModule, FixtureUpstream, TestSumDb};
-use support::config::{CI_TOKEN, DB_NAME, RegistryToml, RemoteOptions};
+use support::config::{self, CI_TOKEN, DB_NAME, RemoteOptions};
 use support::http::bearer;
 use support::registry::TestRegistry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,7 +33,7 @@ async fn custom(
     db: &TestSumDb,
     edit: impl FnOnce(String) -> String,
 ) -> TestRegistry {
-    let toml = RegistryToml::remote(upstream, db, &RemoteOptions::default());
+    let toml = config::remote(upstream, db, &RemoteOptions::default());
     TestRegistry::builder(toml).edit(edit).start().await
 }
 

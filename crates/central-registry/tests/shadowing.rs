@@ -12,7 +12,7 @@ use std::sync::Arc;
 use strata_central_registry::grpc::proto::registry_client::RegistryClient;
 use strata_central_registry::grpc::proto::{PublishHeader, PublishRequest, publish_request};
 use strata_testkit::{FixtureModule, FixtureUpstream, TestSumDb};
-use support::config::{CI_TOKEN, DB_NAME, RegistryToml, RemoteOptions};
+use support::config::{self, CI_TOKEN, DB_NAME, RemoteOptions};
 use support::registry::TestRegistry;
 
 /// A registry over the remote layout's configuration, edited by `edit`, with its upstream
@@ -28,7 +28,7 @@ async fn setup(edit: impl Fn(String) -> String) -> TestRegistry {
         ),
     ];
     let upstream = FixtureUpstream::start(&modules, Some(db.clone())).await;
-    let toml = RegistryToml::remote(&upstream, &db, &RemoteOptions::default());
+    let toml = config::remote(&upstream, &db, &RemoteOptions::default());
     TestRegistry::builder(toml)
         .edit(edit)
         .fixtures(upstream, db)

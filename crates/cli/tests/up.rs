@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use strata_testkit::{FixtureUpstream, TestSumDb, dependency_graph};
+use strata_testkit::{FixtureUpstream, TestSumDb, dependency_graph, go_command};
 
 const DB_NAME: &str = "sum.up.test";
 const PRIVATE: &str = "example.com/private/hello";
@@ -125,25 +125,10 @@ fn publish(registry: &str, token: &str, dir: &Path, version: &str) -> Output {
         .unwrap()
 }
 
+/// `go args…` in `dir` with private caches under `home`; `example.com/private` skips the
+/// checksum database.
 fn go(dir: &Path, home: &Path, proxy: &str, key: &str, args: &[&str]) -> Output {
-    Command::new("go")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GOPATH", home.join("gopath"))
-        .env("GOMODCACHE", home.join("modcache"))
-        .env("GOCACHE", home.join("gocache"))
-        .env("GOENV", "off")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", proxy)
-        .env("GOSUMDB", key)
-        .env("GOFLAGS", "-mod=mod")
-        .env("GONOSUMDB", "example.com/private")
-        .env("GOPRIVATE", "")
-        .env("GONOPROXY", "")
-        .env_remove("GOINSECURE")
-        .output()
-        .expect("run the go command")
+    go_command::run(dir, home, proxy, key, "example.com/private", args)
 }
 
 fn ok(what: &str, out: &Output) {

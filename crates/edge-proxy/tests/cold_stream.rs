@@ -29,6 +29,7 @@ use strata_central_registry::grpc::proto::{ZipHeader, ZipRequest, zip_response};
 use strata_central_registry::server::{self, Running as RegistryRunning};
 use strata_edge_proxy::Running as EdgeRunning;
 use strata_edge_proxy::config::EdgeConfig;
+use strata_testkit::registry_toml::{ANY_LOOPBACK_PORT, RegistryToml, Repo};
 use strata_testkit::{FixtureModule, FixtureUpstream, Tamper, TestSumDb};
 use tokio_util::sync::CancellationToken;
 
@@ -127,39 +128,18 @@ impl Stack {
 fn registry_config(dir: &Path, upstream: &FixtureUpstream, db: &TestSumDb) -> RegistryConfig {
     let spool = dir.join("spool");
     std::fs::create_dir_all(&spool).unwrap();
-    let text = format!(
-        r#"
-storage = {{ kind = "fs", root = {data:?} }}
-
-[server]
-http = "127.0.0.1:0"
-grpc = "127.0.0.1:0"
-spool_dir = {spool:?}
-
-[[repositories]]
-name = "gocache"
-kind = "remote"
-anonymous_read = true
-upstream = {{ url = "{url}", read_timeout_ms = 10000, retry_initial_ms = 5, attempts = 1 }}
-checksum_db = {{ key = "{key}", url = "{url}/sumdb/{name}", tile_height = {th}, read_timeout_ms = 10000, attempts = 2 }}
-
-# What `make run` serves at `/`: a virtual repository over a local and the remote one.
-[[repositories]]
-name = "private"
-kind = "local"
-
-[[repositories]]
-name = "go"
-kind = "virtual"
-anonymous_read = true
-members = [{{ repository = "private" }}, {{ repository = "gocache" }}]
-"#,
-        data = dir.join("data"),
-        url = upstream.url(),
-        key = db.verifier_key(),
-        name = db.name(),
-        th = db.tile_height(),
-    );
+    let url = upstream.url();
+    let text = RegistryToml::new()
+        .repo(
+            Repo::remote("gocache")
+                .anonymous_read()
+                .upstream(&url, 10_000, 1)
+                .checksum_db(&url, db, 10_000),
+        )
+        // What `make run` serves at `/`: a virtual repository over a local and the remote one.
+        .repo(Repo::local("private"))
+        .repo(Repo::virtual_of("go", &["private", "gocache"]).anonymous_read())
+        .text(&dir.join("data"), &spool, ANY_LOOPBACK_PORT);
     RegistryConfig::from_toml(&text, "cold-stream", &[]).unwrap()
 }
 

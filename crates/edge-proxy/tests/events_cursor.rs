@@ -32,24 +32,13 @@ async fn a_restarted_edge_resumes_events_after_its_saved_cursor() {
     }
     let redis = redis_server::RedisServer::start().unwrap();
     let stream = "edge-cursor-test";
-    let registry_events = format!(
-        "{{ kind = \"redis\", url = \"{}\", stream = \"{stream}\", retry_initial_ms = 50, retry_max_ms = 500, block_ms = 200 }}",
-        redis.url()
-    );
-    let registry =
-        TestRegistry::start_with_events(tempfile::tempdir().unwrap(), &registry_events).await;
+    let registry = TestRegistry::start_with_redis(&redis.url(), stream).await;
     let module = "example.com/cursor/zipped";
     registry
         .publish("go", &FixtureModule::new(module, "v1.0.0", &[]))
         .await;
     let cache = tempfile::tempdir().unwrap();
-    let options = EdgeOptions {
-        events: format!(
-            "{{ kind = \"redis\", url = \"{}\", stream = \"{stream}\" }}",
-            redis.url()
-        ),
-        ..EdgeOptions::default()
-    };
+    let options = EdgeOptions::redis_events(&redis.url(), stream);
     let cursor_file = cache.path().join("events.cursor");
     let zip = format!("{module}/@v/v1.0.0.zip");
 

@@ -32,23 +32,13 @@ async fn redis_events_refresh_lists_and_catch_up_after_an_outage() {
         return;
     }
     let mut redis = redis_server::RedisServer::start().unwrap();
-    let events = format!(
-        "{{ kind = \"redis\", url = \"{}\", stream = \"edge-test\", retry_initial_ms = 50, retry_max_ms = 500, block_ms = 200 }}",
-        redis.url()
-    );
-    let registry = TestRegistry::start_with_events(tempfile::tempdir().unwrap(), &events).await;
+    let registry = TestRegistry::start_with_redis(&redis.url(), "edge-test").await;
     let module = "example.com/streamed";
     registry
         .publish("go", &FixtureModule::new(module, "v1.0.0", &[]))
         .await;
     let cache = tempfile::tempdir().unwrap();
-    let options = EdgeOptions {
-        events: format!(
-            "{{ kind = \"redis\", url = \"{}\", stream = \"edge-test\" }}",
-            redis.url()
-        ),
-        ..EdgeOptions::default()
-    };
+    let options = EdgeOptions::redis_events(&redis.url(), "edge-test");
     let edge = TestEdge::start(&[endpoints(&registry)], cache.path(), &options, None).await;
     let list = edge.url(&format!("{module}/@v/list"));
     assert_eq!(get(&list, None).await.2, b"v1.0.0\n");

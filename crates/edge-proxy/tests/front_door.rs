@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use strata_central_registry::auth::hash_token;
 use strata_central_registry::config::RegistryConfig;
 use strata_central_registry::keys::{ArtifactKey, RepoName};
 use strata_central_registry::maintenance::ScrubOutcome;
@@ -26,8 +25,9 @@ use strata_core::path::ModulePath;
 use strata_core::protocol::ArtifactKind;
 use strata_core::version::Version;
 use strata_edge_proxy::config::EdgeConfig;
+use strata_testkit::raw_http::{self, Reply};
+use strata_testkit::registry_toml::{ANY_LOOPBACK_PORT, RegistryToml, Repo, Token};
 use strata_testkit::{FixtureModule, FixtureUpstream, TestSumDb};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 const CI_TOKEN: &str = "strata_front-door-ci";
@@ -65,50 +65,23 @@ impl Stack {
         .await;
         let spool = dir.path().join("spool");
         std::fs::create_dir_all(&spool).unwrap();
-        let toml = format!(
-            r#"
-storage = {{ kind = "fs", root = {data:?} }}
-
-[server]
-http = "127.0.0.1:0"
-grpc = "127.0.0.1:0"
-spool_dir = {spool:?}
-
-[[repositories]]
-name = "private"
-kind = "local"
-include = ["corp.example.com"]
-
-[[repositories]]
-name = "pub"
-kind = "local"
-anonymous_read = true
-include = ["corp.example.com"]
-
-[[repositories]]
-name = "gocache"
-kind = "remote"
-anonymous_read = true
-upstream = {{ url = "{url}", read_timeout_ms = 5000, retry_initial_ms = 5, attempts = 2 }}
-checksum_db = {{ key = "{key}", url = "{url}/sumdb/{DB_NAME}", read_timeout_ms = 5000, attempts = 2 }}
-
-[[repositories]]
-name = "go"
-kind = "virtual"
-anonymous_read = true
-members = [{{ repository = "pub" }}, {{ repository = "gocache" }}]
-
-[[tokens]]
-name = "ci"
-sha256 = "{hash}"
-permissions = {{ "*" = ["read", "deploy", "delete"] }}
-"#,
-            data = dir.path().join("data").display().to_string(),
-            spool = spool.display().to_string(),
-            url = upstream.url(),
-            key = db.verifier_key(),
-            hash = hash_token(CI_TOKEN),
-        );
+        let url = upstream.url();
+        let toml = RegistryToml::new()
+            .repo(Repo::local("private").include(&["corp.example.com"]))
+            .repo(
+                Repo::local("pub")
+                    .anonymous_read()
+                    .include(&["corp.example.com"]),
+            )
+            .repo(
+                Repo::remote("gocache")
+                    .anonymous_read()
+                    .upstream(&url, 5000, 2)
+                    .checksum_db(&url, &db, 5000),
+            )
+            .repo(Repo::virtual_of("go", &["pub", "gocache"]).anonymous_read())
+            .token(Token::new("ci", CI_TOKEN).grant("*", &["read", "deploy", "delete"]))
+            .text(&dir.path().join("data"), &spool, ANY_LOOPBACK_PORT);
         let config = RegistryConfig::from_toml(&toml, "front-door", &[]).unwrap();
         let shutdown = CancellationToken::new();
         let registry = server::start(config, shutdown.clone()).await.unwrap();
@@ -197,90 +170,12 @@ metadata_ttl_ms = 3600000
         let auth = token
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
-        raw(
+        raw_http::exchange(
             self.edge_addr(),
             format!("GET {path} HTTP/1.1\r\nHost: edge\r\n{auth}Connection: close\r\n\r\n")
                 .as_bytes(),
         )
         .await
-    }
-}
-
-/// A parsed HTTP answer.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(String::as_str).unwrap_or("")
-    }
-}
-
-/// Sends `request` as is (no client-side normalisation of `..` or escapes) and reads the
-/// answer until the server closes the connection.
-async fn raw(addr: SocketAddr, request: &[u8]) -> Reply {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut data = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut data))
-        .await
-        .expect("the server answered within 20 s")
-        .ok();
-    parse_reply(&data)
-}
-
-fn parse_reply(data: &[u8]) -> Reply {
-    let split = data
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(data)));
-    let head = String::from_utf8_lossy(&data[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap();
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let mut body = data[split + 4..].to_vec();
-    if headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v.contains("chunked"))
-    {
-        body = dechunk(&body);
-    }
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(end) = data.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let size_text = String::from_utf8_lossy(&data[..end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        let start = end + 2;
-        out.extend_from_slice(&data[start..start + size]);
-        data = &data[start + size + 2..];
     }
 }
 
@@ -465,14 +360,14 @@ async fn crafted_requests_are_client_faults_and_leave_the_registry_healthy() {
     let warm = stack.get(zip_path, None).await;
     assert_eq!(warm.status, 200, "{}", warm.text());
     assert_eq!(warm.body, public.zip());
-    let etag = warm.header("etag").to_owned();
+    let etag = warm.header("etag").unwrap_or_default().to_owned();
     assert!(!etag.is_empty());
 
     let requests = crafted(zip_path, &etag);
     assert!(requests.len() >= 60, "{} crafted requests", requests.len());
     let mut statuses: HashMap<u16, usize> = HashMap::new();
     for (request, what) in &requests {
-        let reply = raw(stack.edge_addr(), request).await;
+        let reply = raw_http::exchange(stack.edge_addr(), request).await;
         *statuses.entry(reply.status).or_default() += 1;
         let body = reply.text();
         assert!(reply.status < 500, "{what}: {} {body}", reply.status);
@@ -489,7 +384,7 @@ async fn crafted_requests_are_client_faults_and_leave_the_registry_healthy() {
                         "{what}: unexpected 200 body"
                     );
                 } else {
-                    let range = reply.header("content-range");
+                    let range = reply.header("content-range").unwrap_or_default();
                     let total = public.zip().len();
                     assert!(range.ends_with(&format!("/{total}")), "{what}: {range}");
                     let (first, last) = range["bytes ".len()..range.find('/').unwrap()]
@@ -507,10 +402,13 @@ async fn crafted_requests_are_client_faults_and_leave_the_registry_healthy() {
             431 => assert_eq!(what, "a 200 kB header"),
             _ => {
                 assert!(
-                    reply.header("content-type").starts_with("text/plain"),
+                    reply
+                        .header("content-type")
+                        .unwrap_or_default()
+                        .starts_with("text/plain"),
                     "{what}: {} without a plain-text reason ({:?})",
                     reply.status,
-                    reply.header("content-type")
+                    reply.header("content-type").unwrap_or_default()
                 );
                 assert!(
                     !body.trim().is_empty(),
@@ -535,12 +433,17 @@ async fn crafted_requests_are_client_faults_and_leave_the_registry_healthy() {
             reply.status,
             reply.text()
         );
-        assert!(reply.header("content-type").starts_with("text/plain"));
+        assert!(
+            reply
+                .header("content-type")
+                .unwrap_or_default()
+                .starts_with("text/plain")
+        );
     }
     stack.upstream.clear_faults();
 
     // The ops endpoints live on the admin listener only.
-    let admin = raw(
+    let admin = raw_http::exchange(
         stack.admin_addr(),
         b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     )
@@ -552,7 +455,7 @@ async fn crafted_requests_are_client_faults_and_leave_the_registry_healthy() {
         "the registry is still healthy:\n{metrics}"
     );
     assert!(stack.edge.edge.pool.any_healthy());
-    let ready = raw(
+    let ready = raw_http::exchange(
         stack.admin_addr(),
         b"GET /readyz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     )
@@ -593,12 +496,15 @@ async fn sumdb_route_tricks_never_unlock_a_cached_private_artifact() {
         let r = stack.get(&path, Some(CI_TOKEN)).await;
         assert_eq!(r.status, 200, "{path}: {}", r.text());
         assert!(
-            r.header("cache-control").starts_with("private"),
-            "{path}: {}",
             r.header("cache-control")
+                .unwrap_or_default()
+                .starts_with("private"),
+            "{path}: {}",
+            r.header("cache-control").unwrap_or_default()
         );
         assert!(
             r.header("vary")
+                .unwrap_or_default()
                 .to_ascii_lowercase()
                 .contains("authorization")
         );
@@ -606,7 +512,9 @@ async fn sumdb_route_tricks_never_unlock_a_cached_private_artifact() {
     let warm = stack.get(&zip, Some(CI_TOKEN)).await;
     assert_eq!(warm.body, secret.zip());
     assert!(
-        warm.header("x-strata-cache").starts_with("hit"),
+        warm.header("x-strata-cache")
+            .unwrap_or_default()
+            .starts_with("hit"),
         "{:?}",
         warm.headers
     );
@@ -662,7 +570,9 @@ async fn sumdb_route_tricks_never_unlock_a_cached_private_artifact() {
         assert!(!r.text().contains("TOP-SECRET-MARKER"));
         assert_ne!(r.body, secret.zip());
         assert!(
-            r.header("www-authenticate").starts_with("Basic"),
+            r.header("www-authenticate")
+                .unwrap_or_default()
+                .starts_with("Basic"),
             "{:?}",
             r.headers
         );
@@ -677,7 +587,10 @@ async fn publish_delete_and_quarantine_reach_the_virtual_route_at_once() {
     stack.publish("pub", &v1).await;
     assert_eq!(stack.get(list, None).await.text(), "v0.1.0\n");
     let cached = stack.get(list, None).await;
-    assert_eq!(cached.header("x-strata-cache"), "hit-memory");
+    assert_eq!(
+        cached.header("x-strata-cache").unwrap_or_default(),
+        "hit-memory"
+    );
     // Warm the artifacts of v0.1.0 through `/` too.
     for ext in ["info", "mod", "zip"] {
         let r = stack
@@ -781,7 +694,12 @@ async fn tiles_the_registry_cannot_vouch_for_are_passed_on_never_cached() {
         .get("/sumdb/sum.strata.test/tile/8/0/000.p/2", None)
         .await;
     assert_eq!(verified.status, 200, "{}", verified.text());
-    assert!(verified.header("cache-control").contains("immutable"));
+    assert!(
+        verified
+            .header("cache-control")
+            .unwrap_or_default()
+            .contains("immutable")
+    );
     // Cached tiles are served to clients the registry admitted on the GOPROXY route (this
     // route grants nothing), as artifacts are.
     let admitted = stack.get("/example.com/public/@v/list", None).await;
@@ -790,7 +708,7 @@ async fn tiles_the_registry_cannot_vouch_for_are_passed_on_never_cached() {
         .get("/sumdb/sum.strata.test/tile/8/0/000.p/2", None)
         .await;
     assert_eq!(
-        again.header("x-strata-cache"),
+        again.header("x-strata-cache").unwrap_or_default(),
         "hit-memory",
         "a verified tile is cached"
     );
@@ -806,7 +724,7 @@ async fn tiles_the_registry_cannot_vouch_for_are_passed_on_never_cached() {
     for _ in 0..2 {
         let r = stack.get(tile, None).await;
         assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(r.header("cache-control"), "no-store");
-        assert_eq!(r.header("x-strata-cache"), "miss");
+        assert_eq!(r.header("cache-control").unwrap_or_default(), "no-store");
+        assert_eq!(r.header("x-strata-cache").unwrap_or_default(), "miss");
     }
 }

@@ -14,6 +14,7 @@ use strata_central_registry::config::RegistryConfig;
 use strata_central_registry::server::{self, Running as RegistryRunning};
 use strata_edge_proxy::config::EdgeConfig;
 use strata_testkit::modules::FixtureModule;
+use strata_testkit::registry_toml::{ANY_LOOPBACK_PORT, RegistryToml, Repo, Token};
 use tokio_util::sync::CancellationToken;
 
 /// The name in the registry's certificate; the edge reaches it at 127.0.0.1 and verifies this
@@ -80,30 +81,17 @@ async fn start_registry(
     dir: &Path,
     module: &FixtureModule,
 ) -> (RegistryRunning, CancellationToken) {
-    let text = format!(
-        r#"
-        storage = {{ kind = "fs", root = {data:?} }}
-        [server]
-        http = "127.0.0.1:0"
-        grpc = "127.0.0.1:0"
-        spool_dir = {spool:?}
-        grpc_tls = {{ cert = {cert:?}, key = {key:?}, client_ca = {ca:?} }}
-        [[repositories]]
-        name = "go"
-        kind = "local"
-        anonymous_read = true
-        [[tokens]]
-        name = "ci"
-        sha256 = "{ci}"
-        permissions = {{ go = ["read", "deploy"] }}
-        "#,
-        data = dir.join("data").display().to_string(),
-        spool = dir.display().to_string(),
-        cert = pki.path("registry.pem").display().to_string(),
-        key = pki.path("registry.key").display().to_string(),
-        ca = pki.path("ca.pem").display().to_string(),
-        ci = strata_central_registry::auth::hash_token(CI_TOKEN),
+    let grpc_tls = format!(
+        "{{ cert = {:?}, key = {:?}, client_ca = {:?} }}",
+        pki.path("registry.pem").display().to_string(),
+        pki.path("registry.key").display().to_string(),
+        pki.path("ca.pem").display().to_string(),
     );
+    let text = RegistryToml::new()
+        .server("grpc_tls", grpc_tls)
+        .repo(Repo::local("go").anonymous_read())
+        .token(Token::new("ci", CI_TOKEN).grant("go", &["read", "deploy"]))
+        .text(&dir.join("data"), dir, ANY_LOOPBACK_PORT);
     let config = RegistryConfig::from_toml(&text, "grpc-tls-test", &[]).unwrap();
     let shutdown = CancellationToken::new();
     let running = server::start(config, shutdown.clone()).await.unwrap();

@@ -12,13 +12,20 @@
 //! * [`redis_server`] and [`s3_server`]: real `redis-server` and MinIO processes on free
 //!   loopback ports with temp directories, killed on drop (binaries from scripts/ensure-deps.sh).
 //! * [`txtar`]: the txtar archive format and the `key=value` header of x/mod's zip testdata.
+//! * [`registry_toml`]: the one writer of test registry configurations (repositories, tokens,
+//!   server settings) as the TOML the central registry reads.
+//! * [`go_command`]: the real go command run with private caches and a test GOPROXY/GOSUMDB.
+//! * [`raw_http`]: a raw HTTP/1.1 client for requests an HTTP library would normalise or refuse.
 
 // A test-support crate: a panic on a broken fixture is the right failure, so `unwrap`/`expect`
 // are allowed here (inputs come from the tests themselves, never from users).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod go_command;
 pub mod modules;
+pub mod raw_http;
 pub mod redis_server;
+pub mod registry_toml;
 pub mod s3_server;
 pub mod sumdb;
 pub mod txtar;

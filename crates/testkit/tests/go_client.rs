@@ -7,34 +7,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
-use strata_testkit::{FixtureUpstream, Tamper, TestSumDb, dependency_graph};
+use strata_testkit::{FixtureUpstream, Tamper, TestSumDb, dependency_graph, go_command};
 
 const DB_NAME: &str = "sum.strata.test";
 
-/// Runs `go args…` in `dir` with a private GOPATH/GOMODCACHE/GOCACHE under `home`.
+/// Runs `go args…` in `dir` with a private GOPATH/GOMODCACHE/GOCACHE under `home`, every
+/// module verified against the database.
 fn go(dir: &Path, home: &Path, proxy: &str, sumdb_key: &str, args: &[&str]) -> Output {
-    let mut cmd = Command::new("go");
-    cmd.args(args)
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GOPATH", home.join("gopath"))
-        .env("GOMODCACHE", home.join("modcache"))
-        .env("GOCACHE", home.join("gocache"))
-        .env("GOENV", "off")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", proxy)
-        .env("GOSUMDB", sumdb_key)
-        .env("GOFLAGS", "-mod=mod")
-        .env("GONOSUMDB", "")
-        .env("GOPRIVATE", "")
-        .env("GONOPROXY", "")
-        .env_remove("GOINSECURE")
-        .env_remove("GONOSUMCHECK")
-        .env_remove("GOVCS");
-    cmd.output().expect("run the go command")
+    go_command::run(dir, home, proxy, sumdb_key, "", args)
 }
 
 /// A fresh client module in a new home; returns (home, module dir).

@@ -1,18 +1,20 @@
 //! [`RegistryProcess`]: `strata-registry` (the `e2e-registry` binary) as its own process, with a
-//! configuration written to the test's directory that mirrors deploy/config/registry.toml:
+//! configuration written to the test's directory with `strata_testkit::registry_toml` that
+//! mirrors deploy/config/registry.toml:
 //!
 //! * storage: S3 on the test's MinIO (a bucket and prefix of the test's own);
 //! * events: the test's Redis stream;
 //! * repositories: `private` (local, token to read), `gocache` (remote of the fixture upstream,
 //!   verified against the test checksum database), `go` (virtual: `private`, then `gocache`;
-//!   token to read, like the deployed example);
+//!   token to read, like the deployed example) — none sets `anonymous_read`, whose default is
+//!   `false`;
 //! * tokens: [`CI_TOKEN`] reads and deploys everywhere, [`OUTSIDER_TOKEN`] reads `gocache` only.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use strata_central_registry::auth::hash_token;
+use strata_testkit::registry_toml::{ANY_LOOPBACK_PORT, RegistryToml, Repo, Token};
 
 use crate::metrics::Metrics;
 use crate::process::{Service, log_field};
@@ -64,64 +66,49 @@ pub struct RegistrySpec {
 impl RegistrySpec {
     /// The configuration text.
     pub fn toml(&self, spool: &Path) -> String {
-        let s3 = &self.s3;
-        let redis = &self.redis;
-        format!(
-            r#"# Written by the strata end-to-end tests.
-storage = {{ kind = "s3", bucket = "{bucket}", region = "{region}", endpoint = "{endpoint}", path_style = true, prefix = "{prefix}", credentials = {{ kind = "static", access_key_id = "{access}", secret_access_key = "{secret}" }} }}
-events = {{ kind = "redis", url = "{redis_url}", stream = "{stream}", retry_initial_ms = 50, retry_max_ms = 1000, block_ms = 1000 }}
-
-[server]
-http = "127.0.0.1:0"
-grpc = "127.0.0.1:0"
-max_upload_bytes = {max_upload}
-spool_dir = {spool:?}
-
-[[repositories]]
-name = "private"
-kind = "local"
-anonymous_read = false
-
-[[repositories]]
-name = "gocache"
-kind = "remote"
-anonymous_read = false
-upstream = {{ url = "{upstream}", read_timeout_ms = 10000, attempts = 2, retry_initial_ms = 20 }}
-checksum_db = {{ key = "{key}", url = "{upstream}/sumdb/{db}", read_timeout_ms = 10000, attempts = 2 }}
-metadata_ttl_secs = 600
-negative_ttl_secs = 60
-
-[[repositories]]
-name = "go"
-kind = "virtual"
-anonymous_read = false
-members = [{{ repository = "private" }}, {{ repository = "gocache" }}]
-
-[[tokens]]
-name = "ci"
-sha256 = "{ci}"
-permissions = {{ "*" = ["read", "deploy"] }}
-
-[[tokens]]
-name = "outsider"
-sha256 = "{outsider}"
-permissions = {{ gocache = ["read"] }}
-"#,
+        let (s3, redis) = (&self.s3, &self.redis);
+        let storage = format!(
+            "{{ kind = \"s3\", bucket = \"{bucket}\", region = \"{region}\", endpoint = \"{endpoint}\", path_style = true, prefix = \"{prefix}\", credentials = {{ kind = \"static\", access_key_id = \"{access}\", secret_access_key = \"{secret}\" }} }}",
             bucket = s3.bucket,
             region = strata_testkit::s3_server::REGION,
             endpoint = s3.endpoint,
             prefix = s3.prefix,
             access = strata_testkit::s3_server::ACCESS_KEY,
             secret = strata_testkit::s3_server::SECRET_KEY,
-            redis_url = redis.url,
+        );
+        let events = format!(
+            "{{ kind = \"redis\", url = \"{url}\", stream = \"{stream}\", retry_initial_ms = 50, retry_max_ms = 1000, block_ms = 1000 }}",
+            url = redis.url,
             stream = redis.stream,
-            max_upload = self.max_upload_bytes,
-            spool = spool.display().to_string(),
-            upstream = self.upstream,
-            key = self.sumdb_key,
-            db = SUMDB_NAME,
-            ci = hash_token(CI_TOKEN),
-            outsider = hash_token(OUTSIDER_TOKEN),
+        );
+        let upstream = &self.upstream;
+        let gocache = Repo::remote("gocache")
+            .set(
+                "upstream",
+                format!(
+                    "{{ url = \"{upstream}\", read_timeout_ms = 10000, attempts = 2, retry_initial_ms = 20 }}"
+                ),
+            )
+            .set(
+                "checksum_db",
+                format!(
+                    "{{ key = \"{key}\", url = \"{upstream}/sumdb/{SUMDB_NAME}\", read_timeout_ms = 10000, attempts = 2 }}",
+                    key = self.sumdb_key,
+                ),
+            )
+            .set("metadata_ttl_secs", "600")
+            .set("negative_ttl_secs", "60");
+        let toml = RegistryToml::new()
+            .events(events)
+            .max_upload_bytes(self.max_upload_bytes)
+            .repo(Repo::local("private"))
+            .repo(gocache)
+            .repo(Repo::virtual_of("go", &["private", "gocache"]))
+            .token(Token::new("ci", CI_TOKEN).grant("*", &["read", "deploy"]))
+            .token(Token::new("outsider", OUTSIDER_TOKEN).grant("gocache", &["read"]));
+        format!(
+            "# Written by the strata end-to-end tests.\n{}",
+            toml.text_with_storage(&storage, spool, ANY_LOOPBACK_PORT)
         )
     }
 }

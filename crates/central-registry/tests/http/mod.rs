@@ -7,10 +7,11 @@ mod publish;
 mod reply;
 
 use crate::support::config::{ADMIN_TOKEN, CI_TOKEN, Options, PRIVATE, PUBLIC, READ_TOKEN};
-use crate::support::http::{basic, bearer, raw_request};
+use crate::support::http::{basic, bearer};
 use crate::support::registry::TestRegistry;
 use crate::support::zip::simple_module;
 use reply::Failures;
+use strata_testkit::raw_http::request as raw_request;
 
 // ---------------------------------------------------------------------------------------------
 // Authentication and authorization

@@ -26,7 +26,7 @@ use strata_testkit::{FixtureModule, FixtureUpstream, TestSumDb};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
-use super::config::{CI_TOKEN, DB_NAME, Options, RegistryToml, RemoteOptions};
+use super::config::{self, CI_TOKEN, DB_NAME, Options, RegistryToml, RemoteOptions};
 use super::http::{Reply, bearer, client, send, with_auth};
 use super::s3;
 
@@ -154,12 +154,12 @@ impl TestRegistry {
 
     /// The local layout with `options` on fs storage.
     pub async fn start_fs(options: Options) -> Self {
-        Self::start(RegistryToml::local(&options)).await
+        Self::start(config::local(&options)).await
     }
 
     /// The local layout with `options` on bucket `bucket` of a fresh MinIO server.
     pub async fn start_s3(bucket: &str, options: Options) -> Self {
-        Self::builder(RegistryToml::local(&options))
+        Self::builder(config::local(&options))
             .s3(bucket)
             .start()
             .await
@@ -170,7 +170,7 @@ impl TestRegistry {
     pub async fn remote(modules: &[FixtureModule], options: RemoteOptions) -> Self {
         let db = Arc::new(TestSumDb::new(DB_NAME));
         let upstream = FixtureUpstream::start(modules, Some(db.clone())).await;
-        let toml = RegistryToml::remote(&upstream, &db, &options);
+        let toml = config::remote(&upstream, &db, &options);
         Self::builder(toml).fixtures(upstream, db).start().await
     }
 
@@ -179,7 +179,7 @@ impl TestRegistry {
     pub async fn restart(&mut self, options: RemoteOptions) {
         self.shutdown.cancel();
         let data = self.fs_root.clone().expect("restart needs fs storage");
-        let toml = RegistryToml::remote(self.upstream(), self.db(), &options);
+        let toml = config::remote(self.upstream(), self.db(), &options);
         self.toml = toml.text(&data, &self.spool, loopback());
         self.shutdown = CancellationToken::new();
         self.running = start_server(&self.toml, None, self.shutdown.clone()).await;

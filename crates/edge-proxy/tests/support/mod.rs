@@ -1,18 +1,19 @@
 //! Test harness: a real central registry started in-process (fs storage in a temp dir,
-//! `127.0.0.1:0`, in-process events) with a public repository `go` (anonymous read) and a
-//! private one `private`, modules published through its HTTP upload API, and edges started
-//! in-process in front of one or more registries.
+//! `127.0.0.1:0`, in-process or Redis events) with a public repository `go` (anonymous read)
+//! and a private one `private`, configured with `strata_testkit::registry_toml`, modules
+//! published through its HTTP upload API, and edges started in-process in front of one or more
+//! registries.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::time::Duration;
 
-use strata_central_registry::auth::hash_token;
 use strata_central_registry::config::RegistryConfig;
 use strata_central_registry::server::{self, Running as RegistryRunning};
 use strata_edge_proxy::Running;
 use strata_edge_proxy::config::EdgeConfig;
 use strata_testkit::modules::FixtureModule;
+use strata_testkit::registry_toml::{ANY_LOOPBACK_PORT, RegistryToml, Repo, Token};
 use tokio_util::sync::CancellationToken;
 
 /// May read and deploy everywhere.
@@ -50,6 +51,15 @@ impl TestRegistry {
         }
     }
 
+    /// A registry (storage in a fresh temp dir) publishing its events to `stream` on the Redis
+    /// server at `url`, with fast retries and short blocking reads.
+    pub async fn start_with_redis(url: &str, stream: &str) -> Self {
+        let events = format!(
+            "{{ kind = \"redis\", url = \"{url}\", stream = \"{stream}\", retry_initial_ms = 50, retry_max_ms = 500, block_ms = 200 }}"
+        );
+        Self::start_with_events(tempfile::tempdir().unwrap(), &events).await
+    }
+
     /// Publishes a module zip to `repo` through the HTTP upload API.
     pub async fn publish(&self, repo: &str, module: &FixtureModule) {
         let url = format!("http://{}/api/repos/{repo}/upload", self.running.http_addr);
@@ -79,42 +89,17 @@ impl Drop for TestRegistry {
 }
 
 fn registry_config(dir: &Path, events: &str) -> RegistryConfig {
-    let events = if events.is_empty() {
-        String::new()
-    } else {
-        format!("events = {events}")
-    };
     let spool = dir.join("spool");
     std::fs::create_dir_all(&spool).unwrap();
-    let text = format!(
-        r#"
-        storage = {{ kind = "fs", root = "{data}" }}
-        {events}
-        [server]
-        http = "127.0.0.1:0"
-        grpc = "127.0.0.1:0"
-        spool_dir = "{spool}"
-        [[repositories]]
-        name = "go"
-        kind = "local"
-        anonymous_read = true
-        [[repositories]]
-        name = "private"
-        kind = "local"
-        [[tokens]]
-        name = "ci"
-        sha256 = "{ci}"
-        permissions = {{ "*" = ["read", "deploy"] }}
-        [[tokens]]
-        name = "outsider"
-        sha256 = "{outsider}"
-        permissions = {{ "go" = ["read"] }}
-        "#,
-        data = dir.join("data").display(),
-        spool = spool.display(),
-        ci = hash_token(CI_TOKEN),
-        outsider = hash_token(OUTSIDER_TOKEN),
-    );
+    let mut toml = RegistryToml::new()
+        .repo(Repo::local("go").anonymous_read())
+        .repo(Repo::local("private"))
+        .token(Token::new("ci", CI_TOKEN).grant("*", &["read", "deploy"]))
+        .token(Token::new("outsider", OUTSIDER_TOKEN).grant("go", &["read"]));
+    if !events.is_empty() {
+        toml = toml.events(events);
+    }
+    let text = toml.text(&dir.join("data"), &spool, ANY_LOOPBACK_PORT);
     RegistryConfig::from_toml(&text, "edge-test", &[]).unwrap()
 }
 
@@ -138,6 +123,16 @@ impl Default for EdgeOptions {
             extra: String::new(),
             events: String::new(),
             server_extra: String::new(),
+        }
+    }
+}
+
+impl EdgeOptions {
+    /// The defaults, following `stream` on the Redis server at `url`.
+    pub fn redis_events(url: &str, stream: &str) -> Self {
+        Self {
+            events: format!("{{ kind = \"redis\", url = \"{url}\", stream = \"{stream}\" }}"),
+            ..Self::default()
         }
     }
 }
