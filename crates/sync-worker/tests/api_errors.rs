@@ -3,7 +3,8 @@
 //! same `WWW-Authenticate` challenge (401 for an unknown token, no token or a malformed
 //! `Authorization`); and the 413s the warm-up endpoint answers itself.
 //!
-//! 409, 502 and 504 cannot come out of an API endpoint: they only ask the registry to
+//! 409 is the warm-up endpoint's own: a pin name taken by another repository's pin.
+//! 502 and 504 cannot come out of an API endpoint: they only ask the registry to
 //! authenticate and authorize, fetches run in prefetch jobs. So those kinds are tested on the
 //! mapping itself, in `src/api/tests.rs`, and here the upstream failures end to end: where the
 //! registry answers a client 502 (the upstream fails) or 504 (it stalls), a warm-up of the same
@@ -287,5 +288,57 @@ async fn an_upstream_timeout_is_504_at_the_registry_and_a_failed_version_in_the_
     assert!(error.contains("upstream timed out"), "{error}");
     assert_eq!(worker.running.queue.stats().await.unwrap().dead, 1);
     stack.upstream.clear_faults();
+    worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pin_of_another_repository_is_409_and_changes_nothing() {
+    let modules = dependency_graph(1);
+    let stack = Stack::start(&modules).await;
+    let worker = stack.worker(&worker_toml("", "")).await;
+    let body = format!("{}@v1.0.0\n", modules[0].path);
+    let done = worker.warm("go", Some("release"), &body).await;
+    assert_eq!(done["completed"], 1, "{done:#}");
+    worker.idle().await;
+    let pinned = worker.get_json("/api/pins/release", CI_TOKEN).await;
+    assert_eq!(pinned["repository"], "go");
+    let requests = stack.upstream.requests().len();
+
+    // The same pin name from a warm-up into another repository the caller may read.
+    let http = reqwest::Client::new();
+    let refused = answer(
+        http.post(format!(
+            "{}/api/warm?repository=gocache&pin=release",
+            worker.base
+        ))
+        .bearer_auth(CI_TOKEN)
+        .body(body.clone()),
+    )
+    .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.content_type.starts_with("text/plain"));
+    assert!(
+        refused
+            .body
+            .contains(r#"pin "release" pins repository "go""#),
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.challenge, None);
+
+    // Nothing changed: the pin, the queue, the upstream.
+    assert_eq!(worker.get_json("/api/pins/release", CI_TOKEN).await, pinned);
+    assert_eq!(
+        worker.running.queue.stats().await.unwrap(),
+        QueueStats::default(),
+        "nothing was enqueued"
+    );
+    assert_eq!(stack.upstream.requests().len(), requests);
+
+    // Into its own repository the pin is replaced, as documented.
+    let again = worker.warm("go", Some("release"), &body).await;
+    assert_eq!(again["completed"], 1, "{again:#}");
+    let replaced = worker.get_json("/api/pins/release", CI_TOKEN).await;
+    assert_ne!(replaced["warmup"], pinned["warmup"]);
     worker.stop().await;
 }

@@ -2,11 +2,11 @@
 //! one `ErrorKind::http_status` mapping, a plain-text reason and, on 401, the registry's Basic
 //! challenge.
 //!
-//! 409, 413, 502 and 504 are tested here, on the mapping, because no API endpoint can meet them
-//! today: the endpoints ask the registry only to authenticate and authorize synchronously
-//! (Unauthenticated, Forbidden, NotFound); fetches happen in prefetch jobs, whose failures the
-//! progress endpoint reports in its JSON. `tests/api_errors.rs` covers the statuses the
-//! endpoints do answer.
+//! 409, 413, 502 and 504 are tested here, on the mapping, because no API endpoint meets them
+//! as registry errors: the endpoints ask the registry only to authenticate and authorize
+//! synchronously (Unauthenticated, Forbidden, NotFound); fetches happen in prefetch jobs, whose
+//! failures the progress endpoint reports in its JSON. `tests/api_errors.rs` covers the statuses
+//! the endpoints do answer, their own 409 (a pin of another repository) and 413s among them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::http::header;

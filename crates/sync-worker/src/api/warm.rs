@@ -10,7 +10,8 @@
 //!   completed from the queue's completion markers, failed from the prefetches' failure
 //!   records (a job that gave up for good).
 //! - `pin=<name>` also stores the set as pin `sync/pins/<name>.json` (a later warm-up with the
-//!   same pin name replaces it): retention never removes pinned versions.
+//!   same pin name into the same repository replaces it; one into another repository is a 409
+//!   and enqueues nothing): retention never removes pinned versions.
 //!   `GET /api/pins/{name}` shows a pin (read permission), `DELETE /api/pins/{name}` removes
 //!   it (admin permission on its repository).
 
@@ -26,7 +27,7 @@ use super::{ApiState, authorized, json, message, principal, queue_error};
 use crate::jobs::warmup::{
     PinDoc, ProgressError, WarmupDoc, check_pin_name, parse, pin_key, progress, warmup_key,
 };
-use crate::registry::{Write, delete_doc, read_doc, write_doc};
+use crate::registry::{DocError, Write, delete_doc, read_doc, write_doc};
 use crate::runtime::envelope::JobId;
 use crate::runtime::job::Job;
 use crate::runtime::queue::NewJob;
@@ -133,6 +134,15 @@ pub async fn post_warm(
             );
         }
     }
+    // A pin is replaced only by a warm-up into its own repository, and only if it is still
+    // the pin read here: checked before anything is enqueued, so a refusal changes nothing.
+    let pin_write = match &query.pin {
+        Some(name) => match pin_precondition(&state, name, repository.as_str()).await {
+            Ok(how) => Some(how),
+            Err(response) => return response,
+        },
+        None => None,
+    };
     let jobs: Result<Vec<NewJob>, String> = items
         .iter()
         .map(|(item, _)| {
@@ -178,22 +188,26 @@ pub async fn post_warm(
             ),
         );
     }
-    if let Some(name) = &query.pin {
+    if let (Some(name), Some(how)) = (&query.pin, pin_write) {
         let pinned = match pin_key(name) {
-            Ok(key) => write_doc(
-                state.registry.store(),
-                &key,
-                &doc.pin(name),
-                Write::Overwrite,
-            )
-            .await
-            .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
+            Ok(key) => write_doc(state.registry.store(), &key, &doc.pin(name), how)
+                .await
+                .map_err(|e| {
+                    let status = match e {
+                        DocError::Conflict { .. } => StatusCode::CONFLICT,
+                        _ => StatusCode::INTERNAL_SERVER_ERROR,
+                    };
+                    (status, e.to_string())
+                }),
+            Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e)),
         };
-        if let Err(e) = pinned {
+        if let Err((status, e)) = pinned {
             return message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("warm-up {id} was enqueued, but pin {name:?} could not be stored: {e}"),
+                status,
+                format!(
+                    "warm-up {id} was enqueued, but pin {name:?} was not stored \
+                     (another warm-up changed it meanwhile; warm again to pin): {e}"
+                ),
             );
         }
     }
@@ -293,6 +307,31 @@ pub async fn delete_pin(
             )
         }
         Err(e) => message(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// How pin `name` may be written by a warm-up into `repository`: created if there is none,
+/// replaced only if it pins the same repository and is still the version read here. A pin of
+/// another repository is a 409 (replacing it would unprotect that repository's versions, which
+/// only an admin of it may do, with `DELETE /api/pins/{name}`).
+async fn pin_precondition(
+    state: &ApiState,
+    name: &str,
+    repository: &str,
+) -> Result<Write, Response> {
+    let key = pin_key(name).map_err(|e| message(StatusCode::BAD_REQUEST, e))?;
+    match read_doc::<PinDoc>(state.registry.store(), &key).await {
+        Ok(None) => Ok(Write::IfAbsent),
+        Ok(Some((pin, _))) if pin.repository != repository => Err(message(
+            StatusCode::CONFLICT,
+            format!(
+                "pin {name:?} pins repository {:?}; a warm-up into {repository:?} cannot \
+                 replace it (choose another pin name, or have an admin of {:?} delete it)",
+                pin.repository, pin.repository
+            ),
+        )),
+        Ok(Some((_, etag))) => Ok(Write::IfMatch(etag)),
+        Err(e) => Err(message(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
     }
 }
 
