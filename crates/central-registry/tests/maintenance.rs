@@ -9,19 +9,19 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use strata_central_registry::auth::Principal;
 use strata_central_registry::config::RegistryConfig;
 use strata_central_registry::error::RegistryError;
-use strata_central_registry::keys::{ArtifactKey, RepoName};
+use strata_central_registry::keys::RepoName;
 use strata_central_registry::maintenance::ScrubOutcome;
 use strata_central_registry::metrics::Metrics;
 use strata_central_registry::registry::{Answer, Change, ChangeKind, ChangeListener, Registry};
 use strata_central_registry::repository::Warmed;
-use strata_central_registry::storage::{ObjectStore, body_from_bytes, open_store, read_body};
+use strata_central_registry::storage::{ObjectStore, open_store};
 use strata_core::path::ModulePath;
 use strata_core::protocol::{ArtifactKind, ProxyRequest};
 use strata_core::version::Version;
+use strata_registry_engine::test_util::flip_last_byte;
 use strata_testkit::{FixtureModule, dependency_graph};
 use support::config::RemoteOptions;
 use support::registry::TestRegistry;
@@ -73,40 +73,6 @@ fn mv(path: &str, version: &str) -> (ModulePath, Version) {
         ModulePath::new(path).unwrap(),
         Version::new(version).unwrap(),
     )
-}
-
-/// Rewrites a stored blob with its last byte flipped (storage-level corruption).
-async fn flip_last_byte(
-    store: &Arc<dyn ObjectStore>,
-    registry: &Registry,
-    repo: &str,
-    module: &ModulePath,
-    version: &Version,
-    kind: ArtifactKind,
-) {
-    let index = registry.version_index(repo, module).await.unwrap();
-    let entry = index.entry(version).unwrap();
-    let blob = match kind {
-        ArtifactKind::Zip => entry.zip.clone().unwrap(),
-        ArtifactKind::Mod => entry.go_mod.clone(),
-        ArtifactKind::Info => entry.info.clone().unwrap(),
-    };
-    let key = ArtifactKey {
-        repo: RepoName::new(repo).unwrap(),
-        module: module.clone(),
-        version: version.clone(),
-        kind,
-        digest: blob.sha256,
-    }
-    .object_key()
-    .unwrap();
-    let object = store.get(&key).await.unwrap();
-    let mut bytes = read_body(object.body, 1 << 30).await.unwrap().to_vec();
-    *bytes.last_mut().unwrap() ^= 0x01;
-    store
-        .put(&key, body_from_bytes(Bytes::from(bytes)))
-        .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,7 +262,7 @@ async fn warm_refresh_list_and_forget() {
 async fn scrub_repairs_remote_and_quarantines_local() {
     let public = dependency_graph(1);
     let h = TestRegistry::remote(&public, RemoteOptions::default()).await;
-    let (registry, store, recorder) = worker_registry(&h).await;
+    let (registry, _store, recorder) = worker_registry(&h).await;
     let (m, v) = mv(&public[0].path, "v1.0.0");
     registry.warm("gocache", &m, &v, false).await.unwrap();
 
@@ -305,7 +271,9 @@ async fn scrub_repairs_remote_and_quarantines_local() {
     assert!(intact.bytes >= public[0].zip().len() as u64);
 
     // Remote: a flipped byte in the stored zip is found, quarantined, fetched again.
-    flip_last_byte(&store, &registry, "gocache", &m, &v, ArtifactKind::Zip).await;
+    flip_last_byte(&registry, "gocache", &m, &v, ArtifactKind::Zip)
+        .await
+        .unwrap();
     h.upstream().clear_requests();
     let report = registry.scrub_version("gocache", &m, &v).await.unwrap();
     let ScrubOutcome::Repaired { problems } = &report.outcome else {
@@ -343,7 +311,9 @@ async fn scrub_repairs_remote_and_quarantines_local() {
     let private = FixtureModule::new("example.com/private/scrubbed", "v1.0.0", &[]);
     assert_eq!(h.publish("private", private.zip()).await.0, 201);
     let (pm, pv) = mv("example.com/private/scrubbed", "v1.0.0");
-    flip_last_byte(&store, &registry, "private", &pm, &pv, ArtifactKind::Mod).await;
+    flip_last_byte(&registry, "private", &pm, &pv, ArtifactKind::Mod)
+        .await
+        .unwrap();
     let report = registry.scrub_version("private", &pm, &pv).await.unwrap();
     let ScrubOutcome::Quarantined { problems } = &report.outcome else {
         panic!("{report:?}");

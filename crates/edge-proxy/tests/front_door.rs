@@ -15,16 +15,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use strata_central_registry::config::RegistryConfig;
-use strata_central_registry::keys::{ArtifactKey, RepoName};
 use strata_central_registry::maintenance::ScrubOutcome;
 use strata_central_registry::server::{self, Running as RegistryRunning};
-use strata_central_registry::storage::{body_from_bytes, read_body};
 use strata_core::path::ModulePath;
 use strata_core::protocol::ArtifactKind;
 use strata_core::version::Version;
 use strata_edge_proxy::config::EdgeConfig;
+use strata_registry_engine::test_util::flip_last_byte;
 use strata_testkit::raw_http::{self, Reply};
 use strata_testkit::registry_toml::{ANY_LOOPBACK_PORT, RegistryToml, Repo, Token};
 use strata_testkit::{FixtureModule, FixtureUpstream, TestSumDb};
@@ -646,22 +644,7 @@ async fn publish_delete_and_quarantine_reach_the_virtual_route_at_once() {
         ModulePath::new("corp.example.com/lib").unwrap(),
         Version::new("v0.1.0").unwrap(),
     );
-    let index = registry.version_index("pub", &m).await.unwrap();
-    let key = ArtifactKey {
-        repo: RepoName::new("pub").unwrap(),
-        module: m.clone(),
-        version: v.clone(),
-        kind: ArtifactKind::Mod,
-        digest: index.entry(&v).unwrap().go_mod.sha256.clone(),
-    }
-    .object_key()
-    .unwrap();
-    let store = registry.store();
-    let object = store.get(&key).await.unwrap();
-    let mut bytes = read_body(object.body, 1 << 20).await.unwrap().to_vec();
-    *bytes.last_mut().unwrap() ^= 0x01;
-    store
-        .put(&key, body_from_bytes(Bytes::from(bytes)))
+    flip_last_byte(registry, "pub", &m, &v, ArtifactKind::Mod)
         .await
         .unwrap();
     let report = registry.scrub_version("pub", &m, &v).await.unwrap();

@@ -28,6 +28,8 @@ pub mod registry;
 pub mod repository;
 pub mod storage;
 pub mod sumdb;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 pub mod upload;
 pub mod upstream;
 

@@ -78,8 +78,12 @@ async fn flipped_bytes_are_repaired_in_the_cache_and_quarantined_when_published(
     // Storage-level corruption: one cached zip, one published go.mod.
     let (m0, v) = mv(&public[0].path, "v1.0.0");
     let (pm, pv) = mv(&private.path, "v1.0.0");
-    flip_last_byte(&registry, "gocache", &m0, &v, ArtifactKind::Zip).await;
-    flip_last_byte(&registry, "private", &pm, &pv, ArtifactKind::Mod).await;
+    flip_last_byte(&registry, "gocache", &m0, &v, ArtifactKind::Zip)
+        .await
+        .unwrap();
+    flip_last_byte(&registry, "private", &pm, &pv, ArtifactKind::Mod)
+        .await
+        .unwrap();
     // With Redis the worker's events reach the registry's bus; in-process, only its own.
     let bus = if redis.is_some() {
         stack.registry.events.clone()
@@ -231,7 +235,9 @@ async fn scrubs_resume_from_their_cursor_and_stop_for_shutdown() {
     // Damage before and after the cursor: only the one after it is found by the resumed pass.
     for path in [&modules[0], &modules[2]] {
         let (module, version) = mv(path, "v1.0.0");
-        flip_last_byte(&registry, "gocache", &module, &version, ArtifactKind::Mod).await;
+        flip_last_byte(&registry, "gocache", &module, &version, ArtifactKind::Mod)
+            .await
+            .unwrap();
     }
     let metrics = Arc::new(ScrubMetrics::default());
     let handler = ScrubHandler::new(registry.clone(), 0, metrics.clone());

@@ -18,12 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strata_central_registry::config::RegistryConfig;
-use strata_central_registry::keys::{ArtifactKey, RepoName};
 use strata_central_registry::registry::Registry;
 use strata_central_registry::server::{self as registry_server, Running as RegistryRunning};
-use strata_central_registry::storage::{body_from_bytes, read_body};
 use strata_core::path::ModulePath;
-use strata_core::protocol::ArtifactKind;
 use strata_core::version::Version;
 use strata_sync_worker::config::WorkerConfig;
 use strata_sync_worker::registry::EmbeddedRegistry;
@@ -447,39 +444,9 @@ pub fn mv(path: &str, version: &str) -> (ModulePath, Version) {
     )
 }
 
-/// Rewrites a stored artifact with its last byte flipped (storage-level corruption).
-pub async fn flip_last_byte(
-    registry: &Registry,
-    repo: &str,
-    module: &ModulePath,
-    version: &Version,
-    kind: ArtifactKind,
-) {
-    let index = registry.version_index(repo, module).await.unwrap();
-    let entry = index.entry(version).unwrap();
-    let blob = match kind {
-        ArtifactKind::Zip => entry.zip.clone().unwrap(),
-        ArtifactKind::Mod => entry.go_mod.clone(),
-        ArtifactKind::Info => entry.info.clone().unwrap(),
-    };
-    let key = ArtifactKey {
-        repo: RepoName::new(repo).unwrap(),
-        module: module.clone(),
-        version: version.clone(),
-        kind,
-        digest: blob.sha256,
-    }
-    .object_key()
-    .unwrap();
-    let store = registry.store();
-    let object = store.get(&key).await.unwrap();
-    let mut bytes = read_body(object.body, 1 << 30).await.unwrap().to_vec();
-    *bytes.last_mut().unwrap() ^= 0x01;
-    store
-        .put(&key, body_from_bytes(bytes::Bytes::from(bytes)))
-        .await
-        .unwrap();
-}
+/// Storage-level corruption, for the scrubber's tests.
+#[allow(unused_imports)]
+pub use strata_registry_engine::test_util::flip_last_byte;
 
 /// Whether `module@version` is stored with its zip in `repo` (looked up in `registry`'s
 /// version index).
