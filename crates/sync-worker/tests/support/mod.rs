@@ -25,6 +25,7 @@ use strata_core::version::Version;
 use strata_sync_worker::config::WorkerConfig;
 use strata_sync_worker::registry::EmbeddedRegistry;
 use strata_sync_worker::{Builder, Running};
+use strata_testkit::registry_toml::{ANY_LOOPBACK_PORT, RegistryToml, Repo, Token};
 use strata_testkit::{FixtureModule, FixtureUpstream, TestSumDb};
 use tokio_util::sync::CancellationToken;
 
@@ -94,75 +95,36 @@ impl StackBuilder {
         upstream: &FixtureUpstream,
         db: &TestSumDb,
     ) -> String {
-        let data = root.join("data");
         let spool = root.join("spool");
         std::fs::create_dir_all(&spool).unwrap();
-        let hash = strata_central_registry::auth::hash_token;
-        let events = if self.events.is_empty() {
-            String::new()
-        } else {
-            format!("events = {}\n", self.events)
-        };
-        format!(
-            r#"{events}
-    storage = {{ kind = "fs", root = {data:?} }}
-
-    [server]
-    http = "127.0.0.1:0"
-    grpc = "127.0.0.1:0"
-    spool_dir = {spool:?}
-
-    [[repositories]]
-    name = "private"
-    kind = "local"
-
-    [[repositories]]
-    name = "corp"
-    kind = "local"
-    include = ["corp.example.com"]
-
-    [[repositories]]
-    name = "gocache"
-    kind = "remote"
-    anonymous_read = {anonymous_gocache}
-    metadata_ttl_secs = 600
-    upstream = {{ url = "{url}", read_timeout_ms = {timeout}, retry_initial_ms = 5, attempts = 2 }}
-    checksum_db = {{ key = "{key}", url = "{url}/sumdb/{DB_NAME}", tile_height = {th}, read_timeout_ms = 5000, attempts = 2 }}
-
-    [[repositories]]
-    name = "go"
-    kind = "virtual"
-    anonymous_read = true
-    members = [
-      {{ repository = "private" }},
-      {{ repository = "corp" }},
-      {{ repository = "gocache" }},
-    ]
-
-    [[tokens]]
-    name = "ci"
-    sha256 = "{ci}"
-    permissions = {{ private = ["read", "deploy"], corp = ["read", "deploy"], gocache = ["read"], go = ["read"] }}
-
-    [[tokens]]
-    name = "admin"
-    sha256 = "{admin}"
-    permissions = {{ "*" = ["admin"] }}
-
-    [[tokens]]
-    name = "outsider"
-    sha256 = "{outsider}"
-    permissions = {{ private = ["read"] }}
-    "#,
-            url = upstream.url(),
-            key = db.verifier_key(),
-            th = db.tile_height(),
-            ci = hash(CI_TOKEN),
-            admin = hash(ADMIN_TOKEN),
-            outsider = hash(OUTSIDER_TOKEN),
-            anonymous_gocache = self.anonymous_gocache,
-            timeout = self.upstream_timeout_ms,
-        )
+        let url = upstream.url();
+        let mut gocache = Repo::remote("gocache");
+        if self.anonymous_gocache {
+            gocache = gocache.anonymous_read();
+        }
+        let mut toml = RegistryToml::new()
+            .repo(Repo::local("private"))
+            .repo(Repo::local("corp").include(&["corp.example.com"]))
+            .repo(
+                gocache
+                    .set("metadata_ttl_secs", "600")
+                    .upstream(&url, self.upstream_timeout_ms, 2)
+                    .checksum_db(&url, db, 5000),
+            )
+            .repo(Repo::virtual_of("go", &["private", "corp", "gocache"]).anonymous_read())
+            .token(
+                Token::new("ci", CI_TOKEN)
+                    .grant("private", &["read", "deploy"])
+                    .grant("corp", &["read", "deploy"])
+                    .grant("gocache", &["read"])
+                    .grant("go", &["read"]),
+            )
+            .token(Token::new("admin", ADMIN_TOKEN).grant("*", &["admin"]))
+            .token(Token::new("outsider", OUTSIDER_TOKEN).grant("private", &["read"]));
+        if !self.events.is_empty() {
+            toml = toml.events(self.events.clone());
+        }
+        toml.text(&root.join("data"), &spool, ANY_LOOPBACK_PORT)
     }
 
     /// Starts the upstream serving the modules (all in a new test database) and a registry.
