@@ -22,6 +22,7 @@ use strata_core::path::ModulePath;
 use strata_core::protocol::{ArtifactKind, ProxyRequest};
 use strata_core::version::Version;
 use strata_registry_engine::test_util::flip_last_byte;
+use strata_service::config::ServiceConfig as _;
 use strata_testkit::{FixtureModule, dependency_graph};
 use support::config::RemoteOptions;
 use support::registry::TestRegistry;

@@ -13,6 +13,7 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 use strata_central_registry::config::RegistryConfig;
 use strata_edge_proxy::config::EdgeConfig;
+use strata_service::config::ServiceConfig as _;
 use strata_sync_worker::config::WorkerConfig;
 use strata_sync_worker::registry::EmbeddedRegistry;
 use tokio_util::sync::CancellationToken;

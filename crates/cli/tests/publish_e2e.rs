@@ -16,6 +16,7 @@ use strata_central_registry::server;
 use strata_central_registry::storage::StorageConfig;
 use strata_central_registry::storage::fs::FsConfig;
 use strata_central_registry::storage::s3::{S3Config, S3Credentials, S3Store};
+use strata_service::config::ServiceConfig as _;
 use strata_testkit::s3_server::{self, ACCESS_KEY, REGION, S3Server, SECRET_KEY};
 use tokio_util::sync::CancellationToken;
 

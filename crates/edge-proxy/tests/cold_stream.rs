@@ -29,6 +29,7 @@ use strata_central_registry::grpc::proto::{ZipHeader, ZipRequest, zip_response};
 use strata_central_registry::server::{self, Running as RegistryRunning};
 use strata_edge_proxy::Running as EdgeRunning;
 use strata_edge_proxy::config::EdgeConfig;
+use strata_service::config::ServiceConfig as _;
 use strata_testkit::registry_toml::{ANY_LOOPBACK_PORT, RegistryToml, Repo};
 use strata_testkit::{FixtureModule, FixtureUpstream, Tamper, TestSumDb};
 use tokio_util::sync::CancellationToken;

@@ -23,6 +23,7 @@ use strata_core::protocol::ArtifactKind;
 use strata_core::version::Version;
 use strata_edge_proxy::config::EdgeConfig;
 use strata_registry_engine::test_util::flip_last_byte;
+use strata_service::config::ServiceConfig as _;
 use strata_testkit::raw_http::{self, Reply};
 use strata_testkit::registry_toml::{ANY_LOOPBACK_PORT, RegistryToml, Repo, Token};
 use strata_testkit::{FixtureModule, FixtureUpstream, TestSumDb};

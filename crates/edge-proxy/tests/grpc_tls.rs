@@ -13,6 +13,7 @@ use rcgen::{
 use strata_central_registry::config::RegistryConfig;
 use strata_central_registry::server::{self, Running as RegistryRunning};
 use strata_edge_proxy::config::EdgeConfig;
+use strata_service::config::ServiceConfig as _;
 use strata_testkit::modules::FixtureModule;
 use strata_testkit::registry_toml::{ANY_LOOPBACK_PORT, RegistryToml, Repo, Token};
 use tokio_util::sync::CancellationToken;

@@ -29,11 +29,11 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use strata_core::pattern::match_prefix_patterns;
-use strata_service::config::{self, Loaded, Override, ServiceConfig};
+use strata_service::config::{self, Override, ServiceConfig};
 
 use crate::auth::TokenConfig;
 use crate::events::{EventsConfig, RedisEventsConfig};
@@ -375,21 +375,6 @@ impl ServiceConfig for RegistryConfig {
 }
 
 impl RegistryConfig {
-    /// Reads a TOML file, applies the process environment's overrides and validates (the
-    /// warnings about deprecated or unknown variables are logged).
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        config::load::<Self>(path).map(Loaded::logged)
-    }
-
-    /// Parses TOML text with the given environment (`(name, value)` pairs) and validates.
-    pub fn from_toml(
-        text: &str,
-        origin: &str,
-        env: &[(String, String)],
-    ) -> Result<Self, ConfigError> {
-        config::from_toml::<Self>(text, origin, env).map(Loaded::logged)
-    }
-
     /// Checks the values together.
     fn check(&self) -> Result<(), ConfigError> {
         let mut seen = std::collections::HashSet::new();

@@ -92,6 +92,24 @@ pub trait ServiceConfig: DeserializeOwned + Sized {
     /// Told the file the configuration was read from, before [`validate`](Self::validate)
     /// (a service resolves its relative paths against the file's directory here).
     fn loaded_from(&mut self, _file: &Path) {}
+
+    /// Reads the variables the configuration itself names (a webhook's `secret_env`) from
+    /// `env`, the environment the overrides came from, after [`validate`](Self::validate).
+    fn read_named_env(&mut self, _env: &[(String, String)]) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
+    /// [`load`]: the file at `path` with the process environment, the warnings logged
+    /// (for callers other than a binary's bootstrap, which logs them once logging is up).
+    fn load(path: &Path) -> Result<Self, ConfigError> {
+        load::<Self>(path).map(Loaded::logged)
+    }
+
+    /// [`from_toml`]: TOML `text` (from `origin`, for messages) with the overrides in `env`
+    /// (`(name, value)` pairs), the warnings logged.
+    fn from_toml(text: &str, origin: &str, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        from_toml::<Self>(text, origin, env).map(Loaded::logged)
+    }
 }
 
 /// The environment variable naming the configuration file of `service`
@@ -164,6 +182,7 @@ fn parse_and_check<C: ServiceConfig>(
         config.loaded_from(file);
     }
     config.validate()?;
+    config.read_named_env(env)?;
     Ok(Loaded { config, warnings })
 }
 

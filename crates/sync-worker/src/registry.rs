@@ -31,6 +31,7 @@ use strata_registry_engine::registry::Registry;
 use strata_registry_engine::storage::{
     ETag, ObjectKey, ObjectStore, StorageError, body_from_bytes, read_body,
 };
+use strata_service::config::ServiceConfig as _;
 use tokio_util::sync::CancellationToken;
 
 /// The largest `sync/` document read (a warm-up set of a very large go.sum stays far below).

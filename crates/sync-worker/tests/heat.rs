@@ -15,6 +15,7 @@ use strata_central_registry::keys::RepoName;
 use strata_central_registry::metrics::Metrics as RegistryMetrics;
 use strata_central_registry::registry::{NoListener, Registry};
 use strata_central_registry::storage::open_store;
+use strata_service::config::ServiceConfig as _;
 use strata_sync_worker::config::WorkerConfig;
 use strata_sync_worker::producers::Producers;
 use strata_sync_worker::producers::heat::{HeatConfig, HeatRefresher, heat_key};

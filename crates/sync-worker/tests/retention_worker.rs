@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use strata_central_registry::keys::RepoName;
 use strata_service::bootstrap::Failure;
+use strata_service::config::ServiceConfig as _;
 use strata_sync_worker::config::WorkerConfig;
 use strata_sync_worker::jobs::retention::{self, LastReads, RetentionHandler};
 use strata_sync_worker::registry::EmbeddedRegistry;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use strata_service::config::ServiceConfig as _;
 use strata_sync_worker::config::WorkerConfig;
 use strata_sync_worker::{
     Builder, Job, JobContext, JobError, JobHandler, JobKind, NewJob, Outcome,
@@ -138,6 +139,7 @@ fn binary() -> Command {
         .env_remove("STRATA_SYNC_CONFIG")
         .env_remove("STRATA_REDIS_URL")
         .env_remove("STRATA_SYNC_REDIS_URL")
+        .env_remove("STRATA_TEST_UNSET_HOOK_SECRET")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -152,6 +154,13 @@ fn the_binary_exits_64_on_usage_and_configuration_errors() {
     let typo = dir.path().join("typo.toml");
     std::fs::write(&typo, "[server]\nlisten = \"127.0.0.1:0\"\n").unwrap();
     let missing = dir.path().join("missing.toml");
+    // A webhook whose secret variable is not set: refused when the configuration is loaded.
+    let unset_secret = dir.path().join("unset-secret.toml");
+    std::fs::write(
+        &unset_secret,
+        "[[webhooks]]\nprovider = \"gitlab\"\nsecret_env = \"STRATA_TEST_UNSET_HOOK_SECRET\"\nrepository = \"go\"\n",
+    )
+    .unwrap();
     for (args, want) in [
         (vec![], "usage: strata-sync --config FILE".to_owned()),
         (vec!["--bogus".to_owned()], "unknown argument".to_owned()),
@@ -166,6 +175,10 @@ fn the_binary_exits_64_on_usage_and_configuration_errors() {
         (
             vec!["--config".to_owned(), missing.display().to_string()],
             missing.display().to_string(),
+        ),
+        (
+            vec!["--config".to_owned(), unset_secret.display().to_string()],
+            "STRATA_TEST_UNSET_HOOK_SECRET".to_owned(),
         ),
     ] {
         let output = binary().args(&args).output().unwrap();

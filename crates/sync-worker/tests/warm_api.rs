@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use strata_edge_proxy::config::EdgeConfig;
+use strata_service::config::ServiceConfig as _;
 use strata_sync_worker::QueueStats;
 use strata_testkit::{FixtureModule, dependency_graph};
 use support::{CI_TOKEN, OUTSIDER_TOKEN, Stack, metric, redis, redis_jobs, until, worker_toml};

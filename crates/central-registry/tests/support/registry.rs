@@ -21,6 +21,7 @@ use strata_central_registry::grpc::proto::registry_client::RegistryClient;
 use strata_central_registry::server::{self, Running};
 use strata_central_registry::storage::fs::FsStore;
 use strata_central_registry::storage::{KeyPrefix, ObjectStore, StorageConfig};
+use strata_service::config::ServiceConfig as _;
 use strata_testkit::s3_server::S3Server;
 use strata_testkit::{FixtureModule, FixtureUpstream, TestSumDb};
 use tokio_util::sync::CancellationToken;

@@ -6,11 +6,11 @@
 //! `deploy/config/edge.toml` is a complete example.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use strata_service::config::{self, Loaded, Override, ServiceConfig};
+use strata_service::config::{self, Override, ServiceConfig};
 use strata_service::events::RedisEventsConfig;
 
 mod registry_tls;
@@ -407,21 +407,6 @@ impl ServiceConfig for EdgeConfig {
 }
 
 impl EdgeConfig {
-    /// Reads a TOML file, applies the process environment's overrides, validates (the warnings
-    /// about unknown variables are logged).
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        config::load::<Self>(path).map(Loaded::logged)
-    }
-
-    /// Parses TOML text, applies overrides from `env` (`(name, value)` pairs), validates.
-    pub fn from_toml(
-        text: &str,
-        origin: &str,
-        env: &[(String, String)],
-    ) -> Result<Self, ConfigError> {
-        config::from_toml::<Self>(text, origin, env).map(Loaded::logged)
-    }
-
     /// Checks the values together and derives the typed settings.
     fn check(&mut self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));

@@ -108,6 +108,8 @@ fn read_key(path: &Path) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use strata_service::config::ServiceConfig as _;
+
     use super::super::EdgeConfig;
 
     fn config(registry: &str) -> Result<EdgeConfig, String> {

@@ -23,7 +23,8 @@
 //! to Redis at that URL; the unprefixed `STRATA_REDIS_URL` still works, deprecated),
 //! `STRATA_SYNC_REGISTRY_CONFIG`, `STRATA_SYNC_CONSUMER` (e.g. the pod name). A relative
 //! `registry.config` is taken from the directory of the worker's configuration file. A webhook's
-//! `secret_env` is read when the worker starts ([`WorkerConfig::resolve_secrets`]).
+//! `secret_env` is read with the overrides, when the configuration is loaded (and again when
+//! the worker starts, for a configuration built another way: [`WorkerConfig::resolve_secrets`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -200,23 +201,14 @@ impl ServiceConfig for WorkerConfig {
             section.config = section.path_from(file.parent());
         }
     }
+
+    /// Each webhook's `secret_env` must be set (a configuration error otherwise, exit 64).
+    fn read_named_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
+        self.resolve_secrets(env)
+    }
 }
 
 impl WorkerConfig {
-    /// Parses TOML text with the given environment (`(name, value)` pairs: the overrides, and
-    /// the variables webhooks' `secret_env` name) and validates; the warnings about deprecated
-    /// or unknown variables are logged. What `strata up` and tests build configurations with;
-    /// the binary loads its file through [`strata_service::bootstrap`].
-    pub fn from_toml(
-        text: &str,
-        origin: &str,
-        env: &[(String, String)],
-    ) -> Result<Self, ConfigError> {
-        let mut config = config::from_toml::<Self>(text, origin, env)?.logged();
-        config.resolve_secrets(env)?;
-        Ok(config)
-    }
-
     /// Takes each webhook secret named by `secret_env` from `env` (`(name, value)` pairs). The
     /// worker does so with the process environment when it starts, for the secrets not taken
     /// yet.

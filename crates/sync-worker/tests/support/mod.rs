@@ -22,6 +22,7 @@ use strata_central_registry::registry::Registry;
 use strata_central_registry::server::{self as registry_server, Running as RegistryRunning};
 use strata_core::path::ModulePath;
 use strata_core::version::Version;
+use strata_service::config::ServiceConfig as _;
 use strata_sync_worker::config::WorkerConfig;
 use strata_sync_worker::registry::EmbeddedRegistry;
 use strata_sync_worker::{Builder, Running};
