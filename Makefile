@@ -7,7 +7,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= /var/tmp/strata-target
 CARGO ?= cargo
 
-.PHONY: help run test deps fmt-check lint unit fuzz-check fuzz-build bench build
+.PHONY: help run test deps fmt-check lint monitoring-check unit fuzz-check fuzz-build bench build
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -18,7 +18,7 @@ run: ## every tier in one process with embedded defaults (data in ./data; ARGS="
 build: ## build every binary (release)
 	$(CARGO) build --locked --release --workspace
 
-test: deps fmt-check lint unit fuzz-check ## install what tests need, then run every check and test
+test: deps fmt-check lint monitoring-check unit fuzz-check ## install what tests need, then run every check and test
 
 deps: ## install/verify the tools the tests need (idempotent; fails loudly)
 	@scripts/ensure-deps.sh
@@ -30,6 +30,9 @@ lint:
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	# The service crates keep their top-level module graphs acyclic (issue 12).
 	python3 scripts/module-cycles.py crates/edge-proxy/src crates/sync-worker/src crates/central-registry/src crates/registry-engine/src
+
+monitoring-check: ## promtool/amtool: the alert and recording rules, their unit tests, the example configs
+	@scripts/check-monitoring.sh
 
 unit:
 	$(CARGO) test --locked --workspace

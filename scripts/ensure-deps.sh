@@ -16,37 +16,42 @@ need python3 || true
 # module cache here so a proxy outage shows up as a clear set-up failure.
 (cd tests/xmodref && go mod download) || fail "could not download golang.org/x/mod through GOPROXY=$(go env GOPROXY)"
 
-# ---- Redis (events tests: crates/central-registry/tests/events_redis.rs) --------------------------
-# The tests start their own redis-server on a free port; they only need the binary. Installing the
-# Debian package must not leave a system service running that anything depends on, so services are
-# kept from starting during the install and the unit is disabled afterwards.
-ensure_redis() {
-  need redis-server && return 0
-  need apt-get || fail "redis-server is not on PATH and apt-get is unavailable: install Redis 5.0+ (redis-server) by hand"
+# ---- Debian packages ------------------------------------------------------------------------------
+# apt_install BINARY PACKAGE…: installs the packages unless BINARY is on PATH. Installing a Debian
+# package must not leave a system service running that anything depends on, so services are kept
+# from starting during the install and their units are disabled afterwards.
+apt_install() {
+  local binary=$1; shift
+  need "$binary" && return 0
+  need apt-get || fail "$binary is not on PATH and apt-get is unavailable: install $* by hand"
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then
-    need sudo || fail "redis-server is missing and installing it needs root (no sudo found)"
+    need sudo || fail "$binary is missing and installing it needs root (no sudo found)"
     sudo="sudo"
   fi
   local policy=/usr/sbin/policy-rc.d added_policy=""
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy" && added_policy=1
   fi
-  echo "ensure-deps: installing redis-server with apt-get" >&2
+  echo "ensure-deps: installing $* with apt-get" >&2
   local ok=1
   if [ -z "${STRATA_APT_UPDATED:-}" ]; then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || ok=""
     STRATA_APT_UPDATED=1
   fi
-  [ -n "$ok" ] && { $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server >&2 || ok=""; }
+  [ -n "$ok" ] && { $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2 || ok=""; }
   [ -n "$added_policy" ] && $sudo rm -f "$policy"
-  [ -n "$ok" ] || fail "apt-get could not install redis-server (see the apt output above)"
+  [ -n "$ok" ] || fail "apt-get could not install $* (see the apt output above)"
   if [ -d /run/systemd/system ]; then
-    $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
+    local unit
+    for unit in "$@"; do $sudo systemctl disable --now "$unit" >/dev/null 2>&1 || true; done
   fi
-  need redis-server || fail "redis-server was installed but is still not on PATH"
+  need "$binary" || fail "$* installed but $binary is still not on PATH"
 }
-ensure_redis
+
+# ---- Redis (events tests: crates/central-registry/tests/events_redis.rs) --------------------------
+# The tests start their own redis-server on a free port; they only need the binary.
+apt_install redis-server redis-server
 redis_version=$(redis-server --version | sed -nE 's/.* v=([0-9.]+).*/\1/p')
 case "$redis_version" in
   ""|[0-4].*) fail "redis-server 5.0 or newer (streams) is required, found '${redis_version:-unknown}'" ;;
@@ -78,5 +83,12 @@ ensure_minio() {
 }
 ensure_minio
 # ---- end S3 -------------------------------------------------------------------------------------
+
+# ---- Prometheus tools (scripts/check-monitoring.sh) -----------------------------------------------
+# promtool checks and unit-tests the alert and recording rules in deploy/prometheus; amtool checks
+# the example Alertmanager configuration. Debian ships them with the servers.
+apt_install promtool prometheus
+apt_install amtool prometheus-alertmanager
+# ---- end Prometheus tools -------------------------------------------------------------------------
 
 echo "ensure-deps: ok (cargo $(cargo --version | cut -d' ' -f2), $(go env GOVERSION))"
