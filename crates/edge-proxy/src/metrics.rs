@@ -133,6 +133,10 @@ impl Metrics {
         let fills = Family::<OutcomeLabels, Counter>::default();
         let fills_in_flight = Gauge::default();
         let evictions = Family::<TierLabels, Counter>::default();
+        // Counted from zero at start, so that `increase()` sees the first eviction.
+        for tier in ["disk", "event"] {
+            let _ = evictions.get_or_create(&TierLabels { tier });
+        }
         let disk_bytes = Gauge::default();
         let events = Family::<KindLabels, Counter>::default();
         let event_lag_seconds = Gauge::default();

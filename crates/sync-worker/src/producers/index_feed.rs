@@ -161,11 +161,15 @@ impl IndexFollower {
             .user_agent(concat!("strata-sync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("building the HTTP client: {e}"))?;
+        let metrics = FeedMetrics::default();
+        for name in by_name.keys() {
+            metrics.start_at_zero(name);
+        }
         Ok(Self {
             feeds: by_name,
             queue,
             http,
-            metrics: FeedMetrics::default(),
+            metrics,
         })
     }
 

@@ -122,6 +122,12 @@ impl RemoteRepository {
                 e,
             )
         })?;
+        // Counted from zero at start, so that `increase()` sees the first violation.
+        let _ = metrics
+            .integrity_violations
+            .get_or_create(&RepositoryLabels {
+                repository: config.name.to_string(),
+            });
         Ok(Self {
             inner: Arc::new(Inner {
                 name: config.name.clone(),

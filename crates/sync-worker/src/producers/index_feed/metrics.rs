@@ -51,6 +51,17 @@ impl FeedMetrics {
         );
     }
 
+    /// Creates `feed`'s entry counters at zero, so that `rate()` and `increase()` see its
+    /// first entries.
+    pub(super) fn start_at_zero(&self, feed: &str) {
+        for result in ["enqueued", "filtered", "duplicate", "invalid"] {
+            let _ = self.entries.get_or_create(&EntryLabels {
+                feed: feed.to_owned(),
+                result,
+            });
+        }
+    }
+
     pub(super) fn count(&self, feed: &str, result: &'static str, n: u64) {
         if n > 0 {
             self.entries
