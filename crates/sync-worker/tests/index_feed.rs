@@ -10,7 +10,7 @@ mod support;
 use strata_central_registry::registry::Registry;
 use strata_sync_worker::producers::index_feed::cursor::{Cursor, CursorStore};
 use strata_testkit::FixtureModule;
-use support::feed::FeedServer;
+use strata_testkit::index_feed::FeedServer;
 use support::{Stack, artifact_paths, cached, until, worker_toml};
 
 const T1: &str = "2025-06-01T00:00:01.000001Z";

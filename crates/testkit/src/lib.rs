@@ -14,6 +14,7 @@
 //! * [`txtar`]: the txtar archive format and the `key=value` header of x/mod's zip testdata.
 //! * [`registry_toml`]: the one writer of test registry configurations (repositories, tokens,
 //!   server settings) as the TOML the central registry reads.
+//! * [`index_feed`]: a fixture index feed in the index.golang.org format.
 //! * [`go_command`]: the real go command run with private caches and a test GOPROXY/GOSUMDB.
 //! * [`raw_http`]: a raw HTTP/1.1 client for requests an HTTP library would normalise or refuse.
 
@@ -22,6 +23,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod go_command;
+pub mod index_feed;
 pub mod modules;
 pub mod raw_http;
 pub mod redis_server;

@@ -186,12 +186,17 @@ impl EdgeProcess {
 
     /// A scrape of `/metrics`.
     pub async fn metrics(&self) -> Metrics {
+        let text = self.metrics_text().await;
+        Metrics::parse(&text).unwrap_or_else(|e| self.service.fail(&e))
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics_text(&self) -> String {
         let url = self.url("metrics");
-        let text = match self.client.get(&url).send().await {
+        match self.client.get(&url).send().await {
             Ok(r) => r.text().await.unwrap_or_default(),
             Err(e) => self.service.fail(&format!("GET {url}: {e}")),
-        };
-        Metrics::parse(&text).unwrap_or_else(|e| self.service.fail(&e))
+        }
     }
 
     /// Scrapes `/metrics` until the sum of `name` over `labels` is at least `at_least`, and

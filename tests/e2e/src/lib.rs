@@ -11,6 +11,7 @@
 //! * [`go`]: the go command with fresh caches per session.
 //! * [`forwarder`]: a TCP forwarder that adds latency.
 //! * [`metrics`]: Prometheus text parsing. [`tls`]: a certificate for HTTPS edges.
+//! * [`worker`]: the sync worker process. [`prometheus`]: a real Prometheus scraping them.
 
 // Test support: a panic with a clear message is how a broken set-up reports itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -20,15 +21,17 @@ pub mod forwarder;
 pub mod go;
 pub mod metrics;
 pub mod process;
+pub mod prometheus;
 pub mod registry;
 pub mod stack;
 pub mod tls;
+pub mod worker;
 
 pub use edge::{EdgeProcess, EdgeSpec};
 pub use registry::{CI_TOKEN, OUTSIDER_TOKEN, RegistryProcess};
 pub use stack::Stack;
 
-/// The paths of the `e2e-registry` and `e2e-edge` binaries. Cargo tells only integration tests
+/// The paths of the `e2e-registry`, `e2e-edge` and `e2e-sync` binaries. Cargo tells only integration tests
 /// where it built them, so tests pass them in with [`binaries!`].
 #[derive(Debug, Clone)]
 pub struct Binaries {
@@ -36,6 +39,8 @@ pub struct Binaries {
     pub registry: std::path::PathBuf,
     /// `e2e-edge` (the code of `strata-edge`).
     pub edge: std::path::PathBuf,
+    /// `e2e-sync` (the code of `strata-sync`).
+    pub sync: std::path::PathBuf,
 }
 
 /// [`Binaries`] as Cargo built them for this test run (call it from an integration test).
@@ -45,6 +50,7 @@ macro_rules! binaries {
         $crate::Binaries {
             registry: ::std::path::PathBuf::from(env!("CARGO_BIN_EXE_e2e-registry")),
             edge: ::std::path::PathBuf::from(env!("CARGO_BIN_EXE_e2e-edge")),
+            sync: ::std::path::PathBuf::from(env!("CARGO_BIN_EXE_e2e-sync")),
         }
     };
 }

@@ -20,6 +20,7 @@ use crate::edge::{EdgeProcess, EdgeSpec, RegistryRef};
 use crate::go::GoClient;
 use crate::registry::{CI_TOKEN, RedisTarget, RegistryProcess, RegistrySpec, S3Target, SUMDB_NAME};
 use crate::tls::TestCert;
+use crate::worker::WorkerProcess;
 
 /// Serializes the tests of one test binary.
 static SERIAL: Mutex<()> = Mutex::const_new(());
@@ -141,6 +142,21 @@ impl Stack {
     /// Starts an edge process.
     pub async fn start_edge(&self, spec: &EdgeSpec) -> EdgeProcess {
         EdgeProcess::start(&self.binaries.edge, self.dir(), spec).await
+    }
+
+    /// Starts a sync worker process embedding a registry configured like
+    /// [`Stack::registry_spec`] (same storage, events and repositories), its jobs in this
+    /// stack's Redis; `extra` is appended to its configuration (see [`WorkerProcess::start`]).
+    pub async fn start_worker(&self, name: &str, extra: &str) -> WorkerProcess {
+        WorkerProcess::start(
+            &self.binaries.sync,
+            self.dir(),
+            name,
+            &self.registry_spec(&format!("{name}-registry")),
+            &self.redis,
+            extra,
+        )
+        .await
     }
 
     /// The go command with GOPROXY = `edge` + `prefix`, verifying against the test database

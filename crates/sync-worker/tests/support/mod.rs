@@ -2,8 +2,8 @@
 //! in-process over a fixture upstream and a test checksum database (strata-testkit), built with
 //! [`Stack::builder`], and sync workers started through `Builder::start` (what the binary runs)
 //! whose embedded registry is a second `Registry` over the same storage, built from the same
-//! configuration — exactly what a worker process does. Also [`until`], the one polling helper,
-//! and a fixture index [`feed`].
+//! configuration — exactly what a worker process does. Also [`until`], the one polling helper.
+//! The fixture index feed is `strata_testkit::index_feed`.
 //!
 //! Repositories: `private` (local), `corp` (local, claims `corp.example.com`), `gocache`
 //! (remote of the fixture upstream, verified against the test database; anonymous read only
@@ -11,8 +11,6 @@
 //! read). Tokens: `ci` (read everywhere, deploy to the local ones), `admin` (admin everywhere),
 //! `outsider` (read on `private` only).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
-
-pub mod feed;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

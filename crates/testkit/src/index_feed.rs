@@ -2,6 +2,7 @@
 //! answers the entries whose timestamp is at or after `since` (all without it), oldest first,
 //! at most `limit`, as newline-delimited JSON; every request's `since` and `limit` are logged.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -27,35 +28,36 @@ pub struct Asked {
     pub limit: usize,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Inner {
     entries: Mutex<Vec<Entry>>,
     log: Mutex<Vec<Asked>>,
 }
 
 /// The running feed.
+#[derive(Debug)]
 pub struct FeedServer {
     addr: SocketAddr,
     inner: Arc<Inner>,
 }
 
-#[derive(serde::Deserialize)]
-struct Params {
-    since: Option<String>,
-    limit: Option<usize>,
-}
-
-async fn index(State(inner): State<Arc<Inner>>, Query(p): Query<Params>) -> (StatusCode, String) {
-    let limit = p.limit.unwrap_or(2000);
+async fn index(
+    State(inner): State<Arc<Inner>>,
+    Query(p): Query<HashMap<String, String>>,
+) -> (StatusCode, String) {
+    let Ok(limit) = p.get("limit").map_or(Ok(2000), |l| l.parse::<usize>()) else {
+        return (StatusCode::BAD_REQUEST, "bad limit\n".into());
+    };
+    let since = p.get("since").cloned();
     inner.log.lock().unwrap().push(Asked {
-        since: p.since.clone(),
+        since: since.clone(),
         limit,
     });
     let entries = inner.entries.lock().unwrap();
     let mut body = String::new();
     for e in entries
         .iter()
-        .filter(|e| p.since.as_deref().is_none_or(|s| e.timestamp.as_str() >= s))
+        .filter(|e| since.as_deref().is_none_or(|s| e.timestamp.as_str() >= s))
         .take(limit)
     {
         body.push_str(

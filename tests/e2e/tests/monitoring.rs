@@ -1,0 +1,266 @@
+//! The monitoring configuration against a live stack: a real Prometheus scrapes the registry,
+//! the edge and the sync worker (separate processes on MinIO and Redis) every second and
+//! evaluates `deploy/prometheus/*.rules.yml`, while scripted load runs — cold and warm fetches
+//! through the edge, a publish, a failed fetch (the upstream answers 503: 502 at the edge and at
+//! the registry), a warm-up job on the worker. Afterwards every recording rule returns at least
+//! one series, every alert expression evaluates without error, and every `strata_*` metric the
+//! rule files name is one a service declares on its `/metrics`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use strata_e2e::prometheus::{PrometheusProcess, ScrapeJob, rules_dir};
+use strata_e2e::{CI_TOKEN, Stack, binaries, get};
+use strata_testkit::FixtureModule;
+use strata_testkit::index_feed::FeedServer;
+
+/// The `record:` names of a rule file, and the `expr:` of each `alert:`.
+fn rules(text: &str) -> (Vec<String>, Vec<(String, String)>) {
+    let mut records = Vec::new();
+    let mut alerts = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let line = line.trim_start().trim_start_matches("- ");
+        if let Some(name) = line.strip_prefix("record: ") {
+            records.push(name.trim().to_owned());
+        }
+        if let Some(name) = line.strip_prefix("alert: ") {
+            // The expression: a one-line `expr: …` or an indented block after `expr: |`.
+            let expr_line = lines[i + 1].trim();
+            let expr = if expr_line == "expr: |" {
+                let indent = lines[i + 2].len() - lines[i + 2].trim_start().len();
+                lines[i + 2..]
+                    .iter()
+                    .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent)
+                    .map(|l| l.trim())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            } else {
+                expr_line.strip_prefix("expr: ").unwrap().to_owned()
+            };
+            alerts.push((name.trim().to_owned(), expr));
+        }
+    }
+    (records, alerts)
+}
+
+/// The metric names a `/metrics` text declares (`# TYPE name kind`), with the sample names
+/// each kind adds (`_total`; `_bucket`, `_count`, `_sum`).
+fn declared(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let mut parts = rest.split_whitespace();
+        let (Some(name), Some(kind)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        names.insert(name.to_owned());
+        match kind {
+            "counter" => {
+                names.insert(format!("{name}_total"));
+            }
+            "histogram" => {
+                for suffix in ["_bucket", "_count", "_sum"] {
+                    names.insert(format!("{name}{suffix}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+/// Every `strata_…` metric name in a rule file (recording-rule names are `strata:…`).
+fn referenced(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("strata_") {
+        let start = i + at;
+        let boundary = start == 0
+            || !(bytes[start - 1].is_ascii_alphanumeric()
+                || bytes[start - 1] == b'_'
+                || bytes[start - 1] == b':');
+        let end = start
+            + text[start..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(text.len() - start);
+        if boundary {
+            names.insert(text[start..end].to_owned());
+        }
+        i = end;
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_recording_rule_has_series_from_a_live_stack() {
+    let modules = vec![
+        FixtureModule::new("example.com/mon/cold", "v1.0.0", &[]),
+        FixtureModule::new("example.com/mon/warmed", "v1.0.0", &[]),
+        FixtureModule::new("example.com/mon/failing", "v1.0.0", &[]),
+        FixtureModule::new("example.com/mon/direct", "v1.0.0", &[]),
+    ];
+    let Some(stack) = Stack::start("monitoring", binaries!(), &modules).await else {
+        return;
+    };
+    let registry = stack.start_registry("registry").await;
+    let edge = stack
+        .start_edge(&stack.edge_spec("edge", &[&registry]))
+        .await;
+    // An index feed listing one module, so that the worker's feed metrics exist.
+    let feed = FeedServer::start().await;
+    feed.push(&modules[1].path, "v1.0.0", "2026-01-01T00:00:00.000001Z");
+    let worker = stack
+        .start_worker(
+            "worker",
+            &format!(
+                "\n[[feeds]]\nname = \"fixture\"\nurl = \"{}\"\nrepository = \"gocache\"\npoll_interval_ms = 1000\n",
+                feed.url()
+            ),
+        )
+        .await;
+    let dir = rules_dir();
+    let rule_files = [
+        dir.join("recording.rules.yml"),
+        dir.join("alerts.rules.yml"),
+    ];
+    let prometheus = PrometheusProcess::start(
+        stack.dir(),
+        &[
+            ScrapeJob {
+                name: "strata-registry".into(),
+                targets: vec![registry.http],
+            },
+            ScrapeJob {
+                name: "strata-edge".into(),
+                targets: vec![edge.addr],
+            },
+            ScrapeJob {
+                name: "strata-sync".into(),
+                targets: vec![worker.http],
+            },
+        ],
+        &rule_files,
+    )
+    .await;
+    let up = prometheus
+        .wait_for_series("count(up == 1) == 3", Duration::from_secs(30))
+        .await;
+    assert!(
+        up.as_ref().is_ok_and(|s| !s.is_empty()),
+        "all three targets up: {up:?}"
+    );
+
+    // The load.
+    let client = reqwest::Client::new();
+    let cold = &modules[0];
+    for ext in ["info", "mod", "zip"] {
+        let url = edge.url(&format!("{}/@v/v1.0.0.{ext}", cold.path));
+        let (status, _, _) = get(&client, &url, Some(CI_TOKEN)).await;
+        assert_eq!(status, 200, "cold {url}");
+        let (status, _, _) = get(&client, &url, Some(CI_TOKEN)).await;
+        assert_eq!(status, 200, "warm {url}");
+    }
+    let published = FixtureModule::new("example.com/private/mon", "v1.0.0", &[]);
+    registry.publish("private", published.zip()).await;
+    stack.upstream.set_fail_status(Some(503));
+    let failing = &modules[2];
+    let (status, _, _) = get(
+        &client,
+        &edge.url(&format!("{}/@v/v1.0.0.info", failing.path)),
+        Some(CI_TOKEN),
+    )
+    .await;
+    assert!(
+        status >= 500,
+        "a failing upstream is a 5xx at the edge: {status}"
+    );
+    let (status, _, _) = get(
+        &client,
+        &format!(
+            "{}/go/gocache/{}/@v/v1.0.0.info",
+            registry.http_url(),
+            modules[3].path
+        ),
+        Some(CI_TOKEN),
+    )
+    .await;
+    assert!(
+        status >= 500,
+        "a failing upstream is a 5xx at the registry: {status}"
+    );
+    stack.upstream.set_fail_status(None);
+    let progress = worker
+        .warm("gocache", &format!("{}@v1.0.0\n", modules[1].path))
+        .await;
+    assert_eq!(progress["completed"], 1, "{progress:#}");
+
+    // Every recording rule has series once the rules have been evaluated over the load.
+    let recording = std::fs::read_to_string(&rule_files[0]).unwrap();
+    let alerting = std::fs::read_to_string(&rule_files[1]).unwrap();
+    let (records, _) = rules(&recording);
+    let (_, alerts) = rules(&alerting);
+    assert!(
+        records.len() >= 10 && alerts.len() >= 10,
+        "{records:?} {alerts:?}"
+    );
+    let mut empty = Vec::new();
+    for record in &records {
+        match prometheus
+            .wait_for_series(record, Duration::from_secs(30))
+            .await
+        {
+            Ok(series) if !series.is_empty() => {
+                eprintln!("{record}: {} series", series.len());
+            }
+            other => empty.push(format!("{record}: {other:?}")),
+        }
+    }
+    assert!(
+        empty.is_empty(),
+        "recording rules without series:\n{}",
+        empty.join("\n")
+    );
+    // Alert expressions are valid PromQL against this data (most are rightly empty).
+    for (alert, expr) in &alerts {
+        prometheus
+            .query(expr)
+            .await
+            .unwrap_or_else(|e| panic!("{alert}: {e}"));
+    }
+
+    // Nothing in the rule files names a metric no service declares.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !worker
+        .metrics_text()
+        .await
+        .contains("strata_sync_index_lag_seconds{")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never read the index feed: {:?}",
+            feed.asked()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut exported = declared(&registry.metrics_text().await);
+    exported.extend(declared(&edge.metrics_text().await));
+    exported.extend(declared(&worker.metrics_text().await));
+    let mut named = referenced(&recording);
+    named.extend(referenced(&alerting));
+    let unknown: Vec<&String> = named.difference(&exported).collect();
+    assert!(
+        unknown.is_empty(),
+        "metrics the rules name that no service declares: {unknown:?}"
+    );
+    eprintln!(
+        "{} recording rules with series, {} alert expressions valid, {} metric names all declared",
+        records.len(),
+        alerts.len(),
+        named.len()
+    );
+}
