@@ -22,7 +22,7 @@ impl WorkerProcess {
     /// Writes the worker's configuration and its own copy of `registry`'s (the same storage,
     /// events and repositories; its own spool) under `dir`, starts `binary`, waits for its
     /// listening line and `/readyz`. Jobs go through Redis Streams at `redis` (stream
-    /// `<redis.stream>:jobs`); scrub schedules and heat are off; `extra` (TOML, e.g. `[[feeds]]`)
+    /// `<redis.stream>:jobs`); a scrub pass of every repository runs hourly (one at start), heat is off; `extra` (TOML, e.g. `[[feeds]]`)
     /// is appended to the configuration.
     pub async fn start(
         binary: &Path,
@@ -43,7 +43,7 @@ impl WorkerProcess {
                 "# Written by the strata end-to-end tests.\nconcurrency = 2\nretry_initial_ms = 50\n\n\
                  [server]\nhttp = \"127.0.0.1:0\"\n\n[registry]\nconfig = {:?}\n\n\
                  [jobs]\nkind = \"redis\"\nurl = \"{}\"\nstream = \"{}:jobs\"\nblock_ms = 200\n\n\
-                 [scrub]\nevery_hours = 0\n\n[heat]\nenabled = false\n{}",
+                 [scrub]\nevery_hours = 1\n\n[heat]\nenabled = false\n{}",
                 registry_config.display().to_string(),
                 redis.url,
                 redis.stream,

@@ -2,9 +2,10 @@
 //! the edge and the sync worker (separate processes on MinIO and Redis) every second and
 //! evaluates `deploy/prometheus/*.rules.yml`, while scripted load runs — cold and warm fetches
 //! through the edge, a publish, a failed fetch (the upstream answers 503: 502 at the edge and at
-//! the registry), a warm-up job on the worker. Afterwards every recording rule returns at least
+//! the registry), a warm-up job on the worker. Afterwards every recording rule and every query of
+//! the Grafana dashboards (`grafana/dashboards/*.json`, panels and variables) returns at least
 //! one series, every alert expression evaluates without error, and every `strata_*` metric the
-//! rule files name is one a service declares on its `/metrics`.
+//! rule files and dashboards name is one a service declares on its `/metrics`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -165,8 +166,18 @@ async fn every_recording_rule_has_series_from_a_live_stack() {
         let (status, _, _) = get(&client, &url, Some(CI_TOKEN)).await;
         assert_eq!(status, 200, "warm {url}");
     }
+    let list = edge.url(&format!("{}/@v/list", cold.path));
+    let (status, _, _) = get(&client, &list, Some(CI_TOKEN)).await;
+    assert_eq!(status, 200, "{list}");
     let published = FixtureModule::new("example.com/private/mon", "v1.0.0", &[]);
     registry.publish("private", published.zip()).await;
+    let read_back = format!(
+        "{}/go/private/{}/@v/v1.0.0.zip",
+        registry.http_url(),
+        published.path
+    );
+    let (status, _, body) = get(&client, &read_back, Some(CI_TOKEN)).await;
+    assert_eq!((status, body), (200, published.zip()), "{read_back}");
     stack.upstream.set_fail_status(Some(503));
     let failing = &modules[2];
     let (status, _, _) = get(
@@ -233,7 +244,72 @@ async fn every_recording_rule_has_series_from_a_live_stack() {
             .unwrap_or_else(|e| panic!("{alert}: {e}"));
     }
 
-    // Nothing in the rule files names a metric no service declares.
+    // Every dashboard panel query and variable query returns series, with every variable at
+    // "All" and `$__rate_interval` at one minute.
+    let grafana = rules_dir().join("../../grafana/dashboards");
+    let mut boards: Vec<_> = std::fs::read_dir(&grafana)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    boards.sort();
+    assert!(boards.len() >= 4, "{boards:?}");
+    let mut dashboard_text = String::new();
+    let mut no_series = Vec::new();
+    let mut queries = 0;
+    for board in &boards {
+        let text = std::fs::read_to_string(board).unwrap();
+        dashboard_text.push_str(&text);
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut exprs: Vec<(String, String)> = Vec::new();
+        for panel in json["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                exprs.push((
+                    panel["title"].as_str().unwrap().to_owned(),
+                    target["expr"].as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+        for variable in json["templating"]["list"].as_array().unwrap() {
+            // label_values(metric{…}, label) → count by (label) (metric{…})
+            if let Some(query) = variable["query"]["query"].as_str()
+                && let Some(args) = query
+                    .strip_prefix("label_values(")
+                    .and_then(|q| q.strip_suffix(')'))
+                && let Some((metric, label)) = args.rsplit_once(',')
+            {
+                exprs.push((
+                    format!("variable {}", variable["name"]),
+                    format!("count by ({}) ({metric})", label.trim()),
+                ));
+            }
+        }
+        for (title, expr) in exprs {
+            queries += 1;
+            let promql = expr
+                .replace("$__rate_interval", "1m")
+                .replace("$namespace", ".*")
+                .replace("$region", ".*")
+                .replace("$instance", ".*");
+            match prometheus
+                .wait_for_series(&promql, Duration::from_secs(20))
+                .await
+            {
+                Ok(series) if !series.is_empty() => {}
+                other => no_series.push(format!(
+                    "{} / {title}: {promql}: {other:?}",
+                    board.file_name().unwrap().to_string_lossy()
+                )),
+            }
+        }
+    }
+    assert!(
+        no_series.is_empty(),
+        "dashboard queries without series:\n{}",
+        no_series.join("\n")
+    );
+
+    // Nothing in the rule files or dashboards names a metric no service declares.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !worker
         .metrics_text()
@@ -252,15 +328,17 @@ async fn every_recording_rule_has_series_from_a_live_stack() {
     exported.extend(declared(&worker.metrics_text().await));
     let mut named = referenced(&recording);
     named.extend(referenced(&alerting));
+    named.extend(referenced(&dashboard_text));
     let unknown: Vec<&String> = named.difference(&exported).collect();
     assert!(
         unknown.is_empty(),
         "metrics the rules name that no service declares: {unknown:?}"
     );
     eprintln!(
-        "{} recording rules with series, {} alert expressions valid, {} metric names all declared",
+        "{} recording rules with series, {} alert expressions valid, {} dashboard queries with series, {} metric names all declared",
         records.len(),
         alerts.len(),
+        queries,
         named.len()
     );
 }
