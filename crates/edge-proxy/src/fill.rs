@@ -171,6 +171,7 @@ impl Fills {
         };
         let permit = self.slots.clone().acquire_owned().await;
         self.metrics.fills_in_flight.inc();
+        let started = std::time::Instant::now();
         let temp = self.disk.temp_path();
         // The spool's writing end, once the header has come.
         let mut writer = None;
@@ -193,6 +194,10 @@ impl Fills {
             .fills
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+        self.metrics
+            .fill_duration
+            .get_or_create(&OutcomeLabels { outcome })
+            .observe(started.elapsed().as_secs_f64());
         self.metrics.fills_in_flight.dec();
         match result {
             Ok(meta) => {

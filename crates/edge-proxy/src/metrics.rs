@@ -10,6 +10,7 @@
 //! | `strata_edge_upstream_calls_total` | `registry`, `outcome` | `ok`, `answer` (a definite error such as not found), `failed`, `timeout`, `rejected` (circuit open) |
 //! | `strata_edge_registry_healthy` | `registry` | 1 while the circuit is closed |
 //! | `strata_edge_fills_total` | `outcome` | zip downloads into the disk tier: `ok`, `failed`, `integrity` |
+//! | `strata_edge_fill_duration_seconds` | `outcome` | a zip download into the disk tier from its start (a free download slot) to verified and committed, or failed |
 //! | `strata_edge_fills_in_flight` | – | zip downloads running |
 //! | `strata_edge_evictions_total` | `tier` | entries evicted for space (`disk`), or invalidated (`event`) |
 //! | `strata_edge_disk_bytes` | – | bytes in the disk tier |
@@ -102,6 +103,8 @@ pub struct Metrics {
     pub fills: Family<OutcomeLabels, Counter>,
     /// Zip fills running.
     pub fills_in_flight: Gauge,
+    /// Fill durations by outcome.
+    pub fill_duration: Family<OutcomeLabels, Histogram>,
     /// Evictions and invalidations.
     pub evictions: Family<TierLabels, Counter>,
     /// Bytes in the disk tier.
@@ -114,6 +117,11 @@ pub struct Metrics {
 
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// 1 ms to about 9 minutes: a zip download with its verification.
+fn fill_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 20))
 }
 
 impl Metrics {
@@ -132,6 +140,8 @@ impl Metrics {
         let registry_healthy = Family::<RegistryLabels, Gauge>::default();
         let fills = Family::<OutcomeLabels, Counter>::default();
         let fills_in_flight = Gauge::default();
+        let fill_duration =
+            Family::<OutcomeLabels, Histogram>::new_with_constructor(fill_histogram as fn() -> _);
         let evictions = Family::<TierLabels, Counter>::default();
         // Counted from zero at start, so that `increase()` sees the first eviction.
         for tier in ["disk", "event"] {
@@ -183,6 +193,11 @@ impl Metrics {
             fills_in_flight.clone(),
         );
         r.register(
+            "strata_edge_fill_duration_seconds",
+            "Zip downloads into the disk tier, from start to verified and committed (or failed)",
+            fill_duration.clone(),
+        );
+        r.register(
             "strata_edge_evictions",
             "Entries evicted or invalidated",
             evictions.clone(),
@@ -213,6 +228,7 @@ impl Metrics {
             registry_healthy,
             fills,
             fills_in_flight,
+            fill_duration,
             evictions,
             disk_bytes,
             events,

@@ -8,7 +8,7 @@
 //! | `strata_registry_publish_total` | `outcome` | publishes by outcome (`published`, `conflict`, `invalid`, `too_large`, `denied`, `error`) |
 //! | `strata_registry_storage_operation_duration_seconds` | `operation` | object store latency |
 //! | `strata_registry_event_outbox_backlog` | – | change events not yet delivered |
-//! | `strata_registry_upstream_fetches_total` | `repository`, `artifact`, `outcome` | upstream fetches of remote repositories (`ok`, `not_found`, `failed`, `integrity_violation`) |
+//! | `strata_registry_upstream_fetches_total` | `repository`, `artifact`, `outcome` | upstream fetches of remote repositories: `ok`, `not_found`, `timeout`, `overloaded` (429/503), `unreachable` (connect/read failed), `integrity_violation`, `failed` (anything else) |
 //! | `strata_registry_remote_metadata_total` | `repository`, `result` | remote `list`/`@latest`/query answers (`fresh`, `refreshed`, `stale`, `offline`) |
 //! | `strata_registry_integrity_violations_total` | `repository` | upstream bytes that failed checksum-database verification (never stored) |
 
@@ -52,7 +52,8 @@ pub struct FetchLabels {
     pub repository: String,
     /// `list`, `latest`, `query`, `info`, `mod`, `zip`.
     pub artifact: &'static str,
-    /// `ok`, `not_found`, `failed`, `integrity_violation`.
+    /// `ok`, `not_found`, `timeout`, `overloaded`, `unreachable`, `integrity_violation`,
+    /// `failed`.
     pub outcome: &'static str,
 }
 

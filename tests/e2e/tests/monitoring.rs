@@ -204,6 +204,15 @@ async fn every_recording_rule_has_series_from_a_live_stack() {
         status >= 500,
         "a failing upstream is a 5xx at the registry: {status}"
     );
+    // A 503 from the upstream is counted as overload, a class proxy benchmarks count.
+    let overloaded = registry.metrics().await.sum(
+        "strata_registry_upstream_fetches_total",
+        &[("repository", "gocache"), ("outcome", "overloaded")],
+    );
+    assert!(
+        overloaded >= 1.0,
+        "upstream 503s counted as overloaded: {overloaded}"
+    );
     stack.upstream.set_fail_status(None);
     let progress = worker
         .warm("gocache", &format!("{}@v1.0.0\n", modules[1].path))

@@ -258,12 +258,7 @@ impl Inner {
     }
 
     fn count_error(&self, artifact: &'static str, e: &RegistryError) {
-        let outcome = match e.kind() {
-            strata_core::protocol::ErrorKind::NotFound => "not_found",
-            strata_core::protocol::ErrorKind::IntegrityViolation => "integrity_violation",
-            _ => "failed",
-        };
-        self.count_fetch(artifact, outcome);
+        self.count_fetch(artifact, fetch_outcome(e));
     }
 
     /// Reports bytes that failed verification: metric, event, log; the caller returns the
@@ -288,6 +283,28 @@ impl Inner {
             .integrity_violation(&self.name, module, version, &detail)
             .await;
         RegistryError::Integrity(detail)
+    }
+}
+
+/// The `outcome` label of a failed upstream fetch: the classes users' proxy benchmarks count.
+/// `not_found` (400/404/410), `timeout` (no answer in time), `overloaded` (429 or 503),
+/// `unreachable` (connecting or reading failed), `integrity_violation` (bytes the checksum
+/// database does not vouch for), `failed` (anything else: another status, a body too large, a
+/// checksum-database failure).
+pub(crate) fn fetch_outcome(e: &RegistryError) -> &'static str {
+    use strata_core::protocol::ErrorKind;
+    match e {
+        RegistryError::Shared(inner) => fetch_outcome(inner),
+        RegistryError::Upstream(UpstreamError::Status {
+            status: 429 | 503, ..
+        }) => "overloaded",
+        RegistryError::Upstream(UpstreamError::Transport { .. }) => "unreachable",
+        _ => match e.kind() {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::IntegrityViolation => "integrity_violation",
+            ErrorKind::UpstreamTimeout => "timeout",
+            _ => "failed",
+        },
     }
 }
 

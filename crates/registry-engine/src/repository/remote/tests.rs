@@ -105,3 +105,48 @@ fn downloads_spool_in_the_repository_s_own_directory() {
     drop(repo);
     assert!(!own.exists(), "removed with the repository");
 }
+
+#[test]
+fn failed_fetches_are_counted_by_class() {
+    let url = || "https://proxy.example/m/@v/v1.0.0.zip".to_owned();
+    let status = |status| {
+        RegistryError::Upstream(UpstreamError::Status {
+            url: url(),
+            status,
+            body: String::new(),
+        })
+    };
+    let cases = [
+        (
+            RegistryError::Upstream(UpstreamError::NotFound {
+                url: url(),
+                status: 404,
+                body: String::new(),
+            }),
+            "not_found",
+        ),
+        (
+            RegistryError::Upstream(UpstreamError::Timeout { url: url() }),
+            "timeout",
+        ),
+        (status(429), "overloaded"),
+        (status(503), "overloaded"),
+        (status(500), "failed"),
+        (
+            RegistryError::Upstream(UpstreamError::Transport {
+                url: url(),
+                message: "connection refused".into(),
+            }),
+            "unreachable",
+        ),
+        (
+            RegistryError::Integrity("h1 mismatch".into()),
+            "integrity_violation",
+        ),
+        (RegistryError::Shared(Arc::new(status(503))), "overloaded"),
+        (RegistryError::FallThrough("gone".into()), "failed"),
+    ];
+    for (error, want) in cases {
+        assert_eq!(fetch_outcome(&error), want, "{error:?}");
+    }
+}
