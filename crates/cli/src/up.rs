@@ -95,6 +95,8 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::msg(format!("starting the runtime: {e}")))?;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
+        // Installed before anything starts: a SIGTERM after the banner drains every tier.
+        let signal = strata_service::telemetry::shutdown_signal();
         let registry = strata_central_registry::server::start(registry_config, shutdown.clone())
             .await
             .map_err(|e| Failure::msg(format!("starting the registry: {e}")))?;
@@ -147,7 +149,7 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
         let mut worker_done = worker.done;
         let mut failure = None;
         tokio::select! {
-            () = strata_service::telemetry::shutdown_signal() => {}
+            () = signal => {}
             result = &mut registry_done => {
                 failure = Some(format!("the registry stopped: {}", describe_exit(result)));
             }

@@ -79,8 +79,10 @@ where
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let on_signal = shutdown.clone();
+        // Installed before the service starts: a SIGTERM right after "listening" drains it.
+        let signal = telemetry::shutdown_signal();
         tokio::spawn(async move {
-            telemetry::shutdown_signal().await;
+            signal.await;
             tracing::info!("shutdown requested");
             on_signal.cancel();
         });
