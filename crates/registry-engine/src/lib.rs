@@ -13,6 +13,7 @@
 //! [`open`] assembles a running engine from a [`config::RegistryConfig`]: storage (timed), the
 //! event bus of the `events` section, and the [`registry::Registry`].
 
+pub mod audit;
 pub mod auth;
 pub mod change;
 pub mod change_events;

@@ -239,6 +239,15 @@ impl Registry {
             self.store().delete(key).await?;
             tracing::error!(repository = %name, %module, %version, from = %key, to = %moved,
                 "scrub: damaged artifact quarantined");
+            crate::audit::found(
+                "quarantine",
+                crate::audit::Subject {
+                    repository: name.as_str(),
+                    module: Some(module.as_str()),
+                    version: Some(version.as_str()),
+                },
+                &format!("{}; moved {key} to {moved}", problems.join("; ")),
+            );
         }
         let summary = problems.join("; ");
         let outcome = match &self.repo(repo)?.repo {

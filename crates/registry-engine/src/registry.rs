@@ -11,6 +11,7 @@ use strata_core::path::ModulePath;
 use strata_core::protocol::ProxyRequest;
 use strata_core::version::{ModuleVersion, Version};
 
+use crate::audit;
 use crate::auth::{Auth, Permission, Principal};
 use crate::config::{RegistryConfig, RepositoryConfig};
 use crate::error::RegistryError;
@@ -325,6 +326,43 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        let expected_text = expected
+            .as_ref()
+            .map(|e| (e.path.clone(), e.version.clone()));
+        let result = self
+            .publish_unaudited(principal, name, body, expected)
+            .await;
+        let (module, version) = match &result {
+            Ok((published, change)) => (
+                Some(change.module.to_string()),
+                Some(published.entry.version.clone()),
+            ),
+            Err(_) => expected_text.map_or((None, None), |(m, v)| (Some(m), Some(v))),
+        };
+        audit::write(
+            "publish",
+            principal,
+            audit::Subject {
+                repository: name,
+                module: module.as_deref(),
+                version: version.as_deref(),
+            },
+            &result,
+        );
+        result
+    }
+
+    async fn publish_unaudited<S, E>(
+        &self,
+        principal: &Principal,
+        name: &str,
+        body: S,
+        expected: Option<ModuleVersion>,
+    ) -> Result<(Published, Change), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
         let entry = self.authorized(principal, name, Permission::Deploy)?;
         let repo = local_only(entry, "publish to")?;
         let spooled = upload::spool(body, &self.spool_dir, self.max_upload).await?;
@@ -355,16 +393,30 @@ impl Registry {
         module: &ModulePath,
         version: &Version,
     ) -> Result<Change, RegistryError> {
-        let entry = self.authorized(principal, name, Permission::Delete)?;
-        let repo = local_only(entry, "delete from")?;
-        let deleted = repo.delete(module, version).await?;
-        let change = Change {
-            repo: repo.name().clone(),
-            module: module.clone(),
-            entry: deleted,
-        };
-        self.listener.changed(&change, ChangeKind::Deleted).await;
-        Ok(change)
+        let result = async {
+            let entry = self.authorized(principal, name, Permission::Delete)?;
+            let repo = local_only(entry, "delete from")?;
+            let deleted = repo.delete(module, version).await?;
+            let change = Change {
+                repo: repo.name().clone(),
+                module: module.clone(),
+                entry: deleted,
+            };
+            self.listener.changed(&change, ChangeKind::Deleted).await;
+            Ok(change)
+        }
+        .await;
+        audit::write(
+            "delete",
+            principal,
+            audit::Subject {
+                repository: name,
+                module: Some(module.as_str()),
+                version: Some(version.as_str()),
+            },
+            &result,
+        );
+        result
     }
 }
 

@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use strata_e2e::prometheus::{PrometheusProcess, ScrapeJob, rules_dir};
-use strata_e2e::{CI_TOKEN, Stack, binaries, get};
-use strata_testkit::FixtureModule;
+use strata_e2e::{CI_TOKEN, OUTSIDER_TOKEN, Stack, binaries, get};
 use strata_testkit::index_feed::FeedServer;
+use strata_testkit::{FixtureModule, Tamper};
 
 /// The `record:` names of a rule file, and the `expr:` of each `alert:`.
 fn rules(text: &str) -> (Vec<String>, Vec<(String, String)>) {
@@ -104,6 +104,7 @@ async fn every_recording_rule_has_series_from_a_live_stack() {
         FixtureModule::new("example.com/mon/warmed", "v1.0.0", &[]),
         FixtureModule::new("example.com/mon/failing", "v1.0.0", &[]),
         FixtureModule::new("example.com/mon/direct", "v1.0.0", &[]),
+        FixtureModule::new("example.com/mon/tampered", "v1.0.0", &[]),
     ];
     let Some(stack) = Stack::start("monitoring", binaries!(), &modules).await else {
         return;
@@ -178,6 +179,24 @@ async fn every_recording_rule_has_series_from_a_live_stack() {
     );
     let (status, _, body) = get(&client, &read_back, Some(CI_TOKEN)).await;
     assert_eq!((status, body), (200, published.zip()), "{read_back}");
+    // A token without deploy permission tries to publish: refused, and audited.
+    let refused = client
+        .put(format!("{}/api/repos/private/upload", registry.http_url()))
+        .bearer_auth(OUTSIDER_TOKEN)
+        .body(FixtureModule::new("example.com/private/mon", "v1.0.1", &[]).zip())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    // And an unknown token.
+    let unknown = client
+        .put(format!("{}/api/repos/private/upload", registry.http_url()))
+        .bearer_auth("strata_e2e-not-a-token")
+        .body(FixtureModule::new("example.com/private/mon", "v1.0.2", &[]).zip())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 401);
     stack.upstream.set_fail_status(Some(503));
     let failing = &modules[2];
     let (status, _, _) = get(
@@ -214,6 +233,17 @@ async fn every_recording_rule_has_series_from_a_live_stack() {
         "upstream 503s counted as overloaded: {overloaded}"
     );
     stack.upstream.set_fail_status(None);
+    // An upstream serving a zip whose hash the checksum database does not vouch for.
+    stack
+        .upstream
+        .set_tampered(&modules[4].path, Some(Tamper::Content));
+    let tampered = format!(
+        "{}/go/gocache/{}/@v/v1.0.0.zip",
+        registry.http_url(),
+        modules[4].path
+    );
+    let (status, _, _) = get(&client, &tampered, Some(CI_TOKEN)).await;
+    assert!(status >= 400, "a tampered zip is refused: {status}");
     let progress = worker
         .warm("gocache", &format!("{}@v1.0.0\n", modules[1].path))
         .await;
@@ -252,6 +282,100 @@ async fn every_recording_rule_has_series_from_a_live_stack() {
             .await
             .unwrap_or_else(|e| panic!("{alert}: {e}"));
     }
+
+    // The registry's audit log: one line per publish attempt, with the token's name (never the
+    // token) and the outcome.
+    let audit: Vec<serde_json::Value> = registry
+        .service
+        .log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["target"] == "strata::audit")
+        .map(|l| l["fields"].clone())
+        .collect();
+    let publishes: Vec<(String, String, String, String, String)> = audit
+        .iter()
+        .filter(|f| f["event.action"] == "publish")
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+            (
+                s("event.outcome"),
+                s("user.name"),
+                s("repository"),
+                s("module"),
+                s("version"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        publishes,
+        [
+            (
+                "success".to_owned(),
+                "ci".to_owned(),
+                "private".to_owned(),
+                "example.com/private/mon".to_owned(),
+                "v1.0.0".to_owned()
+            ),
+            (
+                "failure".to_owned(),
+                "outsider".to_owned(),
+                "private".to_owned(),
+                String::new(),
+                String::new()
+            ),
+            (
+                "failure".to_owned(),
+                "unauthenticated".to_owned(),
+                "private".to_owned(),
+                String::new(),
+                String::new()
+            ),
+        ],
+        "{audit:#?}"
+    );
+    assert!(audit.iter().all(|f| f["reason"].is_string()), "{audit:#?}");
+    let violation = audit
+        .iter()
+        .find(|f| f["event.action"] == "integrity_violation")
+        .unwrap_or_else(|| panic!("no integrity_violation audit line: {audit:#?}"));
+    assert_eq!(
+        (
+            &violation["user.name"],
+            &violation["repository"],
+            &violation["module"],
+            &violation["version"]
+        ),
+        (
+            &serde_json::json!("system"),
+            &serde_json::json!("gocache"),
+            &serde_json::json!(modules[4].path),
+            &serde_json::json!("v1.0.0")
+        ),
+        "{violation:#}"
+    );
+    assert!(
+        !violation["reason"].as_str().unwrap().is_empty(),
+        "{violation:#}"
+    );
+    // And the alert for it fires in the real Prometheus.
+    let firing = prometheus
+        .wait_for_series(
+            r#"ALERTS{alertname="StrataIntegrityViolation",alertstate="firing",repository="gocache"}"#,
+            Duration::from_secs(30),
+        )
+        .await;
+    assert!(
+        firing.as_ref().is_ok_and(|s| !s.is_empty()),
+        "StrataIntegrityViolation did not fire: {firing:?}"
+    );
+    let log = registry.service.log();
+    assert!(
+        !log.contains(CI_TOKEN)
+            && !log.contains(OUTSIDER_TOKEN)
+            && !log.contains("strata_e2e-not-a-token"),
+        "a token reached the registry's log"
+    );
 
     // Every dashboard panel query and variable query returns series, with every variable at
     // "All" and `$__rate_interval` at one minute.

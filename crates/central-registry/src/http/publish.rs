@@ -36,6 +36,7 @@ use crate::registry::{Answer, Repository};
 use crate::repository::InfoDoc;
 use crate::storage::read_body;
 use crate::upload;
+use strata_registry_engine::audit;
 
 /// Largest `.mod`/`.info` body accepted on the Artifactory-style routes.
 const MAX_SIDE_FILE: usize = 16 << 20;
@@ -90,7 +91,8 @@ pub async fn artifactory_delete(
             let result = async {
                 let principal = state
                     .registry
-                    .authenticate(reply::authorization(&headers))?;
+                    .authenticate(reply::authorization(&headers))
+                    .inspect_err(|e| audit::unauthenticated("delete", &repo, &e.to_string()))?;
                 state.registry.delete(&principal, &repo, &m, &v).await
             }
             .await;
@@ -123,11 +125,12 @@ async fn publish(
 ) -> Response {
     let started = Instant::now();
     let result = async {
-        let principal = state.registry.authenticate(reply::authorization(headers))?;
-        // Authorize before reading the body, so a refused client is not made to upload it.
-        state
+        let principal = state
             .registry
-            .authorized(&principal, repo, crate::auth::Permission::Deploy)?;
+            .authenticate(reply::authorization(headers))
+            .inspect_err(|e| audit::unauthenticated("publish", repo, &e.to_string()))?;
+        // The engine authorizes before it reads the body, so a refused client is not made to
+        // upload it, and audits the attempt either way.
         state
             .registry
             .publish(&principal, repo, body.into_data_stream(), expected)

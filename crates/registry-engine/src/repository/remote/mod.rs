@@ -273,6 +273,15 @@ impl Inner {
             repository = %self.name, %module, %version, %detail,
             "upstream artifact failed checksum verification; not stored"
         );
+        crate::audit::found(
+            "integrity_violation",
+            crate::audit::Subject {
+                repository: self.name.as_str(),
+                module: Some(module.as_str()),
+                version: Some(version.as_str()),
+            },
+            &detail,
+        );
         self.metrics
             .integrity_violations
             .get_or_create(&RepositoryLabels {
