@@ -163,15 +163,7 @@ impl EdgeProcess {
     /// Polls `/readyz` until 200 (hang guard: one minute).
     async fn wait_ready(&self) {
         let url = self.url("readyz");
-        for _ in 0..1200 {
-            if let Ok(r) = self.client.get(&url).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.service.fail("/readyz did not answer 200 within 60 s");
+        self.service.wait_ready(&self.client, &url).await;
     }
 
     /// The URL of `path` on the edge (`""` is the root, i.e. the `go` repository's GOPROXY).

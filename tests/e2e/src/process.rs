@@ -64,6 +64,20 @@ impl Service {
         }
     }
 
+    /// Polls `url` with `client` until it answers 2xx (hang guard: one minute), failing with
+    /// this process's log tail otherwise: the readiness wait of every process a test starts.
+    pub async fn wait_ready(&self, client: &reqwest::Client, url: &str) {
+        for _ in 0..1200 {
+            if let Ok(r) = client.get(url).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.fail(&format!("{url} did not answer 2xx within 60 s"));
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.pid

@@ -85,17 +85,11 @@ impl PrometheusProcess {
             client: reqwest::Client::new(),
         };
         let ready = format!("http://{addr}/-/ready");
-        for _ in 0..1200 {
-            if let Ok(r) = prometheus.client.get(&ready).send().await
-                && r.status().is_success()
-            {
-                return prometheus;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         prometheus
             .service
-            .fail("/-/ready did not answer 200 within 60 s");
+            .wait_ready(&prometheus.client, &ready)
+            .await;
+        prometheus
     }
 
     /// The result vector of an instant query (`data.result`), or the error Prometheus gave.

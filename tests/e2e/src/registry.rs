@@ -12,7 +12,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 use strata_testkit::registry_toml::{ANY_LOOPBACK_PORT, RegistryToml, Repo, Token};
 
@@ -161,15 +160,7 @@ impl RegistryProcess {
     /// Polls `/readyz` until 200 (hang guard: one minute).
     async fn wait_ready(&self) {
         let url = format!("{}/readyz", self.http_url());
-        for _ in 0..1200 {
-            if let Ok(r) = self.client.get(&url).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.service.fail("/readyz did not answer 200 within 60 s");
+        self.service.wait_ready(&self.client, &url).await;
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -77,15 +77,7 @@ impl WorkerProcess {
 
     async fn wait_ready(&self) {
         let url = format!("{}/readyz", self.url());
-        for _ in 0..1200 {
-            if let Ok(r) = self.client.get(&url).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.service.fail("/readyz did not answer 200 within 60 s");
+        self.service.wait_ready(&self.client, &url).await;
     }
 
     /// `http://127.0.0.1:PORT`.
