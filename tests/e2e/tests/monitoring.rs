@@ -369,6 +369,49 @@ async fn every_recording_rule_has_series_from_a_live_stack() {
         firing.as_ref().is_ok_and(|s| !s.is_empty()),
         "StrataIntegrityViolation did not fire: {firing:?}"
     );
+    // The registry's access log line of the read-back.
+    let access: Vec<serde_json::Value> = registry
+        .service
+        .log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["target"] == "strata::access")
+        .map(|l| l["fields"].clone())
+        .collect();
+    let read_back_path = format!("/go/private/{}/@v/v1.0.0.zip", published.path);
+    let line = access
+        .iter()
+        .find(|f| f["path"] == read_back_path.as_str())
+        .unwrap_or_else(|| panic!("no access line for {read_back_path}: {access:#?}"));
+    assert_eq!(
+        (
+            &line["method"],
+            &line["repository"],
+            &line["module"],
+            &line["version"],
+            &line["kind"],
+            &line["status"],
+            &line["bytes"],
+            &line["user.name"]
+        ),
+        (
+            &serde_json::json!("GET"),
+            &serde_json::json!("private"),
+            &serde_json::json!(published.path),
+            &serde_json::json!("v1.0.0"),
+            &serde_json::json!("zip"),
+            &serde_json::json!(200),
+            &serde_json::json!(published.zip().len()),
+            &serde_json::json!("ci")
+        ),
+        "{line:#}"
+    );
+    assert!(
+        access
+            .iter()
+            .any(|f| f["user.name"] == "unauthenticated" && f["status"] == 401),
+        "the unknown token's request is logged as unauthenticated: {access:#?}"
+    );
     let log = registry.service.log();
     assert!(
         !log.contains(CI_TOKEN)

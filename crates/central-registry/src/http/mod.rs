@@ -9,6 +9,7 @@
 //! | `DELETE /api/go/{repo}/{module}/@v/{version}.zip` | [`publish`] |
 //! | `GET /healthz`, `/readyz`, `/metrics` | [`ops`] |
 
+mod access;
 pub mod goproxy;
 pub mod ops;
 pub mod publish;
@@ -50,6 +51,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            access::log,
+        ))
         .with_state(state)
 }
 

@@ -1,0 +1,130 @@
+//! The registry's access log: one JSON line per HTTP request (target `strata::access`, message
+//! `access`), in the edge's access-log schema plus the caller's name.
+//!
+//! Fields: `method`, `path` (no query string), `repository`, `module`, `version`, `kind`
+//! (`list`, `latest`, `query`, `info`, `mod`, `zip`, `sumdb`, `upload`, `api`, `ops`, `other`),
+//! `status`, `bytes` (the response's Content-Length; 0 when streamed without one), `duration_ms`
+//! (to the response head), `user.name` (the token's configured name, `anonymous`, or
+//! `unauthenticated` for credentials the registry does not accept; never a token). `/healthz`,
+//! `/readyz` and `/metrics` are not logged (probes and scrapes would drown the rest).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use strata_core::protocol::ProxyRequest;
+
+use super::AppState;
+
+/// What the path says about a request: kind, repository, module, version.
+fn describe(path: &str) -> (&'static str, String, String, String) {
+    let none = || (String::new(), String::new());
+    if let Some(rest) = path.strip_prefix("/go/") {
+        let (repo, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        if rest.starts_with("sumdb/") {
+            return ("sumdb", repo.to_owned(), String::new(), String::new());
+        }
+        let (kind, (module, version)) = match ProxyRequest::parse(rest) {
+            Ok(ProxyRequest::List(m)) => ("list", (m.to_string(), String::new())),
+            Ok(ProxyRequest::Latest(m)) => ("latest", (m.to_string(), String::new())),
+            Ok(ProxyRequest::Query(m, q)) => ("query", (m.to_string(), q.to_string())),
+            Ok(ProxyRequest::Info(m, v)) => ("info", (m.to_string(), v.to_string())),
+            Ok(ProxyRequest::Mod(m, v)) => ("mod", (m.to_string(), v.to_string())),
+            Ok(ProxyRequest::Zip(m, v)) => ("zip", (m.to_string(), v.to_string())),
+            Err(_) => ("other", none()),
+        };
+        return (kind, repo.to_owned(), module, version);
+    }
+    if let Some(rest) = path.strip_prefix("/api/repos/") {
+        let repo = rest.split('/').next().unwrap_or_default();
+        return ("upload", repo.to_owned(), String::new(), String::new());
+    }
+    if let Some(rest) = path.strip_prefix("/api/go/") {
+        let (repo, _) = rest.split_once('/').unwrap_or((rest, ""));
+        return ("api", repo.to_owned(), String::new(), String::new());
+    }
+    let (m, v) = none();
+    ("other", String::new(), m, v)
+}
+
+/// The middleware: runs the request, then writes its line.
+pub async fn log(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
+        return next.run(request).await;
+    }
+    let started = Instant::now();
+    let method = request.method().clone();
+    let user = match request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str())
+    {
+        None => "anonymous".to_owned(),
+        Some(Ok(value)) => match state.registry.authenticate(Some(value)) {
+            Ok(principal) => principal.label().to_owned(),
+            Err(_) => strata_registry_engine::audit::UNAUTHENTICATED.to_owned(),
+        },
+        Some(Err(_)) => strata_registry_engine::audit::UNAUTHENTICATED.to_owned(),
+    };
+    let response = next.run(request).await;
+    let (kind, repository, module, version) = describe(&path);
+    let bytes = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    tracing::info!(
+        target: "strata::access",
+        method = method.as_str(),
+        path = path.as_str(),
+        repository = repository.as_str(),
+        module = module.as_str(),
+        version = version.as_str(),
+        kind,
+        status = response.status().as_u16(),
+        bytes,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        user.name = user.as_str(),
+        "access"
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_described() {
+        let d = |p: &str| {
+            let (kind, repo, module, version) = describe(p);
+            (kind, repo, module, version)
+        };
+        assert_eq!(
+            d("/go/gocache/example.com/!a/@v/v1.0.0.zip"),
+            (
+                "zip",
+                "gocache".into(),
+                "example.com/A".into(),
+                "v1.0.0".into()
+            )
+        );
+        assert_eq!(
+            d("/go/go/example.com/a/@v/list"),
+            ("list", "go".into(), "example.com/a".into(), String::new())
+        );
+        assert_eq!(
+            d("/go/go/sumdb/sum.golang.org/lookup/x@v1"),
+            ("sumdb", "go".into(), String::new(), String::new())
+        );
+        assert_eq!(d("/api/repos/private/upload").0, "upload");
+        assert_eq!(d("/api/go/private/example.com/a/@v/v1.0.0.zip").0, "api");
+        assert_eq!(d("/nowhere").0, "other");
+        assert_eq!(d("/go/go/not a path").0, "other");
+    }
+}
