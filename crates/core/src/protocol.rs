@@ -175,6 +175,19 @@ impl ProxyRequest {
         }
     }
 
+    /// The request's kind as metrics and access logs name it: `list`, `latest`, `query`,
+    /// `info`, `mod` or `zip`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            ProxyRequest::List(_) => "list",
+            ProxyRequest::Latest(_) => "latest",
+            ProxyRequest::Query(..) => "query",
+            ProxyRequest::Info(..) => "info",
+            ProxyRequest::Mod(..) => "mod",
+            ProxyRequest::Zip(..) => "zip",
+        }
+    }
+
     /// How a successful answer to this request may be cached.
     pub fn cache_class(&self) -> CacheClass {
         match self {

@@ -27,16 +27,23 @@ fn describe(path: &str) -> (&'static str, String, String, String) {
         if rest.starts_with("sumdb/") {
             return ("sumdb", repo.to_owned(), String::new(), String::new());
         }
-        let (kind, (module, version)) = match ProxyRequest::parse(rest) {
-            Ok(ProxyRequest::List(m)) => ("list", (m.to_string(), String::new())),
-            Ok(ProxyRequest::Latest(m)) => ("latest", (m.to_string(), String::new())),
-            Ok(ProxyRequest::Query(m, q)) => ("query", (m.to_string(), q.to_string())),
-            Ok(ProxyRequest::Info(m, v)) => ("info", (m.to_string(), v.to_string())),
-            Ok(ProxyRequest::Mod(m, v)) => ("mod", (m.to_string(), v.to_string())),
-            Ok(ProxyRequest::Zip(m, v)) => ("zip", (m.to_string(), v.to_string())),
-            Err(_) => ("other", none()),
+        let Ok(request) = ProxyRequest::parse(rest) else {
+            let (m, v) = none();
+            return ("other", repo.to_owned(), m, v);
         };
-        return (kind, repo.to_owned(), module, version);
+        let version = match &request {
+            ProxyRequest::List(_) | ProxyRequest::Latest(_) => String::new(),
+            ProxyRequest::Query(_, q) => q.to_string(),
+            ProxyRequest::Info(_, v) | ProxyRequest::Mod(_, v) | ProxyRequest::Zip(_, v) => {
+                v.to_string()
+            }
+        };
+        return (
+            request.kind_name(),
+            repo.to_owned(),
+            request.module().to_string(),
+            version,
+        );
     }
     if let Some(rest) = path.strip_prefix("/api/repos/") {
         let repo = rest.split('/').next().unwrap_or_default();

@@ -52,7 +52,7 @@ impl CacheKey {
     pub fn kind(&self) -> &'static str {
         match &self.item {
             Item::Tile(_) => "sumdb",
-            Item::Proxy(request) => request_kind(request),
+            Item::Proxy(request) => request.kind_name(),
         }
     }
 
@@ -65,18 +65,6 @@ impl CacheKey {
                 ProxyRequest::List(_) | ProxyRequest::Latest(_) | ProxyRequest::Query(..)
             ),
         }
-    }
-}
-
-/// `list`, `latest`, `query`, `info`, `mod` or `zip`.
-pub fn request_kind(request: &ProxyRequest) -> &'static str {
-    match request {
-        ProxyRequest::List(_) => "list",
-        ProxyRequest::Latest(_) => "latest",
-        ProxyRequest::Query(..) => "query",
-        ProxyRequest::Info(..) => "info",
-        ProxyRequest::Mod(..) => "mod",
-        ProxyRequest::Zip(..) => "zip",
     }
 }
 

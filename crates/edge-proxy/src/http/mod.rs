@@ -22,7 +22,6 @@ use strata_core::path::percent_decode_path;
 use strata_core::protocol::{CacheClass, ErrorKind, ProxyRequest, private_cache_control};
 
 use self::respond::{ResponseBody, X_CACHE};
-use crate::cache::key::request_kind;
 use crate::edge::Edge;
 use crate::error::EdgeError;
 use crate::metrics::{KindLabels, RequestLabels};
@@ -204,7 +203,7 @@ async fn route<B>(
             return respond::text(StatusCode::NOT_FOUND, CacheClass::NotFound, e.to_string());
         }
     };
-    log.kind = request_kind(&parsed);
+    log.kind = parsed.kind_name();
     log.module = parsed.module().as_str().to_owned();
     log.version = match &parsed {
         ProxyRequest::Info(_, v) | ProxyRequest::Mod(_, v) | ProxyRequest::Zip(_, v) => {
