@@ -329,9 +329,29 @@ impl Registry {
         let expected_text = expected
             .as_ref()
             .map(|e| (e.path.clone(), e.version.clone()));
-        let result = self
-            .publish_unaudited(principal, name, body, expected)
-            .await;
+        let result = async {
+            let entry = self.authorized(principal, name, Permission::Deploy)?;
+            let repo = local_only(entry, "publish to")?;
+            let spooled = upload::spool(body, &self.spool_dir, self.max_upload).await?;
+            let validated = upload::validate(spooled, expected).await?;
+            if !entry.config.accepts(validated.module.as_str()) {
+                return Err(RegistryError::Forbidden(format!(
+                    "repository {name:?} does not accept module {} (see its include/exclude patterns)",
+                    validated.module
+                )));
+            }
+            self.check_shadowing(entry, &validated.module).await?;
+            let module = validated.module.clone();
+            let published = repo.publish(validated).await?;
+            let change = Change {
+                repo: repo.name().clone(),
+                module,
+                entry: published.entry.clone(),
+            };
+            self.listener.changed(&change, ChangeKind::Published).await;
+            Ok((published, change))
+        }
+        .await;
         let (module, version) = match &result {
             Ok((published, change)) => (
                 Some(change.module.to_string()),
@@ -350,39 +370,6 @@ impl Registry {
             &result,
         );
         result
-    }
-
-    async fn publish_unaudited<S, E>(
-        &self,
-        principal: &Principal,
-        name: &str,
-        body: S,
-        expected: Option<ModuleVersion>,
-    ) -> Result<(Published, Change), RegistryError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
-    {
-        let entry = self.authorized(principal, name, Permission::Deploy)?;
-        let repo = local_only(entry, "publish to")?;
-        let spooled = upload::spool(body, &self.spool_dir, self.max_upload).await?;
-        let validated = upload::validate(spooled, expected).await?;
-        if !entry.config.accepts(validated.module.as_str()) {
-            return Err(RegistryError::Forbidden(format!(
-                "repository {name:?} does not accept module {} (see its include/exclude patterns)",
-                validated.module
-            )));
-        }
-        self.check_shadowing(entry, &validated.module).await?;
-        let module = validated.module.clone();
-        let published = repo.publish(validated).await?;
-        let change = Change {
-            repo: repo.name().clone(),
-            module,
-            entry: published.entry.clone(),
-        };
-        self.listener.changed(&change, ChangeKind::Published).await;
-        Ok((published, change))
     }
 
     /// Deletes a version from repository `name`.
