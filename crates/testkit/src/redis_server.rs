@@ -147,7 +147,8 @@ fn ping(port: u16) -> bool {
         && &reply == b"+PONG\r\n"
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
+/// The executable `name` on `PATH`, if any (for the server processes tests start).
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = env::var_os("PATH")?;
     env::split_paths(&path)
         .map(|dir| dir.join(name))

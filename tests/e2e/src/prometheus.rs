@@ -61,9 +61,10 @@ impl PrometheusProcess {
         }
         let file = dir.join("prometheus.yml");
         std::fs::write(&file, config).expect("write prometheus.yml");
-        let program = which("prometheus").unwrap_or_else(|| {
-            panic!("prometheus is not on PATH: scripts/ensure-deps.sh (make deps) installs it")
-        });
+        let program =
+            strata_testkit::redis_server::find_on_path("prometheus").unwrap_or_else(|| {
+                panic!("prometheus is not on PATH: scripts/ensure-deps.sh (make deps) installs it")
+            });
         let service = Service::spawn(
             "prometheus",
             &program,
@@ -143,12 +144,4 @@ fn encode(text: &str) -> String {
             }
         })
         .collect()
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join(program))
-        .find(|p| p.is_file())
 }

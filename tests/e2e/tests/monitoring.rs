@@ -74,6 +74,15 @@ fn declared(text: &str) -> BTreeSet<String> {
     names
 }
 
+/// The `fields` of the JSON log lines in `log` whose target is `target`.
+fn log_fields(log: &str, target: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["target"] == target)
+        .map(|l| l["fields"].clone())
+        .collect()
+}
+
 /// Every `strata_…` metric name in a rule file (recording-rule names are `strata:…`).
 fn referenced(text: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
@@ -285,14 +294,7 @@ async fn every_recording_rule_has_series_from_a_live_stack() {
 
     // The registry's audit log: one line per publish attempt, with the token's name (never the
     // token) and the outcome.
-    let audit: Vec<serde_json::Value> = registry
-        .service
-        .log()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l["target"] == "strata::audit")
-        .map(|l| l["fields"].clone())
-        .collect();
+    let audit = log_fields(&registry.service.log(), "strata::audit");
     let publishes: Vec<(String, String, String, String, String)> = audit
         .iter()
         .filter(|f| f["event.action"] == "publish")
@@ -370,14 +372,7 @@ async fn every_recording_rule_has_series_from_a_live_stack() {
         "StrataIntegrityViolation did not fire: {firing:?}"
     );
     // The registry's access log line of the read-back.
-    let access: Vec<serde_json::Value> = registry
-        .service
-        .log()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l["target"] == "strata::access")
-        .map(|l| l["fields"].clone())
-        .collect();
+    let access = log_fields(&registry.service.log(), "strata::access");
     let read_back_path = format!("/go/private/{}/@v/v1.0.0.zip", published.path);
     let line = access
         .iter()
