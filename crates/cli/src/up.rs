@@ -90,9 +90,15 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::msg(format!("registry defaults: {e}")))?;
 
-    strata_service::telemetry::init();
+    // All tiers share one process, so one set of spans: `service.name` is `strata` unless
+    // OTEL_SERVICE_NAME says otherwise (the OTEL_* variables of the services apply).
+    let traces = strata_service::trace::TraceSettings::from_env(None, "strata")
+        .map_err(|e| Failure::msg(format!("tracing: {e}")))?;
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::msg(format!("starting the runtime: {e}")))?;
+    let _traces = runtime
+        .block_on(async { strata_service::telemetry::init_with_traces(traces.as_ref()) })
+        .map_err(|e| Failure::msg(format!("tracing: {e}")))?;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         // Installed before anything starts: a SIGTERM after the banner drains every tier.

@@ -47,6 +47,7 @@ use strata_service::spool::{Abandoned, Spool, SpoolWriter};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, watch};
 use tonic::Code;
+use tracing::Instrument;
 
 use crate::cache::disk::DiskTier;
 use crate::cache::{EntryKind, Meta, unix_now};
@@ -153,7 +154,11 @@ impl Fills {
         let fills = Arc::clone(self);
         let target = target.clone();
         let auth = auth.map(str::to_owned);
-        tokio::spawn(async move { fills.run(target, auth, tx).await });
+        // The fill outlives the request that started it, but belongs to its trace.
+        tokio::spawn(
+            async move { fills.run(target, auth, tx).await }
+                .instrument(strata_service::trace::current()),
+        );
         Some(rx)
     }
 

@@ -62,6 +62,9 @@ pub struct RegistryConfig {
     /// API tokens.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// `[tracing]`: OpenTelemetry traces (off unless an OTLP endpoint is set).
+    #[serde(default)]
+    pub tracing: strata_service::trace::TracingConfig,
 }
 
 /// The `[server]` section.
@@ -324,6 +327,11 @@ pub use strata_service::config::ConfigError;
 
 impl ServiceConfig for RegistryConfig {
     const SERVICE: &'static str = "REGISTRY";
+    const BINARY: &'static str = "strata-registry";
+
+    fn tracing(&self) -> Option<&strata_service::trace::TracingConfig> {
+        Some(&self.tracing)
+    }
     const CONFIG_WAS: &'static [&'static str] = &["STRATA_CONFIG"];
     const OVERRIDES: &'static [Override] = &[
         Override {

@@ -57,7 +57,28 @@ where
             return ExitCode::from(64);
         }
     };
-    telemetry::init();
+    let traces = match crate::trace::TraceSettings::from_env(loaded.config.tracing(), C::BINARY) {
+        Ok(traces) => traces,
+        Err(e) => {
+            eprintln!("{binary}: tracing: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{binary}: starting the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // The OTLP exporter's gRPC channel lives on the runtime; the guard flushes it at the end.
+    let _traces = match runtime.block_on(async { telemetry::init_with_traces(traces.as_ref()) }) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("{binary}: tracing: {e}");
+            return ExitCode::from(64);
+        }
+    };
     for warning in &loaded.warnings {
         tracing::warn!(config = %path.display(), "{warning}");
     }
@@ -68,13 +89,6 @@ where
     {
         tracing::warn!("{} is deprecated: use {env}", C::CONFIG_WAS.join(" / "));
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{binary}: starting the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let config = loaded.config;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();

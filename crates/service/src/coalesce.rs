@@ -84,12 +84,17 @@ where
         // the waiters that joined meanwhile get `Abandoned`.
         if let Some((tx, entry)) = lead {
             let work = work();
-            tokio::spawn(async move {
+            // The work stays in the trace of the caller that started it (tracing on).
+            let task = async move {
                 // Dropped after the outcome is sent, or while unwinding from a panic, or with
                 // the unfinished task when the runtime shuts down.
                 let _entry = entry;
                 tx.send_replace(Some(work.await));
-            });
+            };
+            tokio::spawn(tracing::Instrument::instrument(
+                task,
+                crate::trace::current(),
+            ));
         }
         loop {
             if let Some(outcome) = rx.borrow_and_update().clone() {

@@ -82,6 +82,14 @@ pub trait ServiceConfig: DeserializeOwned + Sized {
     /// Old names of `STRATA_<SERVICE>_CONFIG`, still read with a warning.
     const CONFIG_WAS: &'static [&'static str] = &[];
 
+    /// The binary's name, the default `service.name` of its spans (`strata-edge`).
+    const BINARY: &'static str;
+
+    /// The file's `[tracing]` table, if the service has one (see [`crate::trace`]).
+    fn tracing(&self) -> Option<&crate::trace::TracingConfig> {
+        None
+    }
+
     /// Applies the override `name` (an [`Override::name`] of [`Self::OVERRIDES`]) with `value`;
     /// the error says why the value is unusable.
     fn apply_override(&mut self, name: &str, value: &str) -> Result<(), String>;
@@ -259,6 +267,7 @@ mod tests {
 
     impl ServiceConfig for Demo {
         const SERVICE: &'static str = "DEMO";
+        const BINARY: &'static str = "strata-demo";
         const OVERRIDES: &'static [Override] = &[
             Override {
                 name: "LISTEN",

@@ -13,6 +13,8 @@
 //! - [`conditional`]: `If-None-Match` and single `Range` requests, over header values;
 //! - [`reply`]: plain-text replies and error answers (status, cache policy, the `Basic`
 //!   challenge) every service sends alike;
+//! - [`trace`]: OpenTelemetry traces over OTLP (off by default) and W3C trace context in and
+//!   out: the [`span!`] macro, propagation helpers;
 //! - [`spool`]: a file being downloaded, streamed to any number of followers as it arrives, none
 //!   of them getting its last byte before it is declared good.
 //!
@@ -31,3 +33,4 @@ pub mod reply;
 pub mod spool;
 pub mod telemetry;
 pub mod tls;
+pub mod trace;

@@ -1,15 +1,98 @@
 //! Logging set-up (JSON lines on stderr, level from `RUST_LOG`, default `info`) and the shutdown
 //! signal shared by the binaries.
 
-/// Installs the JSON log subscriber. Safe to call more than once (later calls do nothing).
+/// Installs the JSON log subscriber without traces. Safe to call more than once (later calls do
+/// nothing).
 pub fn init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_env_filter(env_filter())
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+fn env_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+}
+
+/// Installs the JSON log subscriber and, with `traces`, the OpenTelemetry exporter (see
+/// [`crate::trace`]): log lines inside a span then carry `trace.id` and `span.id`. Must run inside
+/// a Tokio runtime when `traces` is given; keep the guard until the end of `main` (dropping it
+/// flushes the spans not yet exported). Without `traces` this is [`init`].
+pub fn init_with_traces(
+    traces: Option<&crate::trace::TraceSettings>,
+) -> Result<Option<crate::trace::TraceGuard>, String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::{Layer, filter};
+    let Some(settings) = traces else {
+        init();
+        return Ok(None);
+    };
+    let (otel, guard) = crate::trace::layer(settings)?;
+    // RUST_LOG filters the log lines only: the exporter takes our spans whatever the log level.
+    let logs = tracing_subscriber::fmt::layer()
+        .json()
+        .event_format(TraceIdJson(tracing_subscriber::fmt::format().json()))
+        .with_writer(std::io::stderr)
+        .with_filter(env_filter());
+    let spans = otel.with_filter(filter::filter_fn(|m| {
+        m.is_span() && m.target().starts_with("strata::trace")
+    }));
+    let subscriber = tracing_subscriber::registry().with(logs).with(spans);
+    let dispatch = tracing::Dispatch::new(subscriber);
+    let _ = crate::trace::DISPATCH.set(dispatch.downgrade());
+    tracing::dispatcher::set_global_default(dispatch)
+        .map_err(|e| format!("installing the log subscriber: {e}"))?;
+    tracing::info!(
+        endpoint = %settings.endpoint,
+        service = %settings.service_name,
+        sampler = %settings.sampler,
+        ratio = settings.ratio,
+        "exporting traces over OTLP/gRPC"
+    );
+    Ok(Some(guard))
+}
+
+/// The JSON line format with the OpenTelemetry `trace.id` and `span.id` of the current span
+/// first, when there is one.
+struct TraceIdJson(tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json>);
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for TraceIdJson
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use opentelemetry::trace::TraceContextExt;
+        let ids = ctx.lookup_current().and_then(|span| {
+            let dispatch = crate::trace::DISPATCH.get()?.upgrade()?;
+            let cx = tracing_opentelemetry::get_otel_context(&span.id(), &dispatch)?;
+            let sc = cx.span().span_context().clone();
+            sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
+        });
+        let Some((trace_id, span_id)) = ids else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        let mut line = String::with_capacity(256);
+        self.0.format_event(
+            ctx,
+            tracing_subscriber::fmt::format::Writer::new(&mut line),
+            event,
+        )?;
+        match line.strip_prefix('{') {
+            Some(rest) => write!(
+                writer,
+                "{{\"trace.id\":\"{trace_id}\",\"span.id\":\"{span_id}\",{rest}"
+            ),
+            None => writer.write_str(&line),
+        }
+    }
 }
 
 /// A future that resolves on SIGINT or SIGTERM. The handlers are installed when this is

@@ -244,10 +244,12 @@ impl Builder {
         let http_addr = listener
             .local_addr()
             .map_err(|source| RunError::Bind { addr, source })?;
-        let router = routes.merge(api::ops::routes(OpsState {
-            queue: queue.clone(),
-            metrics: metrics.clone(),
-        }));
+        let router = routes
+            .merge(api::ops::routes(OpsState {
+                queue: queue.clone(),
+                metrics: metrics.clone(),
+            }))
+            .layer(axum::middleware::from_fn(api::trace_request));
         // A failing HTTP server stops the worker too: a worker nobody can probe or scrape would
         // mislead its orchestrator.
         let stop = shutdown.child_token();

@@ -42,6 +42,8 @@ pub struct EdgeSpec {
     pub tls: Option<TestCert>,
     /// More TOML appended to the configuration (whole `[section]`s).
     pub extra: String,
+    /// Environment variables of the process (besides `RUST_LOG=info`).
+    pub env: Vec<(String, String)>,
 }
 
 impl EdgeSpec {
@@ -56,6 +58,7 @@ impl EdgeSpec {
             fallbacks: Vec::new(),
             tls: None,
             extra: String::new(),
+            env: Vec::new(),
         }
     }
 
@@ -135,7 +138,7 @@ impl EdgeProcess {
             &spec.name,
             binary,
             &["--config", &config.display().to_string()],
-            &[("RUST_LOG", "info")],
+            &crate::process::with_log_level(&spec.env),
             &log,
         );
         let base = service

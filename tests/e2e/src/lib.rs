@@ -19,6 +19,7 @@
 pub mod edge;
 pub mod forwarder;
 pub mod go;
+pub mod jaeger;
 pub mod metrics;
 pub mod process;
 pub mod prometheus;

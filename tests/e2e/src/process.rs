@@ -24,8 +24,8 @@ pub struct Service {
 
 impl Service {
     /// Starts `program args…` with `envs` added to the environment, stdout and stderr appended
-    /// to `log`. `STRATA_*` variables of the test's environment are not passed on: they would
-    /// override the configuration file.
+    /// to `log`. `STRATA_*` and `OTEL_*` variables of the test's environment are not passed on:
+    /// they would override the configuration file (or export the test's spans somewhere).
     pub fn spawn(
         name: &str,
         program: &Path,
@@ -46,7 +46,8 @@ impl Service {
             .stdout(out)
             .stderr(err);
         for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("STRATA_") {
+            let k_text = k.to_string_lossy();
+            if k_text.starts_with("STRATA_") || k_text.starts_with("OTEL_") {
                 command.env_remove(k);
             }
         }
@@ -181,6 +182,13 @@ impl Drop for Service {
         }
         self.kill();
     }
+}
+
+/// `RUST_LOG=info` and `env`, as [`Service::spawn`] takes them.
+pub fn with_log_level(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    std::iter::once(("RUST_LOG", "info"))
+        .chain(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .collect()
 }
 
 /// The value of `fields.<key>` in a JSON log line whose message is `message`.

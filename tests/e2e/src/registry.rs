@@ -60,6 +60,8 @@ pub struct RegistrySpec {
     pub sumdb_key: String,
     /// `server.max_upload_bytes`.
     pub max_upload_bytes: u64,
+    /// Environment variables of the process (besides `RUST_LOG=info`).
+    pub env: Vec<(String, String)>,
 }
 
 impl RegistrySpec {
@@ -137,7 +139,7 @@ impl RegistryProcess {
             &spec.name,
             binary,
             &["--config", &config.display().to_string()],
-            &[("RUST_LOG", "info")],
+            &crate::process::with_log_level(&spec.env),
             &log,
         );
         let (http, grpc) = service

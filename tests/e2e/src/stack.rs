@@ -112,17 +112,18 @@ impl Stack {
             upstream: self.upstream.url(),
             sumdb_key: self.db.verifier_key(),
             max_upload_bytes: 512 << 20,
+            env: Vec::new(),
         }
     }
 
     /// Starts a registry process named `name`.
     pub async fn start_registry(&self, name: &str) -> RegistryProcess {
-        RegistryProcess::start(
-            &self.binaries.registry,
-            self.dir(),
-            &self.registry_spec(name),
-        )
-        .await
+        self.start_registry_with(&self.registry_spec(name)).await
+    }
+
+    /// Starts a registry process configured by `spec`.
+    pub async fn start_registry_with(&self, spec: &RegistrySpec) -> RegistryProcess {
+        RegistryProcess::start(&self.binaries.registry, self.dir(), spec).await
     }
 
     /// An edge configuration in front of `registries` (named after them), with this stack's

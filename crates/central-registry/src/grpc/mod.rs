@@ -82,8 +82,24 @@ pub async fn serve(
         .with_nodelay(Some(true))
         .with_keepalive(Some(TCP_KEEPALIVE));
     let router = Server::builder()
-        // One span per call, so the JSON logs of a call carry its method.
-        .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
+        // One span per call, so the JSON logs of a call carry its method; with tracing on it is
+        // the call's server span, continuing the edge's `traceparent` (gRPC metadata).
+        .trace_fn(|request| {
+            let method = request.uri().path();
+            if strata_service::trace::enabled() {
+                let span = strata_service::span!(
+                    "grpc",
+                    otel.name = method.trim_start_matches('/'),
+                    otel.kind = "server",
+                    rpc.system = "grpc",
+                    method = %method,
+                );
+                strata_service::trace::set_parent_from_headers(&span, request.headers());
+                span
+            } else {
+                tracing::info_span!("grpc", method = %method)
+            }
+        })
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
         .concurrency_limit_per_connection(MAX_CALLS_PER_CONNECTION)
         .initial_stream_window_size(STREAM_WINDOW)

@@ -5,17 +5,23 @@
 //! (`list`, `latest`, `query`, `info`, `mod`, `zip`, `sumdb`, `upload`, `api`, `ops`, `other`),
 //! `status`, `bytes` (the response's Content-Length; 0 when streamed without one), `duration_ms`
 //! (to the response head), `user.name` (the token's configured name, `anonymous`, or
-//! `unauthenticated` for credentials the registry does not accept; never a token). `/healthz`,
-//! `/readyz` and `/metrics` are not logged (probes and scrapes would drown the rest).
+//! `unauthenticated` for credentials the registry does not accept; never a token),
+//! `client.address` (the peer's IP). `/healthz`, `/readyz` and `/metrics` are not logged (probes
+//! and scrapes would drown the rest).
+//!
+//! With tracing on, the middleware also opens the request's server span (continuing the
+//! caller's `traceparent`): the line, and every line written while the request runs, carries
+//! its `trace.id`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 use strata_core::protocol::ProxyRequest;
+use tracing::Instrument;
 
 use super::AppState;
 
@@ -65,6 +71,11 @@ pub async fn log(State(state): State<Arc<AppState>>, request: Request, next: Nex
     }
     let started = Instant::now();
     let method = request.method().clone();
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<super::ClientAddr>>()
+        .map(|c| c.0.0.ip().to_string())
+        .unwrap_or_default();
     let user = match request
         .headers()
         .get(header::AUTHORIZATION)
@@ -77,29 +88,50 @@ pub async fn log(State(state): State<Arc<AppState>>, request: Request, next: Nex
         },
         Some(Err(_)) => strata_registry_engine::audit::UNAUTHENTICATED.to_owned(),
     };
-    let response = next.run(request).await;
-    let (kind, repository, module, version) = describe(&path);
-    let bytes = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
-    tracing::info!(
-        target: "strata::access",
-        method = method.as_str(),
-        path = path.as_str(),
-        repository = repository.as_str(),
-        module = module.as_str(),
-        version = version.as_str(),
-        kind,
-        status = response.status().as_u16(),
-        bytes,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+    let span = strata_service::span!(
+        "registry.http",
+        otel.name = %format!("{method} {}", describe(&path).0),
+        otel.kind = "server",
+        http.request.method = method.as_str(),
+        url.path = path.as_str(),
         user.name = user.as_str(),
-        "access"
+        http.response.status_code = tracing::field::Empty,
     );
-    response
+    strata_service::trace::set_parent_from_headers(&span, request.headers());
+    async move {
+        let response = next.run(request).await;
+        let (kind, repository, module, version) = describe(&path);
+        let status = response.status().as_u16();
+        let bytes = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let span = tracing::Span::current();
+        span.record("http.response.status_code", status);
+        if status >= 500 {
+            strata_service::trace::set_error(&span, format!("HTTP {status}"));
+        }
+        tracing::info!(
+            target: "strata::access",
+            method = method.as_str(),
+            path = path.as_str(),
+            repository = repository.as_str(),
+            module = module.as_str(),
+            version = version.as_str(),
+            kind,
+            status,
+            bytes,
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            user.name = user.as_str(),
+            client.address = client.as_str(),
+            "access"
+        );
+        response
+    }
+    .instrument(span)
+    .await
 }
 
 #[cfg(test)]

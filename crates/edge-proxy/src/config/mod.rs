@@ -44,6 +44,9 @@ pub struct EdgeConfig {
     /// Reporting read counts to Redis for the sync worker.
     #[serde(default)]
     pub heat: HeatConfig,
+    /// `[tracing]`: OpenTelemetry traces (off unless an OTLP endpoint is set).
+    #[serde(default)]
+    pub tracing: strata_service::trace::TracingConfig,
 }
 
 /// `[heat]`: aggregated read counts written to Redis (see [`crate::heat`]). On by default when
@@ -347,6 +350,11 @@ pub use strata_service::config::ConfigError;
 
 impl ServiceConfig for EdgeConfig {
     const SERVICE: &'static str = "EDGE";
+    const BINARY: &'static str = "strata-edge";
+
+    fn tracing(&self) -> Option<&strata_service::trace::TracingConfig> {
+        Some(&self.tracing)
+    }
     const OVERRIDES: &'static [Override] = &[
         Override {
             name: "LISTEN",

@@ -20,6 +20,7 @@ use std::time::Instant;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use strata_core::path::percent_decode_path;
 use strata_core::protocol::{CacheClass, ErrorKind, ProxyRequest, private_cache_control};
+use tracing::Instrument;
 
 use self::respond::{ResponseBody, X_CACHE};
 use crate::edge::Edge;
@@ -28,6 +29,30 @@ use crate::metrics::{KindLabels, RequestLabels};
 
 /// Handles one request (never fails: errors become responses).
 pub async fn handle<B>(
+    edge: Arc<Edge>,
+    request: Request<B>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    if !strata_service::trace::enabled() {
+        return handle_request(edge, request).await;
+    }
+    let span = strata_service::span!(
+        "edge.request",
+        otel.name = %format!("{} edge", request.method()),
+        otel.kind = "server",
+        http.request.method = request.method().as_str(),
+        url.path = request.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+    );
+    strata_service::trace::set_parent_from_headers(&span, request.headers());
+    handle_request(edge, request).instrument(span).await
+}
+
+/// The peer address of a client connection (a request extension set by the listener), for
+/// the access log's `client.address`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+async fn handle_request<B>(
     edge: Arc<Edge>,
     request: Request<B>,
 ) -> Result<Response<ResponseBody>, Infallible> {
@@ -65,7 +90,19 @@ pub async fn handle<B>(
     m.bytes_served
         .get_or_create(&KindLabels { kind: log.kind })
         .inc_by(bytes);
+    if strata_service::trace::enabled() {
+        let span = tracing::Span::current();
+        span.record("http.response.status_code", status);
+        if status >= 500 {
+            strata_service::trace::set_error(&span, format!("HTTP {status}"));
+        }
+    }
     if log.kind != "ops" {
+        let client = request
+            .extensions()
+            .get::<ClientAddr>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default();
         tracing::info!(
             target: "strata_edge::access",
             method = method.as_str(),
@@ -79,6 +116,7 @@ pub async fn handle<B>(
             upstream = log.upstream.as_str(),
             bytes,
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            client.address = client.as_str(),
         );
     }
     Ok(response)

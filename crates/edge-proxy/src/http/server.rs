@@ -20,7 +20,7 @@ use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, ServiceExt};
 
 use crate::edge::Edge;
 
@@ -51,7 +51,13 @@ pub async fn serve(
     let acceptor = tls.map(TlsAcceptor::from);
     while let Some((tcp, peer)) = accept(&listener, &shutdown).await {
         let _ = tcp.set_nodelay(true);
-        let hyper_service = TowerToHyperService::new(service.clone());
+        // The peer rides along as a request extension, for the access log.
+        let hyper_service = TowerToHyperService::new(service.clone().map_request(
+            move |mut request: http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(super::ClientAddr(peer));
+                request
+            },
+        ));
         match &acceptor {
             None => {
                 let conn = builder

@@ -199,5 +199,11 @@ fn request<T>(message: T, auth: Option<&str>, timeout: Duration) -> Request<T> {
     if let Some(value) = auth.and_then(|a| a.parse().ok()) {
         r.metadata_mut().insert("authorization", value);
     }
+    // Built inside the call's span (see `RegistryPool::call`): the registry continues it.
+    strata_service::trace::inject(&tracing::Span::current(), |key, value| {
+        if let Ok(value) = value.parse() {
+            r.metadata_mut().insert(key, value);
+        }
+    });
     r
 }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use strata_core::protocol::ErrorKind;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status, Streaming};
+use tracing::Instrument;
 
 pub use self::health::{Admission, Health};
 use crate::config::{RegistryEndpoint, UpstreamConfig};
@@ -177,9 +178,17 @@ impl RegistryPool {
                 reasons.push(format!("{}: circuit open", upstream.name));
                 continue;
             }
+            let span = strata_service::span!(
+                "edge.registry_call",
+                otel.name = %format!("registry {what}"),
+                otel.kind = "client",
+                rpc.system = "grpc",
+                registry = upstream.name.as_str(),
+            );
             let started = Instant::now();
-            let result =
-                tokio::time::timeout(timeout, call(upstream.client.clone(), timeout)).await;
+            // The request is built inside the span, so it carries the span's traceparent.
+            let pending = span.in_scope(|| call(upstream.client.clone(), timeout));
+            let result = tokio::time::timeout(timeout, pending.instrument(span.clone())).await;
             let elapsed = started.elapsed();
             self.metrics
                 .upstream_duration
@@ -211,11 +220,13 @@ impl RegistryPool {
                         "registry call failed; counts against its health"
                     );
                     self.failed_because(&upstream, outcome, status.message());
+                    strata_service::trace::set_error(&span, status.message());
                     reasons.push(format!("{}: {}", upstream.name, status.message()));
                 }
                 Err(_) => {
                     timed_out = true;
                     self.failed_because(&upstream, "timeout", "no answer within the deadline");
+                    strata_service::trace::set_error(&span, "no answer within the deadline");
                     reasons.push(format!("{}: no answer within {timeout:?}", upstream.name));
                 }
             }

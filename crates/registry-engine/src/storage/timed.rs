@@ -1,12 +1,15 @@
 //! [`TimedStore`]: an [`ObjectStore`] decorator that records each operation's latency in the
 //! `strata_registry_storage_operation_duration_seconds` histogram. Streaming bodies are timed to
-//! the first byte (gets) or to completion (puts), which is what the store itself controls.
+//! the first byte (gets) or to completion (puts), which is what the store itself controls. With
+//! tracing on, each operation is also a `storage` span (`storage.operation`, `storage.key`).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
+use tracing::Instrument;
 
 use super::{
     ByteRange, ByteStream, GetObject, KeyPrefix, ObjectKey, ObjectMeta, ObjectStore, PutCondition,
@@ -33,22 +36,42 @@ impl TimedStore {
             .get_or_create(&OperationLabels { operation })
             .observe(started.elapsed().as_secs_f64());
     }
+
+    /// Runs one operation: timed, and with tracing on in a `storage` span (marked failed unless
+    /// the failure is "not found" or a condition not met, which callers expect).
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        key: &ObjectKey,
+        fut: impl Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        let span = strata_service::span!(
+            "storage",
+            otel.name = %format!("storage {operation}"),
+            storage.operation = operation,
+            storage.key = %key,
+        );
+        let started = Instant::now();
+        let result = fut.instrument(span.clone()).await;
+        self.observe(operation, started);
+        if let Err(e) = &result
+            && !e.is_not_found()
+            && !e.is_conflict()
+        {
+            strata_service::trace::set_error(&span, e);
+        }
+        result
+    }
 }
 
 #[async_trait]
 impl ObjectStore for TimedStore {
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StorageError> {
-        let started = Instant::now();
-        let result = self.inner.head(key).await;
-        self.observe("head", started);
-        result
+        self.timed("head", key, self.inner.head(key)).await
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<GetObject, StorageError> {
-        let started = Instant::now();
-        let result = self.inner.get(key).await;
-        self.observe("get", started);
-        result
+        self.timed("get", key, self.inner.get(key)).await
     }
 
     async fn get_range(
@@ -56,10 +79,8 @@ impl ObjectStore for TimedStore {
         key: &ObjectKey,
         range: ByteRange,
     ) -> Result<GetObject, StorageError> {
-        let started = Instant::now();
-        let result = self.inner.get_range(key, range).await;
-        self.observe("get_range", started);
-        result
+        self.timed("get_range", key, self.inner.get_range(key, range))
+            .await
     }
 
     async fn put_with(
@@ -73,17 +94,12 @@ impl ObjectStore for TimedStore {
             PutCondition::IfAbsent => "put_if_absent",
             PutCondition::IfMatch(_) => "put_if_match",
         };
-        let started = Instant::now();
-        let result = self.inner.put_with(key, body, condition).await;
-        self.observe(operation, started);
-        result
+        self.timed(operation, key, self.inner.put_with(key, body, condition))
+            .await
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
-        let started = Instant::now();
-        let result = self.inner.delete(key).await;
-        self.observe("delete", started);
-        result
+        self.timed("delete", key, self.inner.delete(key)).await
     }
 
     fn list(&self, prefix: &KeyPrefix) -> BoxStream<'static, Result<ObjectMeta, StorageError>> {
@@ -91,9 +107,6 @@ impl ObjectStore for TimedStore {
     }
 
     async fn copy(&self, from: &ObjectKey, to: &ObjectKey) -> Result<Stored, StorageError> {
-        let started = Instant::now();
-        let result = self.inner.copy(from, to).await;
-        self.observe("copy", started);
-        result
+        self.timed("copy", to, self.inner.copy(from, to)).await
     }
 }

@@ -31,6 +31,7 @@ pub use proxy::SumDbReply;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use bytes::Bytes;
 use strata_core::gosum::GoSumLine;
@@ -94,6 +95,28 @@ impl ChecksumDb {
         module: &ModulePath,
         version: &Version,
     ) -> Result<ModuleSums, SumDbError> {
+        let span = strata_service::span!(
+            "sumdb.verify",
+            otel.name = "sumdb lookup",
+            sumdb.name = self.name(),
+            module = module.as_str(),
+            version = version.as_str(),
+        );
+        let result = self
+            .lookup_untraced(module, version)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &result {
+            strata_service::trace::set_error(&span, e);
+        }
+        result
+    }
+
+    async fn lookup_untraced(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+    ) -> Result<ModuleSums, SumDbError> {
         let (m, v) = (module.as_str().to_owned(), version.as_str().to_owned());
         let lines = self
             .with_client(move |client| -> Result<_, ClientError> {
@@ -132,7 +155,9 @@ impl ChecksumDb {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        tokio::task::spawn_blocking(f)
+        // The client's I/O (database fetches, store reads) runs inside the caller's span.
+        let span = strata_service::trace::current();
+        tokio::task::spawn_blocking(move || span.in_scope(f))
             .await
             .map_err(|e| SumDbError::Internal {
                 db: self.name().to_owned(),

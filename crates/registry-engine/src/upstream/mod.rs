@@ -25,6 +25,7 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use strata_core::protocol::ErrorKind;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use strata_service::backoff::Backoff;
 
@@ -179,6 +180,16 @@ impl Upstream {
     /// GETs `path` and reads the whole body, at most `limit` bytes, in the metadata pool
     /// (`max_concurrency`). Failures of the body are retried like failures of the head.
     pub async fn get_bytes(&self, path: &str, limit: usize) -> Result<Bytes, UpstreamError> {
+        let span = self.span(path);
+        traced(
+            &span,
+            self.get_bytes_untraced(path, limit)
+                .instrument(span.clone()),
+        )
+        .await
+    }
+
+    async fn get_bytes_untraced(&self, path: &str, limit: usize) -> Result<Bytes, UpstreamError> {
         let url = self.url(path);
         let mut backoff = self.backoff();
         let mut attempt = 1;
@@ -203,6 +214,26 @@ impl Upstream {
     /// pool (`max_zip_concurrency`; the slot is held until the stream is dropped). Only the
     /// head is retried: a body that fails half-way is the caller's to restart.
     pub async fn get_stream(&self, path: &str) -> Result<UpstreamBody, UpstreamError> {
+        let span = self.span(path);
+        traced(
+            &span,
+            self.get_stream_untraced(path).instrument(span.clone()),
+        )
+        .await
+    }
+
+    /// The client span of one GET (all its attempts); [`tracing::Span::none`] with tracing off.
+    fn span(&self, path: &str) -> tracing::Span {
+        strata_service::span!(
+            "upstream.get",
+            otel.name = "GET upstream",
+            otel.kind = "client",
+            http.request.method = "GET",
+            url.full = %self.url(path),
+        )
+    }
+
+    async fn get_stream_untraced(&self, path: &str) -> Result<UpstreamBody, UpstreamError> {
         let url = self.url(path);
         let mut backoff = self.backoff();
         let mut attempt = 1;
@@ -255,6 +286,11 @@ impl Upstream {
             })
         })?;
         let mut request = self.client.get(format!("{}{path}", self.request_base));
+        if strata_service::trace::enabled() {
+            let mut headers = reqwest::header::HeaderMap::new();
+            strata_service::trace::inject_headers(&mut headers);
+            request = request.headers(headers);
+        }
         if let Some(token) = &self.config.token {
             request = request.bearer_auth(token);
         } else if let Some(user) = &self.config.username {
@@ -272,6 +308,20 @@ impl Upstream {
             Ok(Ok(response)) => Ok((response, permit)),
         }
     }
+}
+
+/// Awaits `fut`, marking `span` failed when it fails with anything but "not found".
+async fn traced<T>(
+    span: &tracing::Span,
+    fut: impl std::future::Future<Output = Result<T, UpstreamError>>,
+) -> Result<T, UpstreamError> {
+    let result = fut.await;
+    if let Err(e) = &result
+        && !e.is_not_found()
+    {
+        strata_service::trace::set_error(span, e);
+    }
+    result
 }
 
 /// One attempt's failure: worth retrying (with the server's `Retry-After`) or not.

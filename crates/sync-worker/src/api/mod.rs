@@ -73,6 +73,35 @@ pub fn routes(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// With tracing on, runs each request (the probes and scrapes aside) in a server span that
+/// continues the caller's `traceparent`; the jobs it enqueues carry the trace on.
+pub async fn trace_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    let path = request.uri().path();
+    if !strata_service::trace::enabled() || matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        return next.run(request).await;
+    }
+    let span = strata_service::span!(
+        "sync.http",
+        otel.name = %format!("{} {path}", request.method()),
+        otel.kind = "server",
+        http.request.method = request.method().as_str(),
+        url.path = path,
+        http.response.status_code = tracing::field::Empty,
+    );
+    strata_service::trace::set_parent_from_headers(&span, request.headers());
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        strata_service::trace::set_error(&span, format!("HTTP {status}"));
+    }
+    response
+}
+
 /// The caller, who must present a known token.
 pub(crate) fn principal(state: &ApiState, headers: &HeaderMap) -> Result<Principal, Response> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {

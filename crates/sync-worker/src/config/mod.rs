@@ -51,7 +51,7 @@ pub use crate::runtime::queue::{JobsConfig, MemoryJobsConfig, RedisJobsConfig};
 use crate::runtime::worker::WorkerSettings;
 
 /// The whole worker configuration.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerConfig {
     /// Jobs this process runs at once. Default 8.
@@ -109,6 +109,9 @@ pub struct WorkerConfig {
     /// Scheduled refreshes of module sets (`[[schedules]]`, see [`schedule`]).
     #[serde(default)]
     pub schedules: Vec<ScheduleConfig>,
+    /// `[tracing]`: OpenTelemetry traces (off unless an OTLP endpoint is set).
+    #[serde(default)]
+    pub tracing: strata_service::trace::TracingConfig,
 }
 
 /// The `[server]` section.
@@ -131,6 +134,11 @@ impl Default for ServerConfig {
 
 impl ServiceConfig for WorkerConfig {
     const SERVICE: &'static str = "SYNC";
+    const BINARY: &'static str = "strata-sync";
+
+    fn tracing(&self) -> Option<&strata_service::trace::TracingConfig> {
+        Some(&self.tracing)
+    }
     const OVERRIDES: &'static [Override] = &[
         Override {
             name: "HTTP_LISTEN",

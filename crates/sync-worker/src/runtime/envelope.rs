@@ -7,6 +7,10 @@
 //!  "kind":"prefetch","payload":{"repository":"gocache","module":"example.com/m",…}}
 //! ```
 //!
+//! With tracing on, a job enqueued inside a trace also carries that trace's W3C `traceparent`
+//! (`"traceparent":"00-…-…-01"`), and the job's run continues the trace: a warm-up request and
+//! the fetches its jobs cause are one trace.
+//!
 //! Decoding is two-step: first the envelope, then the job from `kind` and `payload`, so a
 //! document whose job this build cannot read still yields its id, key and kind
 //! ([`DecodeError::Job`]) and can be dead-lettered with a reason.
@@ -60,6 +64,9 @@ pub struct Envelope {
     pub enqueued_at_ms: u64,
     /// Why the previous delivery failed, for logs and dead letters.
     pub last_error: Option<String>,
+    /// The W3C `traceparent` of the span that enqueued the job (tracing on), which its run
+    /// continues.
+    pub traceparent: Option<String>,
     /// The job.
     pub job: Job,
 }
@@ -97,6 +104,8 @@ struct WireOut<'a> {
     enqueued_at_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<&'a str>,
     #[serde(flatten)]
     job: &'a Job,
 }
@@ -112,6 +121,8 @@ struct WireIn {
     enqueued_at_ms: u64,
     #[serde(default)]
     last_error: Option<String>,
+    #[serde(default)]
+    traceparent: Option<String>,
     kind: String,
     #[serde(default)]
     payload: serde_json::Value,
@@ -131,6 +142,7 @@ impl Envelope {
             attempts: 0,
             enqueued_at_ms: unix_millis(),
             last_error: None,
+            traceparent: strata_service::trace::traceparent(&strata_service::trace::current()),
             job,
         }
     }
@@ -154,6 +166,7 @@ impl Envelope {
             attempts: self.attempts,
             enqueued_at_ms: self.enqueued_at_ms,
             last_error: self.last_error.as_deref(),
+            traceparent: self.traceparent.as_deref(),
             job: &self.job,
         };
         // Every field is a string, number or plain struct: serialising cannot fail, but a
@@ -186,6 +199,7 @@ impl Envelope {
             attempts: wire.attempts,
             enqueued_at_ms: wire.enqueued_at_ms,
             last_error: wire.last_error,
+            traceparent: wire.traceparent,
             job,
         })
     }

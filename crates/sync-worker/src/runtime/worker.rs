@@ -18,6 +18,7 @@ use futures::FutureExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::runtime::backoff::RetryPolicy;
 use crate::runtime::handler::{JobContext, JobError, JobHandler};
@@ -371,10 +372,26 @@ async fn decide(
         last_error: envelope.last_error.clone(),
         shutdown: shutdown.clone(),
     };
+    // With tracing on, the run continues the trace of whoever enqueued the job.
+    let span = strata_service::span!(
+        "sync.job",
+        otel.name = %format!("job {}", envelope.job.kind()),
+        job.kind = %envelope.job.kind(),
+        job.id = envelope.id.as_str(),
+        job.key = envelope.key.as_str(),
+        job.delivery = delivery.deliveries,
+    );
+    if let Some(traceparent) = &envelope.traceparent {
+        strata_service::trace::set_parent_from_traceparent(&span, traceparent);
+    }
     let started = Instant::now();
     let result = AssertUnwindSafe(shared.handler.run(&envelope.job, &context))
         .catch_unwind()
+        .instrument(span.clone())
         .await;
+    if !matches!(result, Ok(Ok(_))) {
+        strata_service::trace::set_error(&span, "the job did not complete");
+    }
     shared
         .metrics
         .duration

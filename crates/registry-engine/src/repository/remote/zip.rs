@@ -33,6 +33,7 @@ use strata_core::protocol::ArtifactKind;
 use strata_core::version::{ModuleVersion, Version};
 use strata_core::zip::{MAX_ZIP_FILE, check_zip_report};
 use tokio::io::AsyncReadExt;
+use tracing::Instrument;
 
 use super::{ExpectedSums, Inner, RemoteRepository};
 use crate::change::{Change, ChangeKind};
@@ -158,12 +159,22 @@ impl Inner {
             key: key.clone(),
             fill: fill.clone(),
         };
-        tokio::spawn(async move {
-            // Leaves the map when the task ends, however it ends.
-            let _entry = entry;
-            let (module, version) = key;
-            this.run_fill(&module, &version, &path, writer).await;
-        });
+        // The fill outlives the request that started it, but belongs to its trace.
+        let span = strata_service::span!(
+            "remote.fill",
+            otel.name = "fill zip",
+            module = key.0.as_str(),
+            version = key.1.as_str(),
+        );
+        tokio::spawn(
+            async move {
+                // Leaves the map when the task ends, however it ends.
+                let _entry = entry;
+                let (module, version) = key;
+                this.run_fill(&module, &version, &path, writer).await;
+            }
+            .instrument(span),
+        );
         Ok(fill)
     }
 
