@@ -7,7 +7,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= /var/tmp/strata-target
 CARGO ?= cargo
 
-.PHONY: help run test deps fmt-check lint monitoring-check unit fuzz-check fuzz-build bench build
+.PHONY: help run test deps fmt-check lint monitoring-check logging-check unit fuzz-check fuzz-build bench build
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -18,7 +18,7 @@ run: ## every tier in one process with embedded defaults (data in ./data; ARGS="
 build: ## build every binary (release)
 	$(CARGO) build --locked --release --workspace
 
-test: deps fmt-check lint monitoring-check unit fuzz-check ## install what tests need, then run every check and test
+test: deps fmt-check lint monitoring-check logging-check unit fuzz-check ## install what tests need, then run every check and test
 
 deps: ## install/verify the tools the tests need (idempotent; fails loudly)
 	@scripts/ensure-deps.sh
@@ -33,6 +33,9 @@ lint:
 
 monitoring-check: ## promtool/amtool: the alert and recording rules, their unit tests, the example configs
 	@scripts/check-monitoring.sh
+
+logging-check: ## the example log-shipping config, validated and run by a real OpenTelemetry Collector
+	@scripts/check-logging.sh
 
 unit:
 	$(CARGO) test --locked --workspace

@@ -91,4 +91,59 @@ apt_install promtool prometheus
 apt_install amtool prometheus-alertmanager
 # ---- end Prometheus tools -------------------------------------------------------------------------
 
+# ---- Jaeger (tests/e2e/tests/tracing.rs: the OTLP receiver the services export traces to) ----------
+# Built once from the Go module registry into a versioned directory outside the clone and reused:
+# it takes about ten minutes on two cores. Override the directory with STRATA_TOOLS_DIR.
+JAEGER_VERSION=v1.75.0
+TOOLS_DIR=${STRATA_TOOLS_DIR:-/var/tmp/strata-tools}
+ensure_jaeger() {
+  local dir="$TOOLS_DIR/jaeger-${JAEGER_VERSION#v}"
+  local bin="$dir/jaeger"
+  if [ -x "$bin" ] && "$bin" version >/dev/null 2>&1; then return 0; fi
+  echo "ensure-deps: building jaeger $JAEGER_VERSION into $dir (about ten minutes on two cores)" >&2
+  mkdir -p "$dir/src" || fail "cannot create $dir"
+  # && rather than set -e, which a subshell tested by || does not honour.
+  (
+    cd "$dir/src" &&
+      { [ -f go.mod ] || go mod init strata.local/jaeger-build >&2; } &&
+      go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION" >&2 &&
+      go build -o "$bin.tmp" github.com/jaegertracing/jaeger/cmd/jaeger >&2 &&
+      mv "$bin.tmp" "$bin"
+  ) || fail "building jaeger $JAEGER_VERSION failed (see above): the tracing end-to-end test needs it"
+  "$bin" version >/dev/null 2>&1 || fail "jaeger was built to $bin but does not run"
+}
+ensure_jaeger
+# ---- end Jaeger -----------------------------------------------------------------------------------
+
+# ---- OpenTelemetry Collector (scripts/check-logging.sh: deploy/logging/otel-collector.yaml) ----------
+# A minimal collector distribution (deploy/logging/collector: filelog, transform, routing,
+# elasticsearch, file, debug, file_storage, health_check), pinned to contrib v0.139.0 / core
+# v1.45.0 like the Jaeger above, so the module and build caches are shared (about seven minutes on
+# two busy cores with Jaeger's cache warm). Built once into a directory named after a hash of its
+# main.go, go.mod and go.sum (scripts/check-logging.sh computes the same name), so editing the
+# distribution rebuilds it. Override the directory with STRATA_TOOLS_DIR.
+OTELCOL_VERSION=v0.139.0
+otelcol_dir() {
+  local hash
+  hash=$(cat deploy/logging/collector/main.go deploy/logging/collector/go.mod deploy/logging/collector/go.sum | sha256sum | cut -c1-12)
+  echo "$TOOLS_DIR/otelcol-strata-${OTELCOL_VERSION#v}-$hash"
+}
+ensure_otelcol() {
+  local dir bin
+  dir=$(otelcol_dir) || fail "cannot read deploy/logging/collector"
+  bin="$dir/otelcol-strata"
+  if [ -x "$bin" ] && "$bin" components >/dev/null 2>&1; then return 0; fi
+  echo "ensure-deps: building otelcol-strata (collector $OTELCOL_VERSION) into $dir (a few minutes)" >&2
+  mkdir -p "$dir" || fail "cannot create $dir"
+  # && rather than set -e, which a subshell tested by || does not honour.
+  (
+    cd deploy/logging/collector &&
+      go build -trimpath -o "$bin.tmp" . >&2 &&
+      mv "$bin.tmp" "$bin"
+  ) || fail "building the OpenTelemetry Collector in deploy/logging/collector failed (see above): make logging-check needs it"
+  "$bin" components >/dev/null 2>&1 || fail "otelcol-strata was built to $bin but does not run"
+}
+ensure_otelcol
+# ---- end OpenTelemetry Collector ------------------------------------------------------------------
+
 echo "ensure-deps: ok (cargo $(cargo --version | cut -d' ' -f2), $(go env GOVERSION))"
