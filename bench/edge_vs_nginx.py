@@ -8,12 +8,23 @@ its disk tier), puts an edge in front of it and warms it, then writes the bytes 
 an nginx document root. Then `wrk --latency` measures each {target} x {edge, nginx}, alternating
 the servers, for several rounds after a short warm-up, and prints medians and edge/nginx ratios.
 
+With --baseline-edge, a second edge from that binary (its own config, cache directory and port, in
+front of the same registry, warmed the same way) joins every round's alternation, gets its own
+rows, and the summary adds current/baseline ratios: "no regression" measured in the same run.
+--edge-env KEY=VALUE (repeatable) sets a variable for the current edge only, e.g.
+OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 to measure the cost of tracing. Every OTEL_*
+variable of the caller's environment is removed from the registry's and both edges' environments,
+so tracing is off unless --edge-env turns it on.
+
 Usage: edge_vs_nginx.py --registry BIN --edge BIN --nginx BIN --workdir DIR
                         [--seconds 10] [--rounds 3] [--connections 64] [--threads 2]
                         [--disk-zip-mib 4] [--targets info,zip,disk-zip]
+                        [--baseline-edge BIN] [--edge-env KEY=VALUE ...]
 Defaults come from BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_THREADS,
-BENCH_DISK_ZIP_MIB, BENCH_TARGETS. Stdlib only. Reports numbers; never fails on a threshold (it does fail if a
-server answers anything but 200, since such numbers would mean nothing).
+BENCH_DISK_ZIP_MIB, BENCH_TARGETS, BENCH_BASELINE_EDGE and BENCH_EDGE_ENV (KEY=VALUE pairs separated
+by spaces, shell quoting allowed; ignored if any --edge-env is given). Stdlib only. Reports numbers;
+never fails on a threshold (it does fail if a server answers anything but 200, since such numbers
+would mean nothing).
 """
 import argparse
 import hashlib
@@ -22,6 +33,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -68,8 +80,13 @@ def record_pid(workdir, pid):
 
 def start(workdir, name, cmd, log_path, env=None):
     log = open(log_path, "wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
-    log.close()
+    try:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                stdin=subprocess.DEVNULL)
+    except OSError as e:
+        die(f"could not start {name} ({cmd[0]}): {e}")
+    finally:
+        log.close()
     processes.append((name, proc))
     record_pid(workdir, proc.pid)
     return proc
@@ -97,15 +114,19 @@ def http(method, url, body=None, headers=None, timeout=30):
         return e.code, dict(e.headers), e.read()
 
 
-def wait_ready(name, proc, url, log_path, timeout=60):
+def wait_ready(name, proc, url, log_path, timeout=60, exit_fatal=True):
+    """Waits for `url` to answer 200. If the process exits first: dies, or with
+    exit_fatal=False returns False."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            if not exit_fatal:
+                return False
             die(f"{name} exited with status {proc.returncode} while starting:\n{tail(log_path)}")
         try:
             status, _, _ = http("GET", url, timeout=2)
             if status == 200:
-                return
+                return True
         except (urllib.error.URLError, ConnectionError, OSError):
             pass
         time.sleep(0.1)
@@ -168,13 +189,17 @@ permissions = {{ {REPO} = ["read", "deploy"] }}
 """
 
 
-def edge_config(workdir, port, reg_http, reg_grpc):
+def edge_config(cache_dir, port, admin_port, reg_http, reg_grpc):
+    # admin_listen (/metrics, /readyz) on a free port rather than the default 127.0.0.1:9181,
+    # which two edges cannot share (nor an edge and anything else using it); None leaves the line
+    # out, for edges older than that setting.
+    admin = "" if admin_port is None else f'admin_listen = "127.0.0.1:{admin_port}"\n'
     return f"""\
 events = {{ kind = "none" }}
 
 [server]
 listen = "127.0.0.1:{port}"
-
+{admin}
 [[routes]]
 prefix = "/"
 repository = "{REPO}"
@@ -185,7 +210,7 @@ grpc = "http://127.0.0.1:{reg_grpc}"
 http = "http://127.0.0.1:{reg_http}"
 
 [cache]
-dir = "{workdir}/edge-cache"
+dir = "{cache_dir}"
 """
 
 
@@ -245,7 +270,7 @@ def publish(reg_http, data):
         die(f"publishing failed with {status}: {body.decode(errors='replace')}")
 
 
-def warm(edge_url, path, want):
+def warm(edge_url, path, want, name="edge"):
     """Requests `path` until the edge answers from the tier `want`; returns the bytes."""
     seen = []
     for _ in range(5):
@@ -253,10 +278,61 @@ def warm(edge_url, path, want):
         cache = {k.lower(): v for k, v in headers.items()}.get("x-strata-cache", "-")
         seen.append(f"{status} {cache}")
         if status != 200:
-            die(f"edge answered {status} for {path}: {body.decode(errors='replace')}")
+            die(f"{name} answered {status} for {path}: {body.decode(errors='replace')}")
         if cache == want:
             return body
-    die(f"edge never answered {path} from {want}: {', '.join(seen)}")
+    die(f"{name} never answered {path} from {want}: {', '.join(seen)}")
+
+
+def parse_env_pairs(pairs, source):
+    """KEY=VALUE strings -> [(key, value)], in order; dies on anything else."""
+    out = []
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            die(f"{source}: expected KEY=VALUE, got {pair!r}")
+        out.append((key, value))
+    return out
+
+
+def server_env(extra=()):
+    """The caller's environment without its OTEL_* variables (so tracing is off unless asked
+    for), then `extra` on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(extra)
+    return env
+
+
+def start_edge(work, name, binary, conf_path, cache_dir, ports, registry_ports, log_path, env):
+    """Writes an edge's config, starts it and waits for /healthz; returns (Popen, url)."""
+    port, admin_port = ports
+    with open(conf_path, "w") as f:
+        f.write(edge_config(cache_dir, port, admin_port, *registry_ports))
+    proc = start(work, name, [binary, "--config", conf_path], log_path, env=env)
+    url = f"http://127.0.0.1:{port}"
+    what = f"{name} ({binary}, config {conf_path})"
+    if wait_ready(what, proc, f"{url}/healthz", log_path, exit_fatal=False):
+        return proc, url
+    log = tail(log_path)
+    if "unknown field `admin_listen`" not in log:
+        die(f"{what} exited with status {proc.returncode} while starting:\n{log}")
+    # Older than server.admin_listen: such an edge has no admin listener, so nothing to move.
+    print(f"bench-edge: {name} does not know server.admin_listen (older build): "
+          f"starting it without that line", file=sys.stderr)
+    with open(conf_path, "w") as f:
+        f.write(edge_config(cache_dir, port, None, *registry_ports))
+    proc = start(work, name, [binary, "--config", conf_path], log_path, env=env)
+    wait_ready(what, proc, f"{url}/healthz", log_path)
+    return proc, url
+
+
+def describe_binary(path):
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return f"{path} ({e.strerror})"
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.st_mtime))
+    return f"{path} (modified {when}, {st.st_size / MIB:.1f} MiB)"
 
 
 # ---- wrk ----------------------------------------------------------------------------------------
@@ -357,11 +433,37 @@ def main():
     ap.add_argument("--warmup-seconds", type=int, default=2)
     ap.add_argument("--targets", default=os.environ.get("BENCH_TARGETS", "info,zip,disk-zip"),
                     help="comma-separated subset of info, zip, disk-zip")
+    ap.add_argument("--baseline-edge", default=os.environ.get("BENCH_BASELINE_EDGE") or None,
+                    metavar="BIN",
+                    help="also measure an edge started from BIN, side by side with --edge")
+    ap.add_argument("--edge-env", action="append", metavar="KEY=VALUE",
+                    help="a variable for the current edge only (repeatable; default: the "
+                         "space-separated pairs of BENCH_EDGE_ENV)")
     args = ap.parse_args()
     if args.seconds < 1 or args.rounds < 1 or args.connections < 1 or args.threads < 1:
         die("--seconds, --rounds, --connections and --threads must be at least 1")
     if args.threads > args.connections:
         die("wrk needs at least as many connections as threads")
+    if args.edge_env is not None:
+        args.edge_env = parse_env_pairs(args.edge_env, "--edge-env")
+    else:
+        raw = os.environ.get("BENCH_EDGE_ENV", "")
+        try:
+            words = shlex.split(raw)
+        except ValueError as e:
+            die(f"BENCH_EDGE_ENV={raw!r}: {e}")
+        args.edge_env = parse_env_pairs(words, "BENCH_EDGE_ENV")
+    binaries = [("--registry", args.registry), ("--edge", args.edge), ("--nginx", args.nginx)]
+    if args.baseline_edge:
+        binaries.append(("--baseline-edge", args.baseline_edge))
+    for flag, path in binaries:
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            die(f"{flag} {path}: not an executable file")
+    if args.baseline_edge:
+        args.baseline_edge = os.path.abspath(args.baseline_edge)
+        if os.path.samefile(args.baseline_edge, args.edge):
+            print(f"bench-edge: warning: --baseline-edge is the same file as --edge ({args.edge}): "
+                  f"this measures the edge against itself", file=sys.stderr)
 
     def on_term(signum, _frame):
         raise SystemExit(128 + signum)
@@ -380,15 +482,19 @@ def run(args):
     os.chmod(work, 0o755)
     for d in ("registry-data", "spool", "edge-cache", "www", "nginx-tmp"):
         os.makedirs(os.path.join(work, d), exist_ok=True)
+    baseline = "edge (baseline)" if args.baseline_edge else None
+    if baseline:
+        os.makedirs(os.path.join(work, "edge-baseline-cache"), exist_ok=True)
 
-    reg_http, reg_grpc, edge_port, nginx_port = (free_port() for _ in range(4))
+    reg_http, reg_grpc, edge_port, edge_admin, nginx_port, base_port, base_admin = (
+        free_port() for _ in range(7))
 
     # Registry, with the modules published.
     with open(f"{work}/registry.toml", "w") as f:
         f.write(registry_config(work, reg_http, reg_grpc))
     reg_log = f"{work}/registry.log"
     reg = start(work, "registry", [args.registry, "--config", f"{work}/registry.toml"], reg_log,
-                env={**os.environ, "RUST_LOG": "warn"})
+                env=server_env({"RUST_LOG": "warn"}))
     wait_ready("registry", reg, f"http://127.0.0.1:{reg_http}/healthz", reg_log)
 
     wanted = {t.strip() for t in args.targets.split(",") if t.strip()}
@@ -408,20 +514,29 @@ def run(args):
     for module, size in sorted({(t[1], t[3]) for t in targets}):
         publish(reg_http, module_zip(module, size))
 
-    # Edge: JSON access log (target strata_edge::access, level info) on stderr, to a file.
-    with open(f"{work}/edge.toml", "w") as f:
-        f.write(edge_config(work, edge_port, reg_http, reg_grpc))
+    # Edge: JSON access log (target strata_edge::access, level info) on stderr, to a file. No
+    # OTEL_* variable from the caller: tracing is on only if --edge-env sets it.
     edge_log = f"{work}/edge-access.log"
-    edge = start(work, "edge", [args.edge, "--config", f"{work}/edge.toml"], edge_log,
-                 env={**os.environ, "RUST_LOG": "info"})
-    edge_url = f"http://127.0.0.1:{edge_port}"
-    wait_ready("edge", edge, f"{edge_url}/healthz", edge_log)
+    edge_env = [("RUST_LOG", "info")] + args.edge_env
+    edge, edge_url = start_edge(work, "edge", args.edge, f"{work}/edge.toml", f"{work}/edge-cache",
+                                (edge_port, edge_admin), (reg_http, reg_grpc), edge_log,
+                                server_env(edge_env))
+
+    # The baseline edge: the same config but its own ports and cache directory; no --edge-env.
+    if baseline:
+        base_log = f"{work}/edge-baseline-access.log"
+        base, base_url = start_edge(work, baseline, args.baseline_edge,
+                                    f"{work}/edge-baseline.toml", f"{work}/edge-baseline-cache",
+                                    (base_port, base_admin), (reg_http, reg_grpc), base_log,
+                                    server_env({"RUST_LOG": "info"}))
 
     # Warm the edge; write the very bytes it serves where nginx serves them from.
     sizes = {}
     for name, module, ext, _, tier in targets:
         path = f"/{module}/@v/{VERSION}{ext}"
         body = warm(edge_url, path, tier)
+        if baseline and warm(base_url, path, tier, baseline) != body:
+            die(f"edge and {baseline} serve different bytes for {path}")
         dest = f"{work}/www{path}"
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         with open(dest, "wb") as f:
@@ -447,18 +562,43 @@ def run(args):
         if a != b:
             die(f"edge and nginx serve different bytes for {path}")
 
+    # The alternation order: with a baseline, the current edge runs between it and nginx, so both
+    # of its comparisons are with a neighbour, before it in one round and after it in the next.
     servers = {
         "edge": (edge_url, lambda: [edge.pid]),
         "nginx": (nginx_url, lambda: process_tree(ngx.pid)),
     }
+    if baseline:
+        servers = {baseline: (base_url, lambda: [base.pid]), **servers}
     cores = os.cpu_count() or 0
+    print("binaries:")
+    print(f"  edge{' (current)' if baseline else ''}: {describe_binary(os.path.abspath(args.edge))}")
+    if baseline:
+        same = " (the same file as the current edge)" if os.path.samefile(
+            args.baseline_edge, args.edge) else ""
+        print(f"  {baseline}: {describe_binary(args.baseline_edge)}{same}")
+    print(f"  nginx: {describe_binary(os.path.abspath(args.nginx))}")
+    print(f"  registry: {describe_binary(os.path.abspath(args.registry))}")
+    stripped = sorted(k for k in os.environ if k.startswith("OTEL_"))
+    print(f"edge env: {' '.join(shlex.quote(f'{k}={v}') for k, v in edge_env)}"
+          + (" (baseline: RUST_LOG=info)" if baseline else ""))
+    print("  removed from the caller's environment for the registry and the edge"
+          f"{'s' if baseline else ''}: "
+          + (", ".join(stripped) if stripped else "no OTEL_* variable was set"))
     print(f"edge vs nginx: warm GETs, wrk -t{args.threads} -c{args.connections} "
           f"-d{args.seconds}s --latency, {args.rounds} rounds alternating the servers "
           f"(after a {args.warmup_seconds}s warm-up each)")
-    print(f"  wrk, the edge and nginx share this machine's {cores} cores; the edge's tokio runtime "
-          f"and nginx's workers (worker_processes auto) get {cores} threads each")
-    print("  logging: both on, to files (edge: JSON access log on stderr to a file; nginx: "
-          "access_log combined) — production-like")
+    if baseline:
+        print(f"  wrk, the two edges and nginx share this machine's {cores} cores (the edge not "
+              f"being measured is idle); each edge's tokio runtime and nginx's workers "
+              f"(worker_processes auto) get {cores} threads each")
+        print("  logging: all on, to files (edges: JSON access log on stderr to a file; nginx: "
+              "access_log combined) — production-like")
+    else:
+        print(f"  wrk, the edge and nginx share this machine's {cores} cores; the edge's tokio "
+              f"runtime and nginx's workers (worker_processes auto) get {cores} threads each")
+        print("  logging: both on, to files (edge: JSON access log on stderr to a file; nginx: "
+              "access_log combined) — production-like")
     print("  zip bytes are random (incompressible); nginx serves the bytes fetched from the edge "
           "(identical, checked) from disk, with sendfile; both keep connections alive "
           "(nginx keepalive_requests raised so it does not close one every 1000 requests)")
@@ -475,6 +615,7 @@ def run(args):
             run_wrk(args, url + path, args.warmup_seconds, pids())
     results = {(t[0], s): [] for t in targets for s in servers}
     order = list(servers)
+    width = max(5, *(len(s) for s in servers))
     for r in range(args.rounds):
         for name, module, ext, _, _ in targets:
             path = f"/{module}/@v/{VERSION}{ext}"
@@ -482,15 +623,27 @@ def run(args):
                 url, pids = servers[server]
                 res = run_wrk(args, url + path, args.seconds, pids())
                 results[(name, server)].append(res)
-                print(f"  round {r + 1} {name:<10} {server:<5} {res['rps']:>10.0f} req/s  "
+                print(f"  round {r + 1} {name:<10} {server:<{width}} {res['rps']:>10.0f} req/s  "
                       f"p99 {res['p99'] * 1000:7.2f} ms", file=sys.stderr)
                 if res["socket_errors"]:
                     print(f"  ({server} {name}: {res['socket_errors']})", file=sys.stderr)
 
+    def ratios_of(name, med, a, b):
+        x, y = med[a], med[b]
+        # Each round measured the servers back to back: the ratio within a round is immune to
+        # load that drifts between rounds (other work on the machine).
+        paired = statistics.median(
+            p["rps"] / q["rps"] for p, q in zip(results[(name, a)], results[(name, b)])
+        )
+        return (name, x["rps"] / y["rps"], paired, x["p99"] / y["p99"],
+                x["cpu"] / y["cpu"] if y["cpu"] else 0)
+
     print()
-    print(f"{'target':<10} {'server':<6} {'req/s':>10} {'p99 ms':>8} {'MiB/s':>9} "
+    col = max(6, *(len(s) for s in servers))
+    print(f"{'target':<10} {'server':<{col}} {'req/s':>10} {'p99 ms':>8} {'MiB/s':>9} "
           f"{'CPU us/req':>10}   (medians of {args.rounds})")
     ratios = []
+    base_ratios = []
     for name, *_ in targets:
         med = {}
         for server in servers:
@@ -502,33 +655,45 @@ def run(args):
                 "cpu": statistics.median(x["cpu"] / max(x["requests"], 1) for x in runs),
             }
             med[server] = m
-            print(f"{name:<10} {server:<6} {m['rps']:>10.0f} {m['p99'] * 1000:>8.2f} "
+            print(f"{name:<10} {server:<{col}} {m['rps']:>10.0f} {m['p99'] * 1000:>8.2f} "
                   f"{m['bps'] / MIB:>9.1f} {m['cpu'] * 1e6:>10.1f}")
-        e, n = med["edge"], med["nginx"]
-        # Each round measured edge and nginx back to back: the ratio within a round is immune to
-        # load that drifts between rounds (other work on the machine).
-        paired = statistics.median(
-            a["rps"] / b["rps"] for a, b in zip(results[(name, "edge")], results[(name, "nginx")])
-        )
-        ratios.append((name, e["rps"] / n["rps"], paired, e["p99"] / n["p99"],
-                       e["cpu"] / n["cpu"] if n["cpu"] else 0))
+        ratios.append(ratios_of(name, med, "edge", "nginx"))
+        if baseline:
+            base_ratios.append(ratios_of(name, med, "edge", baseline))
     print()
     print(f"{'edge/nginx':<10} {'req/s':>8} {'paired':>8} {'p99':>8} {'CPU/req':>8}   "
           f"(ratios of the medians; paired = median of the per-round req/s ratios; "
           f"aim: req/s >= 0.8)")
     for name, rps, paired, p99, cpu in ratios:
         print(f"{name:<10} {rps:>8.2f} {paired:>8.2f} {p99:>8.2f} {cpu:>8.2f}")
+    if baseline:
+        print()
+        print(f"{'edge/base':<10} {'req/s':>8} {'paired':>8} {'p99':>8} {'CPU/req':>8}   "
+              f"(current/baseline, same ratios; 1.00 = no change: higher req/s and lower p99 "
+              f"and CPU/req are better)")
+        for name, rps, paired, p99, cpu in base_ratios:
+            print(f"{name:<10} {rps:>8.2f} {paired:>8.2f} {p99:>8.2f} {cpu:>8.2f}")
     edge_mem = memory_kib(edge.pid)
     ngx_rss = sum(memory_kib(p).get("VmRSS", 0) for p in process_tree(ngx.pid))
     print()
     print(f"edge RSS after the run: VmRSS {edge_mem.get('VmRSS', 0) / 1024:.1f} MiB, "
           f"VmHWM (peak) {edge_mem.get('VmHWM', 0) / 1024:.1f} MiB "
           f"(nginx master + workers VmRSS: {ngx_rss / 1024:.1f} MiB)")
+    if baseline:
+        base_mem = memory_kib(base.pid)
+        print(f"{baseline} RSS after the run: VmRSS {base_mem.get('VmRSS', 0) / 1024:.1f} MiB, "
+              f"VmHWM (peak) {base_mem.get('VmHWM', 0) / 1024:.1f} MiB")
     with open(edge_log, "rb") as f:
         edge_lines = sum(1 for _ in f)
     with open(f"{work}/nginx-access.log", "rb") as f:
         nginx_lines = sum(1 for _ in f)
-    print(f"access log lines written: edge {edge_lines}, nginx {nginx_lines}")
+    if baseline:
+        with open(base_log, "rb") as f:
+            base_lines = sum(1 for _ in f)
+        print(f"access log lines written: edge {edge_lines}, {baseline} {base_lines}, "
+              f"nginx {nginx_lines}")
+    else:
+        print(f"access log lines written: edge {edge_lines}, nginx {nginx_lines}")
 
 
 if __name__ == "__main__":

@@ -53,7 +53,9 @@ def datasource_var():
 
 
 def panel(title, question, targets, unit="short", kind="timeseries", width=12, height=8):
-    """`targets`: (expr, legend) pairs. `question`: what the panel answers (its description)."""
+    """`targets`: (expr, legend) pairs. `question`: what the panel answers (its description).
+    A `table` panel runs its queries as instant queries in table format."""
+    extra = {"instant": True, "range": False, "format": "table"} if kind == "table" else {}
     return {
         "type": kind,
         "title": title,
@@ -62,7 +64,7 @@ def panel(title, question, targets, unit="short", kind="timeseries", width=12, h
         "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
         "options": {},
         "targets": [
-            {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend, "datasource": DS}
+            {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend, "datasource": DS, **extra}
             for i, (expr, legend) in enumerate(targets)
         ],
         "_size": (width, height),
@@ -150,14 +152,14 @@ edge = dashboard(
         panel("Responses by status", "Which statuses do clients get?",
               [(f"sum by (status) (rate(strata_edge_requests_total{{{E}}}[{RI}]))", "{{status}}")], "reqps"),
         panel("Hit ratio per tier", "Of the lookups each tier sees, how many does it answer?",
-              [(f'sum by (tier) (rate(strata_edge_cache_total{{{E},result="hit"}}[{RI}])) / sum by (tier) (rate(strata_edge_cache_total{{{E}}}[{RI}]))', "{{tier}}")], "percentunit"),
+              [(f'sum by (tier) (rate(strata_edge_cache_lookups_total{{{E},result="hit"}}[{RI}])) / sum by (tier) (rate(strata_edge_cache_lookups_total{{{E}}}[{RI}]))', "{{tier}}")], "percentunit"),
         panel("Cache lookups by tier and result", "Hits, misses and stale answers per tier.",
-              [(f"sum by (tier, result) (rate(strata_edge_cache_total{{{E}}}[{RI}]))", "{{tier}} {{result}}")], "ops"),
+              [(f"sum by (tier, result) (rate(strata_edge_cache_lookups_total{{{E}}}[{RI}]))", "{{tier}} {{result}}")], "ops"),
         panel("Latency p50 / p95 / p99 by kind", "How long until the answer starts, per request kind?",
               [(f"histogram_quantile({q}, sum by (kind, le) (rate(strata_edge_request_duration_seconds_bucket{{{E}}}[{RI}])))", f"{{{{kind}}}} p{int(q * 100)}")
                for q in (0.5, 0.95, 0.99)], "s", width=24),
         panel("Bytes served by kind", "How much does the edge send?",
-              [(f"sum by (kind) (rate(strata_edge_bytes_served_total{{{E}}}[{RI}]))", "{{kind}}")], "Bps"),
+              [(f"sum by (kind) (rate(strata_edge_served_bytes_total{{{E}}}[{RI}]))", "{{kind}}")], "Bps"),
         panel("Zip fills", "Cold zips downloaded into the disk tier, by outcome, and how many run now.",
               [(f"sum by (outcome) (rate(strata_edge_fills_total{{{E}}}[{RI}]))", "{{outcome}}"),
                (f"sum(strata_edge_fills_in_flight{{{E}}})", "in flight")], "short"),
@@ -205,6 +207,12 @@ registry = dashboard(
               [(f"sum by (repository, result) (rate(strata_registry_remote_metadata_total{{{R}}}[{RI}]))", "{{repository}} {{result}}")], "ops"),
         panel("Integrity violations", "Which remote repositories received bytes that failed verification?",
               [(f"sum by (repository) (increase(strata_registry_integrity_violations_total{{{R}}}[1h]))", "{{repository}}")], "short"),
+        panel("Fill duration p95 by artifact", "How long does a remote repository take to fetch, verify and store what it did not have?",
+              [(f"histogram_quantile(0.95, sum by (artifact, le) (rate(strata_registry_fill_duration_seconds_bucket{{{R}}}[{RI}])))", "{{artifact}}")], "s"),
+        panel("Checksum verification p95", "How long do checksum-database lookups take before an artifact may be stored, and do they fail?",
+              [(f"histogram_quantile(0.95, sum by (repository, outcome, le) (rate(strata_registry_checksum_verify_duration_seconds_bucket{{{R}}}[{RI}])))", "{{repository}} {{outcome}}")], "s"),
+        panel("Slowest modules (top 10)", "Which modules took longest to fill from the upstream in the last 15 to 30 minutes?",
+              [(f"topk(10, max by (repository, module, version, artifact) (strata_registry_slowest_fill_seconds{{{R}}}))", "")], "s", kind="table", width=24),
         panel("Storage latency p95 by operation", "Is the object store (fs or S3) slow?",
               [(f"histogram_quantile(0.95, sum by (operation, le) (rate(strata_registry_storage_operation_duration_seconds_bucket{{{R}}}[{RI}])))", "{{operation}}")], "s"),
         panel("Event outbox backlog", "Are change events waiting to reach Redis (and the edges)?",
@@ -239,7 +247,7 @@ sync = dashboard(
         panel("Index entries by result", "What becomes of each feed's entries?",
               [(f"sum by (feed, result) (rate(strata_sync_index_entries_total{{{W}}}[{RI}]))", "{{feed}} {{result}}")], "ops"),
         panel("Scrub progress", "How far is the current scrub pass of each repository?",
-              [(f"max by (repository) (strata_sync_scrub_progress{{{W}}})", "{{repository}}")], "percentunit"),
+              [(f"max by (repository) (strata_sync_scrub_progress_ratio{{{W}}})", "{{repository}}")], "percentunit"),
     ],
 )
 

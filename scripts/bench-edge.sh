@@ -8,10 +8,26 @@
 # BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_DISK_ZIP_MIB (4; a zip above the edge's
 # memory_zip_max_bytes, served from its disk tier; 0 leaves that row out), BENCH_TARGETS (a
 # subset of info,zip,disk-zip), BENCH_KEEP=1 keeps the work directory.
+# BENCH_BASELINE_EDGE=PATH also measures an edge started from that binary, side by side with the
+# one built here, and reports current/baseline ratios (copy an old build out of target/ first: this
+# run rebuilds target/release/strata-edge). BENCH_EDGE_ENV="KEY=VALUE ..." sets variables for the
+# current edge only (e.g. OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 for tracing on); the
+# caller's own OTEL_* variables never reach the servers. Arguments are passed on to
+# bench/edge_vs_nginx.py (--baseline-edge, --edge-env, --seconds, ...; paths relative to the repo root).
 set -euo pipefail
+fail() { echo "bench-edge: $*" >&2; exit 1; }
+
+# The baseline binary, resolved against the caller's directory before the cd below.
+baseline=()
+if [ -n "${BENCH_BASELINE_EDGE:-}" ]; then
+  base_path=$(realpath -e -- "$BENCH_BASELINE_EDGE" 2>/dev/null) \
+    || fail "BENCH_BASELINE_EDGE=$BENCH_BASELINE_EDGE does not exist"
+  [ -f "$base_path" ] && [ -x "$base_path" ] \
+    || fail "BENCH_BASELINE_EDGE=$BENCH_BASELINE_EDGE is not an executable file"
+  baseline=(--baseline-edge "$base_path")
+fi
 cd "$(dirname "$0")/.."
 
-fail() { echo "bench-edge: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1; }
 
 # nginx lives in /usr/sbin, which is not on every user's PATH.
@@ -56,9 +72,12 @@ NGINX=$(find_nginx) || fail "nginx was installed but is not found (looked on PAT
 need wrk || fail "wrk was installed but is still not on PATH"
 "$NGINX" -v >/dev/null 2>&1 || fail "$NGINX does not run"
 
+bin="${CARGO_TARGET_DIR:-target}/release"
+if [ -n "${base_path:-}" ] && [ "$base_path" = "$(realpath -m -- "$bin/strata-edge")" ]; then
+  fail "BENCH_BASELINE_EDGE is $bin/strata-edge, which this run rebuilds: copy the old build elsewhere first (cp $bin/strata-edge /tmp/strata-edge.baseline)"
+fi
 cargo build --locked --release -p strata-central-registry -p strata-edge-proxy >&2 \
   || fail "cargo build --release of the registry and the edge failed"
-bin="${CARGO_TARGET_DIR:-target}/release"
 for b in strata-registry strata-edge; do
   [ -x "$bin/$b" ] || fail "$bin/$b was not built"
 done
@@ -90,6 +109,6 @@ trap 'exit 143' TERM
 
 python3 bench/edge_vs_nginx.py \
   --registry "$bin/strata-registry" --edge "$bin/strata-edge" --nginx "$NGINX" \
-  --workdir "$work" "$@" &
+  --workdir "$work" ${baseline[@]+"${baseline[@]}"} "$@" &
 py_pid=$!
 wait "$py_pid"

@@ -61,9 +61,12 @@ impl Fallbacks {
             message,
             not_found,
         };
+        let mut headers = reqwest::header::HeaderMap::new();
+        strata_service::trace::inject_headers(&mut headers);
         let response = self
             .client
             .get(&url)
+            .headers(headers)
             .send()
             .await
             .map_err(|e| failed(e.to_string(), false))?;

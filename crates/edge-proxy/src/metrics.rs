@@ -4,8 +4,8 @@
 //! |---|---|---|
 //! | `strata_edge_requests_total` | `kind`, `status` | requests answered (`kind`: `list`, `latest`, `query`, `info`, `mod`, `zip`, `sumdb`, `other`) |
 //! | `strata_edge_request_duration_seconds` | `kind` | time to the response head |
-//! | `strata_edge_cache_total` | `tier`, `kind`, `result` | lookups: `tier` `memory`/`disk`, `result` `hit`/`miss`/`stale` (stale: served past TTL or after an event because no registry answered) |
-//! | `strata_edge_bytes_served_total` | `kind` | response body bytes |
+//! | `strata_edge_cache_lookups_total` | `tier`, `kind`, `result` | lookups: `tier` `memory`/`disk`, `result` `hit`/`miss`/`stale` (stale: served past TTL or after an event because no registry answered) |
+//! | `strata_edge_served_bytes_total` | `kind` | response body bytes |
 //! | `strata_edge_upstream_duration_seconds` | `registry` | registry call latency (to the first answer) |
 //! | `strata_edge_upstream_calls_total` | `registry`, `outcome` | `ok`, `answer` (a definite error such as not found), `failed`, `timeout`, `rejected` (circuit open) |
 //! | `strata_edge_registry_healthy` | `registry` | 1 while the circuit is closed |
@@ -161,9 +161,9 @@ impl Metrics {
             "Time to the response head",
             request_duration.clone(),
         );
-        r.register("strata_edge_cache", "Cache lookups", cache.clone());
+        r.register("strata_edge_cache_lookups", "Cache lookups", cache.clone());
         r.register(
-            "strata_edge_bytes_served",
+            "strata_edge_served_bytes",
             "Response body bytes",
             bytes_served.clone(),
         );

@@ -80,7 +80,7 @@ async fn methods_and_operational_endpoints() {
     assert_eq!(status, 200);
     for name in [
         "strata_edge_requests_total",
-        "strata_edge_cache_total",
+        "strata_edge_cache_lookups_total",
         "strata_edge_upstream_duration_seconds",
         "strata_edge_fills_in_flight",
         "strata_edge_disk_bytes",

@@ -2,7 +2,8 @@
 //! a flipped byte in a cached remote zip is quarantined and fetched again (the bytes are right
 //! afterwards), a flipped byte in a published local go.mod is quarantined and reported; both
 //! show up as `integrity_violation` events on the registry's bus and in the worker's metrics.
-//! Also: a scrub resumes from its cursor, stops at a safe point on shutdown, and the schedule
+//! Each quarantine also writes its `strata::audit` line (`event.action` `quarantine`, `user.name`
+//! `system`). Also: a scrub resumes from its cursor, stops at a safe point on shutdown, and the schedule
 //! enqueues each interval once however many workers look.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,6 +27,38 @@ use strata_testkit::{FixtureModule, dependency_graph};
 use support::{Stack, flip_last_byte, metric, mv, redis, redis_jobs, until, worker_toml};
 use tokio_util::sync::CancellationToken;
 
+/// The `strata::audit` JSON lines this test binary's code wrote (a process-wide subscriber,
+/// installed by the first caller; other targets are filtered out).
+fn audit_lines() -> Vec<serde_json::Value> {
+    use std::sync::{Mutex, OnceLock};
+    static LINES: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = LINES.get_or_init(|| {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Sink(Arc::clone(&lines));
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("strata::audit=info"))
+            .with_writer(move || sink.clone())
+            .try_init();
+        lines
+    });
+    String::from_utf8_lossy(&lines.lock().unwrap())
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 fn scrub_job(repo: Option<&str>) -> NewJob {
     NewJob::new(Job::Scrub {
         repository: repo.map(|r| RepoName::new(r).unwrap()),
@@ -48,6 +81,7 @@ async fn flipped_bytes_are_repaired_in_the_cache_and_quarantined_when_published(
         .as_ref()
         .map(|r| redis_jobs(&r.url(), "strata:jobs:scrub"))
         .unwrap_or_default();
+    audit_lines(); // installs the capture before anything is audited
     let public = dependency_graph(3);
     let stack = Stack::builder(&public).events(&events).start().await;
     // Rate-limited (1 MiB/s is far above these fixtures, so it only paces).
@@ -151,6 +185,24 @@ async fn flipped_bytes_are_repaired_in_the_cache_and_quarantined_when_published(
         violations[1]
     );
 
+    // Each quarantine is an audit line: the scrubber (`system`) moved the damaged bytes aside.
+    let quarantines: Vec<(String, String, String)> = audit_lines()
+        .iter()
+        .map(|l| &l["fields"])
+        .filter(|f| f["event.action"] == "quarantine")
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+            assert!(s("reason").contains("quarantine/"), "{f}");
+            (s("repository"), s("module"), s("user.name"))
+        })
+        .collect();
+    for (repo, module) in [("gocache", m0.as_str()), ("private", pm.as_str())] {
+        assert!(
+            quarantines.contains(&(repo.to_owned(), module.to_owned(), "system".to_owned())),
+            "no quarantine audit line for {repo} {module}: {quarantines:?}"
+        );
+    }
+
     // And in the worker's metrics.
     let text = worker.metrics().await;
     for (series, value) in [
@@ -166,7 +218,10 @@ async fn flipped_bytes_are_repaired_in_the_cache_and_quarantined_when_published(
             r#"strata_sync_scrub_versions_total{repository="private",outcome="quarantined"}"#,
             1.0,
         ),
-        (r#"strata_sync_scrub_progress{repository="gocache"}"#, 1.0),
+        (
+            r#"strata_sync_scrub_progress_ratio{repository="gocache"}"#,
+            1.0,
+        ),
     ] {
         assert_eq!(metric(&text, series), Some(value), "{series} in\n{text}");
     }

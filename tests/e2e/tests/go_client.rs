@@ -140,7 +140,7 @@ async fn go_downloads_a_30_module_graph_cold_then_warm() {
         "the warm round reached the fixture upstream"
     );
     let warm_metrics = edge.metrics().await;
-    let cache = "strata_edge_cache_total";
+    let cache = "strata_edge_cache_lookups_total";
     let zip = ("kind", "zip");
     let delta = |labels: &[(&str, &str)]| warm_metrics.delta(&cold_metrics, cache, labels);
     let (memory_hits, disk_hits) = (

@@ -206,6 +206,18 @@ async fn every_recording_rule_has_series_from_a_live_stack() {
         .await
         .unwrap();
     assert_eq!(unknown.status().as_u16(), 401);
+    // A delete by a token that may publish but not delete: refused, and audited.
+    let delete = client
+        .delete(format!(
+            "{}/api/go/private/{}/@v/v1.0.0.zip",
+            registry.http_url(),
+            published.path
+        ))
+        .bearer_auth(CI_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status().as_u16(), 403);
     stack.upstream.set_fail_status(Some(503));
     let failing = &modules[2];
     let (status, _, _) = get(
@@ -337,6 +349,28 @@ async fn every_recording_rule_has_series_from_a_live_stack() {
         "{audit:#?}"
     );
     assert!(audit.iter().all(|f| f["reason"].is_string()), "{audit:#?}");
+    let deletes: Vec<_> = audit
+        .iter()
+        .filter(|f| f["event.action"] == "delete")
+        .collect();
+    assert_eq!(deletes.len(), 1, "{audit:#?}");
+    assert_eq!(
+        (
+            &deletes[0]["event.outcome"],
+            &deletes[0]["user.name"],
+            &deletes[0]["repository"],
+            &deletes[0]["module"],
+            &deletes[0]["version"]
+        ),
+        (
+            &serde_json::json!("failure"),
+            &serde_json::json!("ci"),
+            &serde_json::json!("private"),
+            &serde_json::json!(published.path),
+            &serde_json::json!("v1.0.0")
+        ),
+        "{audit:#?}"
+    );
     let violation = audit
         .iter()
         .find(|f| f["event.action"] == "integrity_violation")

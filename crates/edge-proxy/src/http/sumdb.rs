@@ -106,6 +106,11 @@ pub(super) async fn handle(
         if let Some(a) = auth {
             get = get.header(header::AUTHORIZATION, a);
         }
+        if strata_service::trace::enabled() {
+            let mut headers = reqwest::header::HeaderMap::new();
+            strata_service::trace::inject_headers(&mut headers);
+            get = get.headers(headers);
+        }
         let started = Instant::now();
         let response = match get.send().await {
             Ok(r) if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => {

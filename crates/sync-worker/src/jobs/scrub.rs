@@ -21,7 +21,7 @@
 //!
 //! Metrics: `strata_sync_scrub_bytes_total{repository}`,
 //! `strata_sync_scrub_versions_total{repository,outcome}` (`intact`, `repaired`,
-//! `quarantined`, `repair_failed`) and `strata_sync_scrub_progress{repository}` (modules done /
+//! `quarantined`, `repair_failed`) and `strata_sync_scrub_progress_ratio{repository}` (modules done /
 //! total of the current pass).
 
 use std::collections::BTreeMap;
@@ -126,7 +126,7 @@ pub struct ScrubMetrics {
 }
 
 impl ScrubMetrics {
-    /// Registers the families (`scrub_bytes`, `scrub_versions`, `scrub_progress`) in the
+    /// Registers the families (`scrub_bytes`, `scrub_versions`, `scrub_progress_ratio`) in the
     /// worker's `strata_sync` registry.
     pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
         registry.register(
@@ -140,7 +140,7 @@ impl ScrubMetrics {
             self.versions.clone(),
         );
         registry.register(
-            "scrub_progress",
+            "scrub_progress_ratio",
             "Modules scrubbed / modules in the repository, for the current pass",
             self.progress.clone(),
         );

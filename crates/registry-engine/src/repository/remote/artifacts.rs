@@ -16,7 +16,7 @@ use strata_core::protocol::ArtifactKind;
 use strata_core::version::Version;
 
 use super::meta::parse_info;
-use super::{Inner, RemoteRepository, coalesced};
+use super::{FillTiming, Inner, RemoteRepository, coalesced};
 use crate::error::RegistryError;
 use crate::index::{BlobRef, Provenance, VersionEntry, VersionState};
 use crate::keys::{ArtifactKey, Digest};
@@ -129,6 +129,7 @@ impl Inner {
         if let Some(entry) = self.cached_entry(module, version).await? {
             return Ok(entry);
         }
+        let timing = FillTiming::start(module, version.as_str());
         // Both at once. The upstream's own answer decides a failure: its failure ends both at
         // once, and a failed checksum lookup waits for it, so a version the upstream does not
         // have is not found whichever of the two answers first.
@@ -153,7 +154,7 @@ impl Inner {
         let (expected, go_mod) = match both {
             Ok(both) => both,
             Err(e) => {
-                self.count_error("mod", &e);
+                self.count_error("mod", &e, &timing);
                 return Err(e);
             }
         };
@@ -161,7 +162,7 @@ impl Inner {
         if let Some(sums) = expected
             && sums.go_mod != h1
         {
-            self.count_fetch("mod", "integrity_violation");
+            self.count_fetch("mod", "integrity_violation", &timing);
             let detail = format!(
                 "{module}@{version}/go.mod from {}: checksum mismatch\n\
                  \tdownloaded: {h1}\n\tchecksum database: {}\n\n\
@@ -203,7 +204,7 @@ impl Inner {
                 Ok(Some(entry.clone()))
             })
             .await?;
-        self.count_fetch("mod", "ok");
+        self.count_fetch("mod", "ok", &timing);
         match stored {
             Some(entry) => Ok(entry),
             None => self
@@ -219,11 +220,12 @@ impl Inner {
         version: &Version,
         path: &str,
     ) -> Result<VersionEntry, RegistryError> {
+        let timing = FillTiming::start(module, version.as_str());
         let body = match self.upstream.get_bytes(path, MAX_INFO).await {
             Ok(body) => body,
             Err(e) => {
                 let e = self.upstream_error(path, e);
-                self.count_error("info", &e);
+                self.count_error("info", &e, &timing);
                 return Err(e);
             }
         };
@@ -259,7 +261,7 @@ impl Inner {
                 Ok(Some(entry.clone()))
             })
             .await?;
-        self.count_fetch("info", "ok");
+        self.count_fetch("info", "ok", &timing);
         match updated {
             Some(entry) => Ok(entry),
             None => self
@@ -278,7 +280,16 @@ impl Inner {
         if self.no_sum(module) {
             return Ok(None);
         }
-        self.verifier.expected(module, version).await.map(Some)
+        let started = std::time::Instant::now();
+        let expected = self.verifier.expected(module, version).await;
+        self.metrics
+            .verify_duration
+            .get_or_create(&crate::metrics::VerifyLabels {
+                repository: self.name.to_string(),
+                outcome: if expected.is_ok() { "ok" } else { "failed" },
+            })
+            .observe(started.elapsed().as_secs_f64());
+        expected.map(Some)
     }
 
     pub(super) fn blob_key(

@@ -11,7 +11,7 @@ use strata_core::path::ModulePath;
 use strata_core::semver;
 use strata_core::version::Version;
 
-use super::{Inner, RemoteRepository, coalesced};
+use super::{FillTiming, Inner, RemoteRepository, coalesced};
 use crate::error::RegistryError;
 use crate::keys::{MetaName, meta_key};
 use crate::metrics::MetadataLabels;
@@ -166,12 +166,17 @@ impl Inner {
             MetaName::Latest => "latest",
             MetaName::Query(_) => "query",
         };
+        let query = match name {
+            MetaName::Query(q) => q.as_str(),
+            _ => "",
+        };
+        let timing = FillTiming::start(module, query);
         let result = self.upstream.get_bytes(path, MAX_METADATA).await;
         let body = match result {
             Ok(body) => body,
             Err(e) => {
                 let e = self.upstream_error(path, e);
-                self.count_error(artifact, &e);
+                self.count_error(artifact, &e, &timing);
                 return Err(e);
             }
         };
@@ -200,7 +205,7 @@ impl Inner {
         };
         let json = serde_json::to_vec(&doc).map_err(|e| RegistryError::Internal(e.to_string()))?;
         self.store.put(&key, body_from_bytes(json)).await?;
-        self.count_fetch(artifact, "ok");
+        self.count_fetch(artifact, "ok", &timing);
         if let Some(previous) = previous
             && parse_list(&previous.body) != parse_list(&doc.body)
         {

@@ -24,7 +24,7 @@ mod zip;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use strata_core::path::ModulePath;
 use strata_core::pattern::match_prefix_patterns;
@@ -38,7 +38,7 @@ use crate::config::RemoteConfig;
 use crate::error::RegistryError;
 use crate::index::{IndexStore, VersionEntry, VersionIndex};
 use crate::keys::{MetaName, RepoName};
-use crate::metrics::{FetchLabels, Metrics, RepositoryLabels};
+use crate::metrics::{FetchLabels, FillLabels, Metrics, RepositoryLabels, SlowFill};
 use crate::storage::ObjectStore;
 use crate::upstream::{Upstream, UpstreamError};
 use strata_service::coalesce::Coalescer;
@@ -246,7 +246,9 @@ impl Inner {
             .map(|message| RegistryError::NotFound(format!("{message} (cached upstream answer)")))
     }
 
-    fn count_fetch(&self, artifact: &'static str, outcome: &'static str) {
+    /// Counts one finished fill of `artifact` by outcome, and times it (the duration
+    /// histogram and the slowest-fills list, see [`crate::metrics::SlowFills`]).
+    fn count_fetch(&self, artifact: &'static str, outcome: &'static str, fill: &FillTiming<'_>) {
         self.metrics
             .upstream_fetches
             .get_or_create(&FetchLabels {
@@ -255,10 +257,25 @@ impl Inner {
                 outcome,
             })
             .inc();
+        let seconds = fill.started.elapsed().as_secs_f64();
+        self.metrics
+            .fill_duration
+            .get_or_create(&FillLabels {
+                repository: self.name.to_string(),
+                artifact,
+            })
+            .observe(seconds);
+        self.metrics.slowest_fills.record(SlowFill {
+            repository: self.name.to_string(),
+            module: fill.module.as_str().to_owned(),
+            version: fill.version.to_owned(),
+            artifact,
+            seconds,
+        });
     }
 
-    fn count_error(&self, artifact: &'static str, e: &RegistryError) {
-        self.count_fetch(artifact, fetch_outcome(e));
+    fn count_error(&self, artifact: &'static str, e: &RegistryError, fill: &FillTiming<'_>) {
+        self.count_fetch(artifact, fetch_outcome(e), fill);
     }
 
     /// Reports bytes that failed verification: metric, event, log; the caller returns the
@@ -356,6 +373,25 @@ impl SumVerifier for crate::sumdb::ChecksumDb {
             zip: sums.zip,
             go_mod: sums.go_mod,
         })
+    }
+}
+
+/// What a fill was for and when it started, for its metrics.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FillTiming<'a> {
+    pub(super) module: &'a ModulePath,
+    /// The version, or the query of a metadata fill (empty for `list` and `latest`).
+    pub(super) version: &'a str,
+    pub(super) started: Instant,
+}
+
+impl<'a> FillTiming<'a> {
+    pub(super) fn start(module: &'a ModulePath, version: &'a str) -> Self {
+        Self {
+            module,
+            version,
+            started: Instant::now(),
+        }
     }
 }
 

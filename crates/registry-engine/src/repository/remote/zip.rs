@@ -185,21 +185,23 @@ impl Inner {
         path: &str,
         mut writer: FillWriter,
     ) {
+        let timing = super::FillTiming::start(module, version.as_str());
         let outcome = self.fill(module, version, path, &mut writer).await;
         match outcome {
             Ok((size, sha, h1)) => {
                 let fill = writer.fill().clone();
                 writer.verified(size, sha, h1.clone());
-                self.count_fetch("zip", "ok");
                 if let Err(e) = self.store_zip(module, version, &fill, size, sha, h1).await {
                     tracing::warn!(
                         repository = %self.name, %module, %version, error = %e,
                         "verified zip served but not stored; the next request fetches it again"
                     );
                 }
+                // Counted once stored: the fill's duration includes the storage write.
+                self.count_fetch("zip", "ok", &timing);
             }
             Err(e) => {
-                self.count_error("zip", &e);
+                self.count_error("zip", &e, &timing);
                 writer.failed(Arc::new(e));
             }
         }
