@@ -2,7 +2,7 @@
 //! ([`strata_service::bootstrap`]) around [`server::run`]. `src/main.rs` only calls [`main`], so
 //! other packages (the end-to-end tests) can build binaries that run exactly this code.
 //!
-//! Usage: `strata-registry --config FILE` (or `STRATA_REGISTRY_CONFIG`; the old `STRATA_CONFIG`
+//! Usage: `strata-registry [--check-config] --config FILE` (or `STRATA_REGISTRY_CONFIG`; the old `STRATA_CONFIG`
 //! still works, with a warning). Exits 64 on an invalid configuration, 1 when it cannot start.
 
 use std::process::ExitCode;

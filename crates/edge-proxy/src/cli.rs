@@ -2,7 +2,7 @@
 //! around [`run`]. `src/main.rs` only calls [`main`], so other packages (the end-to-end tests)
 //! can build binaries that run exactly this code.
 //!
-//! Usage: `strata-edge --config FILE` (or `STRATA_EDGE_CONFIG`). Exits 64 on an invalid
+//! Usage: `strata-edge [--check-config] --config FILE` (or `STRATA_EDGE_CONFIG`). Exits 64 on an invalid
 //! configuration, 1 when it cannot start.
 
 use std::process::ExitCode;

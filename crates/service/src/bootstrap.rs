@@ -3,7 +3,9 @@
 //!
 //! `strata-registry`, `strata-edge` and `strata-sync` each call [`main`] from their `cli`
 //! module. The command line is `--config FILE` (or `--config=FILE`), else the file named by
-//! `STRATA_<SERVICE>_CONFIG` (see [`crate::config`]). Exit statuses: 64 for a usage error or a
+//! `STRATA_<SERVICE>_CONFIG` (see [`crate::config`]); `--check-config` validates the
+//! configuration and exits without starting anything (for CI pipelines and init containers).
+//! Exit statuses: 64 for a usage error or a
 //! configuration that cannot be used, the [`Failure::exit_code`] of a failed run (1 unless the
 //! service says otherwise), 0 after a clean shutdown on SIGINT or SIGTERM.
 
@@ -35,20 +37,23 @@ where
     E: Failure,
 {
     let env = config::config_env(C::SERVICE);
-    let usage = format!("usage: {binary} --config FILE (or set {env})");
-    let path = match config_path(std::env::args().skip(1)) {
-        Ok(Some(path)) => path,
-        Ok(None) => match from_env::<C>(&env) {
+    let usage = format!("usage: {binary} [--check-config] --config FILE (or set {env})");
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{binary}: {message}\n{usage}");
+            return ExitCode::from(64);
+        }
+    };
+    let path = match args.config {
+        Some(path) => path,
+        None => match from_env::<C>(&env) {
             Some(path) => path,
             None => {
                 eprintln!("{usage}");
                 return ExitCode::from(64);
             }
         },
-        Err(message) => {
-            eprintln!("{binary}: {message}\n{usage}");
-            return ExitCode::from(64);
-        }
     };
     let loaded = match config::load::<C>(&path) {
         Ok(loaded) => loaded,
@@ -64,6 +69,13 @@ where
             return ExitCode::from(64);
         }
     };
+    if args.check_config {
+        for warning in &loaded.warnings {
+            eprintln!("{binary}: warning: {warning}");
+        }
+        println!("{binary}: configuration {} is valid", path.display());
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -119,22 +131,40 @@ fn from_env<C: ServiceConfig>(env: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// `--config FILE` or `--config=FILE` among `args`; `Ok(None)` when absent, an error for any
+/// The command line of a service binary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Args {
+    /// `--config FILE` or `--config=FILE`.
+    pub config: Option<PathBuf>,
+    /// `--check-config`: load and validate the configuration (file, overrides, named
+    /// variables, tracing settings), say so, and exit 0 — or 64 with the reason — without
+    /// starting anything.
+    pub check_config: bool,
+}
+
+/// Parses `args`: `--config FILE` (or `--config=FILE`) and `--check-config`; an error for any
 /// other argument.
-pub fn config_path(args: impl Iterator<Item = String>) -> Result<Option<PathBuf>, String> {
+pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut args = args;
-    let mut path = None;
+    let mut parsed = Args::default();
     while let Some(arg) = args.next() {
         if arg == "--config" {
             let value = args.next().ok_or("--config needs a file")?;
-            path = Some(PathBuf::from(value));
+            parsed.config = Some(PathBuf::from(value));
         } else if let Some(value) = arg.strip_prefix("--config=") {
-            path = Some(PathBuf::from(value));
+            parsed.config = Some(PathBuf::from(value));
+        } else if arg == "--check-config" {
+            parsed.check_config = true;
         } else {
             return Err(format!("unknown argument {arg:?}"));
         }
     }
-    Ok(path)
+    Ok(parsed)
+}
+
+/// `--config FILE` among `args` (see [`parse_args`]).
+pub fn config_path(args: impl Iterator<Item = String>) -> Result<Option<PathBuf>, String> {
+    parse_args(args).map(|a| a.config)
 }
 
 #[cfg(test)]
@@ -143,6 +173,24 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Option<PathBuf>, String> {
         config_path(args.iter().map(|s| (*s).to_owned()))
+    }
+
+    #[test]
+    fn parses_the_check_flag() {
+        let args = parse_args(
+            ["--check-config", "--config=w.toml"]
+                .iter()
+                .map(|s| (*s).to_owned()),
+        )
+        .unwrap();
+        assert_eq!(
+            args,
+            Args {
+                config: Some("w.toml".into()),
+                check_config: true
+            }
+        );
+        assert!(!parse_args(std::iter::empty()).unwrap().check_config);
     }
 
     #[test]

@@ -162,7 +162,10 @@ fn the_binary_exits_64_on_usage_and_configuration_errors() {
     )
     .unwrap();
     for (args, want) in [
-        (vec![], "usage: strata-sync --config FILE".to_owned()),
+        (
+            vec![],
+            "usage: strata-sync [--check-config] --config FILE".to_owned(),
+        ),
         (vec!["--bogus".to_owned()], "unknown argument".to_owned()),
         (
             vec!["--config".to_owned(), bad.display().to_string()],
@@ -186,6 +189,51 @@ fn the_binary_exits_64_on_usage_and_configuration_errors() {
         assert_eq!(output.status.code(), Some(64), "{args:?}: {stderr}");
         assert!(stderr.contains(&want), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn check_config_validates_without_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    // A listener nobody could bind: --check-config must not try.
+    std::fs::write(
+        &good,
+        "concurrency = 2\n[server]\nhttp = \"203.0.113.1:1\"\n",
+    )
+    .unwrap();
+    let output = binary()
+        .stdout(Stdio::piped())
+        .args(["--check-config", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("is valid"), "{stdout}");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "concurrency = 0\n").unwrap();
+    let output = binary()
+        .args(["--check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    // The tracing settings are part of the configuration.
+    let output = binary()
+        .args(["--check-config", "--config"])
+        .arg(&good)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+        .env("OTEL_TRACES_SAMPLER", "sometimes")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("unknown sampler"), "{stderr}");
 }
 
 #[test]
