@@ -7,7 +7,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= /var/tmp/strata-target
 CARGO ?= cargo
 
-.PHONY: help run test deps fmt-check lint monitoring-check logging-check unit fuzz-check fuzz-build bench build
+.PHONY: help run test deps fmt-check lint monitoring-check logging-check deploy-check unit fuzz-check fuzz-build bench build
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -18,7 +18,7 @@ run: ## every tier in one process with embedded defaults (data in ./data; ARGS="
 build: ## build every binary (release)
 	$(CARGO) build --locked --release --workspace
 
-test: deps fmt-check lint monitoring-check logging-check unit fuzz-check ## install what tests need, then run every check and test
+test: deps fmt-check lint monitoring-check logging-check unit deploy-check fuzz-check ## install what tests need, then run every check and test
 
 deps: ## install/verify the tools the tests need (idempotent; fails loudly)
 	@scripts/ensure-deps.sh
@@ -39,6 +39,13 @@ logging-check: ## the example log-shipping config, validated and run by a real O
 
 unit:
 	$(CARGO) test --locked --workspace
+
+deploy-check: ## Dockerfile, compose, Helm chart, kustomize: linted, schema-validated, and booted as real binaries
+	@scripts/deploy-tools.sh ensure
+	@scripts/check-compose.sh
+	@scripts/check-helm.sh
+	@scripts/check-k8s.sh
+	@scripts/check-chart-boot.sh
 
 fuzz-check: ## type-check the fuzz targets (no nightly needed)
 	$(CARGO) check --locked --manifest-path fuzz/Cargo.toml --bins

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The deployment tools the deploy checks use (scripts/check-deploy.sh): where they live, and, with
+# The deployment tools the deploy checks use (`make deploy-check`): where they live, and, with
 # `ensure`, building or installing any that are missing. Idempotent; fails loudly.
 #
 #   source scripts/deploy-tools.sh          # defines HELM, KUBECONFORM, KUSTOMIZE, DEPLOY_PY,
