@@ -36,24 +36,21 @@ Anything else — every other key of every file, every other variable — goes t
 unchanged, so a value a service rejects fails the boot (exit 64 is reported as such).
 """
 
-import datetime
 import base64
 import hashlib
-import hmac
 import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 import tomllib
-import urllib.error
-import urllib.request
 
-import yaml
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from boot_support import Fail, Processes, free_port, http, sigv4_put_bucket, stop_on_sigterm, tail  # noqa: E402
+from deploy_configs import load, secret_data  # noqa: E402
 
 central_path, edge_path, bin_dir, minio_bin, work, pidfile_path = sys.argv[1:7]
 
@@ -69,19 +66,11 @@ BAD_WARNINGS = re.compile(r"is not a setting of this service and is ignored|is d
 MODULE, VERSION = "go.corp.example.com/chart-check/hello", "v0.1.0"
 
 
-class Fail(Exception):
-    pass
-
-
 def say(msg):
     print(f"chart-boot: {msg}", file=sys.stderr, flush=True)
 
 
-def _terminate(signum, frame):
-    raise SystemExit(128 + signum)
-
-
-signal.signal(signal.SIGTERM, _terminate)
+stop_on_sigterm()
 
 substitutions = []
 
@@ -90,35 +79,7 @@ def subst(where, old, new, why):
     substitutions.append((where, old, new, why))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def http(method, url, body=None, headers=None, timeout=5):
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with NO_PROXY.open(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
 # ---- the rendered objects -----------------------------------------------------------------------
-def load(path):
-    return [d for d in yaml.safe_load_all(open(path)) if d]
-
-
-def secret_data(d):
-    data = {k: base64.b64decode(v).decode() for k, v in (d.get("data") or {}).items()}
-    data.update(d.get("stringData") or {})
-    return data
-
-
 class Pod:
     pass
 
@@ -426,86 +387,9 @@ def plan(p):
 
 
 # ---- processes ----------------------------------------------------------------------------------
-procs = []
-pidfile = open(pidfile_path, "a")
-
-
-def start(name, argv, env, cwd, log):
-    logf = open(log, "wb")
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=logf,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    pidfile.write(f"{proc.pid}\n")
-    pidfile.flush()
-    procs.append((name, proc, log))
-    return proc
-
-
-def tail(log, n=30):
-    try:
-        return "\n".join("    " + l for l in open(log, errors="replace").read().splitlines()[-n:])
-    except OSError:
-        return ""
-
-
-def wait_http(name, proc, log, url, deadline=60):
-    end, last = time.time() + deadline, None
-    while time.time() < end:
-        rc = proc.poll()
-        if rc is not None:
-            raise Fail(f"{name} exited with status {rc} before it was ready"
-                       + (" (64: the configuration was rejected)" if rc == 64 else "") + f":\n{tail(log)}")
-        try:
-            status, body = http("GET", url, timeout=2)
-            if status == 200:
-                return body
-            last = f"{status} {body[:300]!r}"
-        except OSError as e:
-            last = str(e)
-        time.sleep(0.2)
-    raise Fail(f"{name} not ready at {url} after {deadline}s (last: {last}):\n{tail(log)}")
-
-
-def stop_all():
-    for name, proc, log in reversed(procs):
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            say(f"{name} did not stop within 30 s of SIGTERM; killing it")
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-    mine = {str(proc.pid) for _, proc, _ in procs}
-    try:
-        keep = [l for l in open(pidfile_path) if l.strip() and l.strip() not in mine]
-        with open(pidfile_path, "w") as f:
-            f.writelines(keep)
-    except OSError:
-        pass
-
-
-def sigv4_put_bucket(endpoint_host, bucket, access_key, secret_key, region):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
-    payload = hashlib.sha256(b"").hexdigest()
-    headers = f"host:{endpoint_host}\nx-amz-content-sha256:{payload}\nx-amz-date:{amz_date}\n"
-    signed = "host;x-amz-content-sha256;x-amz-date"
-    creq = f"PUT\n/{bucket}\n\n{headers}\n{signed}\n{payload}"
-    scope = f"{day}/{region}/s3/aws4_request"
-    sts = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(creq.encode()).hexdigest()}"
-    k = ("AWS4" + secret_key).encode()
-    for part in (day, region, "s3", "aws4_request"):
-        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
-    sig = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
-    auth = f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, Signature={sig}"
-    return http("PUT", f"http://{endpoint_host}/{bucket}", body=b"",
-                headers={"Authorization": auth, "x-amz-date": amz_date, "x-amz-content-sha256": payload})
+processes = Processes(pidfile_path, say, grace=30)
+start, wait_http, stop_all = processes.start, processes.wait_http, processes.stop_all
+procs = processes.procs
 
 
 def ingress_stand_in(backend):

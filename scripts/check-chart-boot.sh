@@ -38,11 +38,7 @@ for tool in "$HELM" "$DEPLOY_PY"; do
   [ -x "$tool" ] || fail "$tool is missing: run scripts/deploy-tools.sh ensure"
 done
 "$DEPLOY_PY" -c 'import yaml, tomllib' 2>/dev/null || fail "$DEPLOY_PY lacks PyYAML or tomllib"
-BIN_DIR=${STRATA_BIN_DIR:-${CARGO_TARGET_DIR:-/var/tmp/strata-target}/debug}
-for b in strata-registry strata-edge strata-sync strata; do
-  [ -x "$BIN_DIR/$b" ] || fail "$BIN_DIR/$b is missing: build it with
-  CARGO_TARGET_DIR=${BIN_DIR%/debug} cargo build -p strata-central-registry -p strata-edge-proxy -p strata-sync-worker -p strata-cli --bins"
-done
+BIN_DIR=$(scripts/service-bins.sh) || fail "the service binaries could not be built"
 command -v redis-server >/dev/null || fail "redis-server is missing: run make deps (scripts/ensure-deps.sh)"
 command -v go >/dev/null || fail "go is missing"
 command -v openssl >/dev/null || fail "openssl is missing (the edge Ingress stand-in's certificate)"

@@ -56,16 +56,7 @@ step "yamllint deploy/compose"
 
 # ---- the boot test ---------------------------------------------------------------------------
 step "boot test: the compose services as real processes"
-BIN_DIR=${STRATA_BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}
-if [ -z "${STRATA_BIN_DIR:-}" ]; then
-  # The binaries of this checkout, never stale ones.
-  cargo build --locked -q -p strata-central-registry -p strata-edge-proxy -p strata-sync-worker \
-    -p strata-cli --bins || fail "building the service binaries failed"
-fi
-for b in strata-registry strata-edge strata-sync strata; do
-  [ -x "$BIN_DIR/$b" ] || fail "$BIN_DIR/$b is missing: build it with
-  CARGO_TARGET_DIR=${BIN_DIR%/debug} cargo build -p <crate> --bins (or set STRATA_BIN_DIR)"
-done
+BIN_DIR=$(scripts/service-bins.sh) || fail "the service binaries could not be built"
 command -v redis-server >/dev/null || fail "redis-server is missing: run make deps (scripts/ensure-deps.sh)"
 command -v go >/dev/null || fail "go is missing"
 MINIO=$(command -v minio || true)
@@ -103,8 +94,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 cat >"$WORK/boot.py" <<'PY'
-import datetime, hashlib, hmac, json, os, re, signal, socket, subprocess, sys, time, tomllib
-import shutil, urllib.error, urllib.request
+import hashlib, json, os, re, socket, subprocess, sys, time, tomllib
+import shutil
 
 # boot.py ROOT COMPOSE BIN_DIR MINIO WORK PIDFILE
 root, compose_rel, bin_dir, minio_bin, work, pidfile_path = sys.argv[1:7]
@@ -112,6 +103,10 @@ compose_path = os.path.join(root, compose_rel)
 compose_dir = os.path.dirname(compose_path)
 
 import yaml
+
+# The shared helpers of this checkout (ROOT may be a self-check's copy of deploy/compose).
+sys.path.insert(0, os.environ["STRATA_SCRIPTS_DIR"])
+from boot_support import Fail, Processes, free_port, sigv4_put_bucket, stop_on_sigterm, tail
 
 STRATA_BINARIES = {"strata-registry", "strata-edge", "strata-sync", "strata"}
 # Where each binary serves /healthz and /readyz: (TOML table, key, environment override).
@@ -126,9 +121,6 @@ PATH_KEYS = {"dir", "root", "spool_dir", "config", "cert", "key", "ca", "client_
 # Warnings of the shared config loader that mean a compose value does nothing.
 BAD_WARNINGS = re.compile(r"is not a setting of this service and is ignored|is deprecated|is ignored:")
 
-class Fail(Exception):
-    pass
-
 def _report(kind, err, tb):
     if issubclass(kind, Fail):
         say(f"FAIL: {err}")
@@ -136,27 +128,10 @@ def _report(kind, err, tb):
         sys.__excepthook__(kind, err, tb)
 sys.excepthook = _report
 
-def _terminate(signum, frame):
-    raise SystemExit(128 + signum)      # unwinds through `finally`, which stops every process
-signal.signal(signal.SIGTERM, _terminate)
+stop_on_sigterm()      # unwinds through `finally`, which stops every process
 
 def say(msg):
     print(f"boot-test: {msg}", file=sys.stderr, flush=True)
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-def http(method, url, body=None, headers=None, timeout=5):
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with NO_PROXY.open(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
 
 # ---- the compose file -------------------------------------------------------------------------
 with open(compose_path) as f:
@@ -403,70 +378,9 @@ for p in plans.values():
                        f"(it listens on {sorted(c for s, c in listeners if s == p.name)})")
 
 # ---- processes ----------------------------------------------------------------------------------
-procs = []
-pidfile = open(pidfile_path, "a")
-
-def start(name, argv, env, cwd, log):
-    logf = open(log, "wb")
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=logf,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    pidfile.write(f"{proc.pid}\n"); pidfile.flush()
-    procs.append((name, proc, log))
-    return proc
-
-def tail(log, n=40):
-    try:
-        lines = open(log, errors="replace").read().splitlines()
-    except OSError:
-        return ""
-    return "\n".join("    " + l for l in lines[-n:])
-
-def wait_http(name, proc, log, url, want=200, deadline=60):
-    end = time.time() + deadline
-    last = None
-    while time.time() < end:
-        rc = proc.poll()
-        if rc is not None:
-            raise Fail(f"{name} exited with status {rc} before it was ready"
-                       + (" (64: the configuration was rejected)" if rc == 64 else "")
-                       + f":\n{tail(log)}")
-        try:
-            status, body = http("GET", url, timeout=2)
-            if status == want:
-                return body
-            last = f"{status} {body[:300]!r}"
-        except OSError as e:
-            last = str(e)
-        time.sleep(0.3)
-    raise Fail(f"{name} not ready at {url} after {deadline}s (last: {last}):\n{tail(log)}")
-
-def stop_all():
-    """In reverse start order, each after the one started after it has exited: the edges and the
-    worker before the registry, the strata services before Redis and MinIO."""
-    for name, proc, log in reversed(procs):
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        try:
-            proc.wait(timeout=35)
-        except subprocess.TimeoutExpired:
-            say(f"{name} did not stop within 35 s of SIGTERM; killing it")
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-    # Forget the stopped ones: the shell's backstop signals only what is still ours.
-    mine = {str(proc.pid) for _, proc, _ in procs}
-    try:
-        with open(pidfile_path) as f:
-            keep = [l for l in f if l.strip() and l.strip() not in mine]
-        with open(pidfile_path, "w") as f:
-            f.writelines(keep)
-    except OSError:
-        pass
+processes = Processes(pidfile_path, say, grace=35)
+start, wait_http, stop_all = processes.start, processes.wait_http, processes.stop_all
+procs = processes.procs
 
 GO = shutil.which("go")
 REDIS_SERVER = shutil.which("redis-server")
@@ -475,24 +389,6 @@ REDIS_SERVER = shutil.which("redis-server")
 base_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.path.join(work, "home"),
             "TMPDIR": os.path.join(work, "tmp")}
 os.makedirs(base_env["HOME"]); os.makedirs(base_env["TMPDIR"])
-
-def sigv4_put_bucket(endpoint_host, bucket, access_key, secret_key, region="us-east-1"):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
-    payload = hashlib.sha256(b"").hexdigest()
-    headers = f"host:{endpoint_host}\nx-amz-content-sha256:{payload}\nx-amz-date:{amz_date}\n"
-    signed = "host;x-amz-content-sha256;x-amz-date"
-    creq = f"PUT\n/{bucket}\n\n{headers}\n{signed}\n{payload}"
-    scope = f"{day}/{region}/s3/aws4_request"
-    sts = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(creq.encode()).hexdigest()}"
-    k = ("AWS4" + secret_key).encode()
-    for part in (day, region, "s3", "aws4_request"):
-        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
-    sig = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
-    auth = f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, Signature={sig}"
-    return http("PUT", f"http://{endpoint_host}/{bucket}", body=b"",
-                headers={"Authorization": auth, "x-amz-date": amz_date,
-                         "x-amz-content-sha256": payload})
 
 def order(names):
     """The strata services in depends_on order."""
@@ -681,7 +577,8 @@ PY
 # run_driver ROOT WORKDIR: the boot test of ROOT's compose file. In the background, so that a
 # signal to this script reaches the trap at once (bash runs traps only between commands).
 run_driver() {
-  "$DEPLOY_PY" "$WORK/boot.py" "$1" "$COMPOSE" "$BIN_DIR" "$MINIO" "$2" "$WORK/pids" &
+  STRATA_SCRIPTS_DIR="$ROOT/scripts" \
+    "$DEPLOY_PY" "$WORK/boot.py" "$1" "$COMPOSE" "$BIN_DIR" "$MINIO" "$2" "$WORK/pids" &
   DRIVER=$!
   local rc=0
   wait "$DRIVER" || rc=$?

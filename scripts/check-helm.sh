@@ -307,9 +307,7 @@ print(f"check-helm:   {out}: " + ", ".join(f"{c}.toml + {c}.env.json" for c in s
 PY
 done
 
-TARGET=${CARGO_TARGET_DIR:-target}/debug
-cargo build --locked -q -p strata-central-registry -p strata-edge-proxy -p strata-sync-worker --bins \
-  || fail "building the service binaries failed"
+TARGET=$(scripts/service-bins.sh) || fail "the service binaries could not be built"
 boot_check() { # release dir, component
   local dir=$1 component=$2 bin scratch status
   case $component in

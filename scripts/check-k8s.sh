@@ -49,9 +49,7 @@ for target in "${targets[@]}"; do
 done
 
 # 3. The configurations load in the real services.
-bin="${CARGO_TARGET_DIR:-target}/debug"
-cargo build --locked -q -p strata-central-registry -p strata-edge-proxy -p strata-sync-worker --bins \
-  || fail "building the service binaries failed"
+bin=$(scripts/service-bins.sh) || fail "the service binaries could not be built"
 for overlay in k8s/overlays/*/; do
   name=$(basename "$overlay")
   "$DEPLOY_PY" scripts/deploy_configs.py check "$work/overlays-$name.yaml" "$work/configs-$name" "$bin" \
