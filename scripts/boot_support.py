@@ -70,6 +70,17 @@ def sigv4_put_bucket(endpoint_host, bucket, access_key, secret_key, region="us-e
                          "x-amz-content-sha256": payload})
 
 
+def create_bucket(endpoint_host, bucket, access_key, secret_key, region="us-east-1"):
+    """(status, body) of creating `bucket`. MinIO can report ready before it takes requests
+    (503 XMinioServerNotInitialized): that, and only that, is retried."""
+    for _ in range(60):
+        status, body = sigv4_put_bucket(endpoint_host, bucket, access_key, secret_key, region)
+        if status != 503:
+            break
+        time.sleep(0.5)
+    return status, body
+
+
 def tail(log, n=40):
     try:
         lines = open(log, errors="replace").read().splitlines()
@@ -116,6 +127,30 @@ class Processes:
                 last = str(e)
             time.sleep(0.2)
         raise Fail(f"{name} not ready at {url} after {deadline}s (last: {last}):\n{tail(log)}")
+
+    def wait_redis(self, port, log):
+        """Waits until the Redis on `port` answers PING."""
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise Fail(f"redis-server did not answer PING:\n{tail(log)}")
+
+    def start_minio(self, minio_bin, directory, port, env, log, deadline=90):
+        """MinIO serving `directory`/data on 127.0.0.1:`port` (its console on a free port),
+        with `env` (root credentials, region), once it reports ready."""
+        proc = self.start("minio", [minio_bin, "server", os.path.join(directory, "data"),
+                                    "--address", f"127.0.0.1:{port}",
+                                    "--console-address", f"127.0.0.1:{free_port()}",
+                                    "--certs-dir", os.path.join(directory, "certs")],
+                          {**env, "MINIO_BROWSER": "off", "MINIO_UPDATE": "off"}, directory, log)
+        self.wait_http("minio", proc, log, f"http://127.0.0.1:{port}/minio/health/ready",
+                       deadline=deadline)
+        return proc
 
     def stop_all(self):
         """In reverse start order, each after the one started after it has exited (edges and

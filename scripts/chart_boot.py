@@ -42,14 +42,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import tomllib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from boot_support import Fail, Processes, free_port, http, sigv4_put_bucket, stop_on_sigterm, tail  # noqa: E402
+from boot_support import Fail, Processes, create_bucket, free_port, http, stop_on_sigterm, tail  # noqa: E402
 from deploy_configs import load, secret_data  # noqa: E402
 
 central_path, edge_path, bin_dir, minio_bin, work, pidfile_path = sys.argv[1:7]
@@ -467,31 +466,15 @@ try:
     start("redis", [shutil.which("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1",
                     "--dir", rdir, "--save", "", "--appendonly", "no", "--daemonize", "no"],
           base_env, rdir, os.path.join(work, "redis.log"))
+    processes.wait_redis(redis_port, os.path.join(work, "redis.log"))
+    say(f"redis-server on 127.0.0.1:{redis_port} (Secret strata-redis url = {REDIS_URL})")
     mdir = os.path.join(work, "minio")
     os.makedirs(mdir)
-    mlog = os.path.join(work, "minio.log")
-    mproc = start("minio", [minio_bin, "server", os.path.join(mdir, "data"), "--address",
-                            f"127.0.0.1:{minio_port}", "--console-address", f"127.0.0.1:{free_port()}",
-                            "--certs-dir", os.path.join(mdir, "certs")],
-                  {**base_env, "MINIO_ROOT_USER": minio_key, "MINIO_ROOT_PASSWORD": minio_secret,
-                   "MINIO_REGION": region, "MINIO_BROWSER": "off", "MINIO_UPDATE": "off"}, mdir, mlog)
-    for _ in range(100):
-        try:
-            with socket.create_connection(("127.0.0.1", redis_port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        raise Fail(f"redis-server did not answer PING:\n{tail(os.path.join(work, 'redis.log'))}")
-    say(f"redis-server on 127.0.0.1:{redis_port} (Secret strata-redis url = {REDIS_URL})")
-    wait_http("minio", mproc, mlog, f"http://127.0.0.1:{minio_port}/minio/health/ready", deadline=60)
-    for _ in range(60):
-        status, body = sigv4_put_bucket(f"127.0.0.1:{minio_port}", bucket, minio_key, minio_secret, region)
-        if status != 503:
-            break
-        time.sleep(0.5)
+    processes.start_minio(minio_bin, mdir, minio_port,
+                          {**base_env, "MINIO_ROOT_USER": minio_key,
+                           "MINIO_ROOT_PASSWORD": minio_secret, "MINIO_REGION": region},
+                          os.path.join(work, "minio.log"), deadline=60)
+    status, body = create_bucket(f"127.0.0.1:{minio_port}", bucket, minio_key, minio_secret, region)
     if status != 200:
         raise Fail(f"creating bucket {bucket} in MinIO failed: {status} {body[:400]!r}")
     say(f"minio on 127.0.0.1:{minio_port} (region {region}); bucket {bucket} created; "

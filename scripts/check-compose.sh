@@ -94,7 +94,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 cat >"$WORK/boot.py" <<'PY'
-import hashlib, json, os, re, socket, subprocess, sys, time, tomllib
+import hashlib, json, os, re, subprocess, sys, time, tomllib
 import shutil
 
 # boot.py ROOT COMPOSE BIN_DIR MINIO WORK PIDFILE
@@ -106,7 +106,7 @@ import yaml
 
 # The shared helpers of this checkout (ROOT may be a self-check's copy of deploy/compose).
 sys.path.insert(0, os.environ["STRATA_SCRIPTS_DIR"])
-from boot_support import Fail, Processes, free_port, sigv4_put_bucket, stop_on_sigterm, tail
+from boot_support import Fail, Processes, create_bucket, free_port, stop_on_sigterm, tail
 
 STRATA_BINARIES = {"strata-registry", "strata-edge", "strata-sync", "strata"}
 # Where each binary serves /healthz and /readyz: (TOML table, key, environment override).
@@ -416,28 +416,15 @@ try:
                     "--bind", "127.0.0.1", "--dir", rdir, "--daemonize", "no"],
           base_env, rdir, os.path.join(work, "redis.log"))
     rport = listeners[("redis", redis_port)]
-    for _ in range(100):
-        try:
-            with socket.create_connection(("127.0.0.1", rport), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        raise Fail(f"redis-server did not answer PING:\n{tail(os.path.join(work, 'redis.log'))}")
+    processes.wait_redis(rport, os.path.join(work, "redis.log"))
     say(f"redis-server on 127.0.0.1:{rport} (compose redis:{redis_port})")
 
     # MinIO, with the compose service's root credentials.
     menv = env_of(services["minio"])
     mdir = os.path.join(work, "minio"); os.makedirs(mdir)
     mport = listeners[("minio", minio_port)]
-    mlog = os.path.join(work, "minio.log")
-    mproc = start("minio", [minio_bin, "server", os.path.join(mdir, "data"), "--address",
-                            f"127.0.0.1:{mport}", "--console-address", f"127.0.0.1:{free_port()}",
-                            "--certs-dir", os.path.join(mdir, "certs")],
-                  {**base_env, **menv, "MINIO_BROWSER": "off", "MINIO_UPDATE": "off"}, mdir, mlog)
-    wait_http("minio", mproc, mlog, f"http://127.0.0.1:{mport}/minio/health/ready", deadline=90)
+    processes.start_minio(minio_bin, mdir, mport, {**base_env, **menv},
+                          os.path.join(work, "minio.log"))
     say(f"minio on 127.0.0.1:{mport} (compose minio:{minio_port})")
 
     # The bucket, exactly as the minio-init job makes it: `mc mb [--ignore-existing] ALIAS/BUCKET`
@@ -455,13 +442,8 @@ try:
     key, secret, host, port = m.group(1), m.group(2), m.group(3), int(m.group(4))
     if (host, port) not in listeners:
         raise Fail(f"minio-init: MC_HOST_{alias} points at {host}:{port}, where nothing listens")
-    # MinIO can answer /minio/health/ready before it takes requests (503
-    # XMinioServerNotInitialized, as `mc` would see too): retry that, nothing else.
-    for _ in range(60):
-        status, body = sigv4_put_bucket(f"127.0.0.1:{listeners[(host, port)]}", bucket, key, secret)
-        if status != 503:
-            break
-        time.sleep(0.5)
+    # (create_bucket retries MinIO's 503 before it takes requests, as `mc` would.)
+    status, body = create_bucket(f"127.0.0.1:{listeners[(host, port)]}", bucket, key, secret)
     if status != 200 and not (status == 409 and "--ignore-existing" in icmd):
         raise Fail(f"minio-init: creating bucket {bucket} failed: {status} {body[:400]!r}")
     say(f"bucket {bucket} created with minio-init's credentials")
