@@ -466,6 +466,21 @@ try:
         wait_http(name, proc, log, f"http://127.0.0.1:{hport}/healthz")
         wait_http(name, proc, log, f"http://127.0.0.1:{hport}/readyz", deadline=30)
         ready[name] = hport
+        # Its compose health check, run as Docker would run it inside the container: the
+        # image's own `strata probe` against the service's port.
+        test = (p.svc.get("healthcheck") or {}).get("test")
+        if not (isinstance(test, list) and test[:3] == ["CMD", "strata", "probe"] and len(test) >= 4):
+            raise Fail(f"service {name}: healthcheck.test must be [CMD, strata, probe, "
+                       f"http://127.0.0.1:PORT/readyz], got {test!r}")
+        m = re.fullmatch(r"http://127\.0\.0\.1:(\d+)(/\S*)", test[-1])
+        if not m or (name, int(m.group(1))) not in listeners:
+            raise Fail(f"service {name}: its healthcheck probes {test[-1]}, where it does not listen")
+        probe_url = f"http://127.0.0.1:{listeners[(name, int(m.group(1)))]}{m.group(2)}"
+        probe = subprocess.run([os.path.join(bin_dir, "strata"), *test[2:-1], probe_url],
+                               capture_output=True, text=True, timeout=30)
+        if probe.returncode != 0:
+            raise Fail(f"service {name}: its healthcheck {' '.join(test[1:])} fails: {probe.stderr}")
+        say(f"{name}: its healthcheck `{' '.join(test[1:])}` passes")
         say(f"{name} ready: /healthz and /readyz 200 on 127.0.0.1:{hport} "
             f"(container port {local_to_container.get(hport, ('?', '?'))[1]})")
 

@@ -7,6 +7,7 @@
 mod hash;
 mod netrc;
 mod package;
+mod probe;
 mod publish;
 mod token;
 mod up;
@@ -60,6 +61,9 @@ enum Command {
     /// --listen, linked over real gRPC. Prints the GOPROXY line, the publish URL and, on the
     /// first start, the admin token (or takes it from STRATA_ADMIN_TOKEN). Stops on Ctrl-C.
     Up(up::UpArgs),
+    /// GET a URL and exit 0 on a 2xx answer, 1 otherwise (with the status and the answer's
+    /// start): the health check of the distroless image, which has no shell or curl.
+    Probe(probe::ProbeArgs),
 }
 
 /// A failure to report: every line is printed on stderr, then the process exits with status 1.
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         Command::Publish(args) => publish::run(&args),
         Command::Token(args) => token::run(&args),
         Command::Up(args) => up::run(&args),
+        Command::Probe(args) => probe::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

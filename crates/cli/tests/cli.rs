@@ -414,3 +414,65 @@ fn every_subcommand_has_help() {
         assert!(stdout(&out).contains("Usage"), "{sub:?}");
     }
 }
+
+/// `strata probe`: 0 on a 2xx answer, 1 with the status and body otherwise, 1 when nothing
+/// listens, and a clear refusal of what it does not probe.
+#[test]
+fn probe_exits_0_only_on_a_2xx_answer() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    let tmp = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // A tiny HTTP server: /ok answers 200, anything else 503 with a reason.
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(2) {
+            let mut stream = stream.unwrap();
+            let mut buf = [0u8; 1024];
+            let n = stream.read(&mut buf).unwrap();
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let (status, body) = if request.starts_with("GET /ok ") {
+                ("200 OK", "ok")
+            } else {
+                ("503 Service Unavailable", "storage is not answering")
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let ok = strata(&["probe", &format!("http://{addr}/ok")], tmp.path());
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let down = strata(&["probe", &format!("http://{addr}/readyz")], tmp.path());
+    assert_eq!(down.status.code(), Some(1));
+    assert!(stderr(&down).contains("503"), "{}", stderr(&down));
+    assert!(
+        stderr(&down).contains("storage is not answering"),
+        "{}",
+        stderr(&down)
+    );
+    // Nothing listening: a failure, not a hang.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let refused = strata(
+        &[
+            "probe",
+            "--timeout-ms",
+            "2000",
+            &format!("http://{closed}/readyz"),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let https = strata(&["probe", "https://127.0.0.1:1/readyz"], tmp.path());
+    assert_eq!(https.status.code(), Some(1));
+    assert!(
+        stderr(&https).contains("only http://"),
+        "{}",
+        stderr(&https)
+    );
+}
