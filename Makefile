@@ -12,8 +12,12 @@ CARGO ?= cargo
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
-run: ## every tier in one process with embedded defaults (data in ./data; ARGS="--listen 127.0.0.1:9000")
-	$(CARGO) run --locked --release -p strata-cli --bin strata -- up $(ARGS)
+# `make run` builds exactly what `make build` builds (the whole workspace, one feature
+# resolution) and then starts the binary: after `make build` it compiles nothing. (`cargo run -p
+# strata-cli` resolved features for that package alone and compiled the dependencies a second
+# time.)
+run: build ## every tier in one process with embedded defaults (data in ./data; ARGS="--listen 127.0.0.1:9000")
+	"$(CARGO_TARGET_DIR)/release/strata" up $(ARGS)
 
 build: ## build every binary (release)
 	$(CARGO) build --locked --release --workspace
