@@ -214,14 +214,17 @@ dir = "{cache_dir}"
 """
 
 
-def nginx_config(workdir, port):
-    t = f"{workdir}/nginx-tmp"
+def nginx_config(workdir, port, name="nginx", access_log=True):
+    """nginx serving {workdir}/www on `port`; `name` keeps each instance's files apart. Without
+    `access_log`, nginx at its fastest: the static-file limit of the machine."""
+    t = f"{workdir}/{name}-tmp"
+    log = f"access_log {workdir}/{name}-access.log combined;" if access_log else "access_log off;"
     return f"""\
 daemon off;
 master_process on;
 worker_processes auto;
-pid {workdir}/nginx.pid;
-error_log {workdir}/nginx-error.log warn;
+pid {workdir}/{name}.pid;
+error_log {workdir}/{name}-error.log warn;
 
 events {{
     worker_connections 4096;
@@ -234,7 +237,7 @@ http {{
         application/zip zip;
     }}
     default_type application/octet-stream;
-    access_log {workdir}/nginx-access.log combined;
+    {log}
     client_body_temp_path {t}/body;
     proxy_temp_path {t}/proxy;
     fastcgi_temp_path {t}/fastcgi;
@@ -480,14 +483,14 @@ def run(args):
     os.makedirs(work, exist_ok=True)
     # nginx's workers run as an unprivileged user when started by root: they must reach the files.
     os.chmod(work, 0o755)
-    for d in ("registry-data", "spool", "edge-cache", "www", "nginx-tmp"):
+    for d in ("registry-data", "spool", "edge-cache", "www", "nginx-tmp", "nginx-nolog-tmp"):
         os.makedirs(os.path.join(work, d), exist_ok=True)
     baseline = "edge (baseline)" if args.baseline_edge else None
     if baseline:
         os.makedirs(os.path.join(work, "edge-baseline-cache"), exist_ok=True)
 
-    reg_http, reg_grpc, edge_port, edge_admin, nginx_port, base_port, base_admin = (
-        free_port() for _ in range(7))
+    reg_http, reg_grpc, edge_port, edge_admin, nginx_port, base_port, base_admin, nolog_port = (
+        free_port() for _ in range(8))
 
     # Registry, with the modules published.
     with open(f"{work}/registry.toml", "w") as f:
@@ -555,6 +558,15 @@ def run(args):
     nginx_url = f"http://127.0.0.1:{nginx_port}"
     first = targets[0]
     wait_ready("nginx", ngx, f"{nginx_url}/{first[1]}/@v/{VERSION}{first[2]}", nginx_log)
+    # The same files from a second nginx without an access log: the machine's static-file limit.
+    with open(f"{work}/nginx-nolog.conf", "w") as f:
+        f.write(nginx_config(work, nolog_port, name="nginx-nolog", access_log=False))
+    nolog_log = f"{work}/nginx-nolog-stderr.log"
+    ngx_nolog = start(work, "nginx-nolog", [args.nginx, "-c", f"{work}/nginx-nolog.conf", "-p", work,
+                                            "-e", f"{work}/nginx-nolog-error.log"], nolog_log)
+    nolog_url = f"http://127.0.0.1:{nolog_port}"
+    wait_ready("nginx (no log)", ngx_nolog, f"{nolog_url}/{first[1]}/@v/{VERSION}{first[2]}",
+               nolog_log)
     for name, module, ext, _, _ in targets:
         path = f"/{module}/@v/{VERSION}{ext}"
         a = http("GET", edge_url + path)[2]
@@ -567,6 +579,7 @@ def run(args):
     servers = {
         "edge": (edge_url, lambda: [edge.pid]),
         "nginx": (nginx_url, lambda: process_tree(ngx.pid)),
+        "nginx (no log)": (nolog_url, lambda: process_tree(ngx_nolog.pid)),
     }
     if baseline:
         servers = {baseline: (base_url, lambda: [base.pid]), **servers}
@@ -593,12 +606,14 @@ def run(args):
               f"being measured is idle); each edge's tokio runtime and nginx's workers "
               f"(worker_processes auto) get {cores} threads each")
         print("  logging: all on, to files (edges: JSON access log on stderr to a file; nginx: "
-              "access_log combined) — production-like")
+              "access_log combined) — production-like; 'nginx (no log)' serves the same files "
+              "with access_log off: the static-file limit of this machine")
     else:
         print(f"  wrk, the edge and nginx share this machine's {cores} cores; the edge's tokio "
               f"runtime and nginx's workers (worker_processes auto) get {cores} threads each")
         print("  logging: both on, to files (edge: JSON access log on stderr to a file; nginx: "
-              "access_log combined) — production-like")
+              "access_log combined) — production-like; 'nginx (no log)' serves the same files "
+              "with access_log off: the static-file limit of this machine")
     print("  zip bytes are random (incompressible); nginx serves the bytes fetched from the edge "
           "(identical, checked) from disk, with sendfile; both keep connections alive "
           "(nginx keepalive_requests raised so it does not close one every 1000 requests)")
@@ -643,6 +658,7 @@ def run(args):
     print(f"{'target':<10} {'server':<{col}} {'req/s':>10} {'p99 ms':>8} {'MiB/s':>9} "
           f"{'CPU us/req':>10}   (medians of {args.rounds})")
     ratios = []
+    nolog_ratios = []
     base_ratios = []
     for name, *_ in targets:
         med = {}
@@ -658,6 +674,7 @@ def run(args):
             print(f"{name:<10} {server:<{col}} {m['rps']:>10.0f} {m['p99'] * 1000:>8.2f} "
                   f"{m['bps'] / MIB:>9.1f} {m['cpu'] * 1e6:>10.1f}")
         ratios.append(ratios_of(name, med, "edge", "nginx"))
+        nolog_ratios.append(ratios_of(name, med, "edge", "nginx (no log)"))
         if baseline:
             base_ratios.append(ratios_of(name, med, "edge", baseline))
     print()
@@ -665,6 +682,11 @@ def run(args):
           f"(ratios of the medians; paired = median of the per-round req/s ratios; "
           f"aim: req/s >= 0.8)")
     for name, rps, paired, p99, cpu in ratios:
+        print(f"{name:<10} {rps:>8.2f} {paired:>8.2f} {p99:>8.2f} {cpu:>8.2f}")
+    print()
+    print(f"{'edge/nginx, no log':<18} (the edge with its access log against nginx without one: "
+          f"the limit of this machine)")
+    for name, rps, paired, p99, cpu in nolog_ratios:
         print(f"{name:<10} {rps:>8.2f} {paired:>8.2f} {p99:>8.2f} {cpu:>8.2f}")
     if baseline:
         print()
