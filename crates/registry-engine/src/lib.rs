@@ -4,7 +4,8 @@
 //!
 //! Layers, bottom up: [`storage`] (one object-store trait, fs and S3 backends) and its [`keys`],
 //! [`index`] (the per-module version index, updated by compare-and-swap), [`upstream`] (fetches
-//! from a GOPROXY) and [`sumdb`] (checksum-database verification and proxying), [`repository`]
+//! from a GOPROXY) and [`sumdb`] (checksum-database verification and proxying), [`ledger`] (the
+//! registry's own checksum database: a signed transparent log in the store), [`repository`]
 //! (local, remote and virtual repositories), [`upload`] (spooled publishes), [`registry`]
 //! (repositories behind [`auth`] and their module patterns), [`maintenance`] (scrub and
 //! retention primitives), what a write [`change`]d and who is told, change [`events`] (the
@@ -22,6 +23,7 @@ pub mod error;
 pub mod events;
 pub mod index;
 pub mod keys;
+pub mod ledger;
 pub mod maintenance;
 pub mod metrics;
 mod open;

@@ -1,0 +1,222 @@
+//! Where a ledger lives in the object store (the layout is in the module documentation of
+//! [`super`]), and the typed reads and writes of it. Every key is built here, by one function
+//! per kind of object. Everything but the head is written once with `put_if_absent`, and all of
+//! it is a function of the record texts: a writer that finds an object already there compares
+//! it with what it would have written ([`LedgerStore::put_once`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use strata_core::path::ModulePath;
+use strata_core::sumdb::Tile;
+use strata_core::version::Version;
+
+use crate::storage::{
+    ETag, ObjectKey, ObjectStore, Operation, StorageError, body_from_bytes, read_body,
+};
+
+/// Largest object read: a data tile of 256 records of long module paths stays far below.
+const MAX_OBJECT_BYTES: usize = 4 << 20;
+
+/// Bytes of tiles kept in memory (tiles are immutable, so the copy never goes stale).
+const TILE_CACHE_BYTES: usize = 16 << 20;
+
+/// One ledger's objects in an object store, with a memory cache of tiles.
+#[derive(Debug)]
+pub(super) struct LedgerStore {
+    store: Arc<dyn ObjectStore>,
+    /// `ledger/<escaped name>`.
+    prefix: String,
+    tiles: Mutex<TileCache>,
+}
+
+#[derive(Debug, Default)]
+struct TileCache {
+    tiles: HashMap<Tile, Bytes>,
+    bytes: usize,
+}
+
+impl LedgerStore {
+    /// The objects of the ledger `name` in `store`; fails if the name cannot be a key.
+    pub(super) fn new(store: Arc<dyn ObjectStore>, name: &str) -> Result<Self, StorageError> {
+        let this = LedgerStore {
+            store,
+            prefix: format!("ledger/{}", escape_name(name)),
+            tiles: Mutex::default(),
+        };
+        this.head_key()?;
+        Ok(this)
+    }
+
+    /// `ledger/<name>/head`.
+    pub(super) fn head_key(&self) -> Result<ObjectKey, StorageError> {
+        ObjectKey::new(format!("{}/head", self.prefix))
+    }
+
+    /// `ledger/<name>/record/<id>`.
+    pub(super) fn record_key(&self, id: u64) -> Result<ObjectKey, StorageError> {
+        ObjectKey::new(format!("{}/record/{id}", self.prefix))
+    }
+
+    /// `ledger/<name>/index/<module>@<version>`, case-encoded.
+    pub(super) fn index_key(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+    ) -> Result<ObjectKey, StorageError> {
+        ObjectKey::new(format!(
+            "{}/index/{}@{}",
+            self.prefix,
+            module.escaped(),
+            version.escaped()
+        ))
+    }
+
+    /// `ledger/<name>/<tile path>`.
+    pub(super) fn tile_key(&self, tile: &Tile) -> Result<ObjectKey, StorageError> {
+        ObjectKey::new(format!("{}/{}", self.prefix, tile.path()))
+    }
+
+    /// The object and its etag; `None` if there is none.
+    pub(super) async fn read(
+        &self,
+        key: &ObjectKey,
+    ) -> Result<Option<(Bytes, ETag)>, StorageError> {
+        let object = match self.store.get(key).await {
+            Ok(object) => object,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let etag = object.meta.etag.clone();
+        let data = read_body(object.body, MAX_OBJECT_BYTES)
+            .await
+            .map_err(|source| StorageError::Body {
+                op: Operation::Get,
+                key: key.to_string(),
+                source,
+            })?;
+        Ok(Some((data, etag)))
+    }
+
+    /// Writes `data` under `key` unless the key is taken; `None` when written, else what the
+    /// key holds (objects of a ledger are never deleted, so it is there to read).
+    pub(super) async fn put_once(
+        &self,
+        key: &ObjectKey,
+        data: Bytes,
+    ) -> Result<Option<Bytes>, StorageError> {
+        match self.store.put_if_absent(key, body_from_bytes(data)).await {
+            Ok(_) => Ok(None),
+            Err(e) if e.is_conflict() => match self.read(key).await? {
+                Some((existing, _)) => Ok(Some(existing)),
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces the head: `put_if_match(expected)`, or `put_if_absent` when there was none.
+    /// `Ok(false)` when another writer replaced it first.
+    pub(super) async fn swap_head(
+        &self,
+        expected: Option<&ETag>,
+        data: Bytes,
+    ) -> Result<bool, StorageError> {
+        let key = self.head_key()?;
+        let body = body_from_bytes(data);
+        let written = match expected {
+            Some(etag) => self.store.put_if_match(&key, etag, body).await,
+            None => self.store.put_if_absent(&key, body).await,
+        };
+        match written {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_conflict() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A stored tile: the memory cache, then the store.
+    pub(super) async fn tile(&self, tile: &Tile) -> Result<Option<Bytes>, StorageError> {
+        if let Some(data) = self.cache().tiles.get(tile) {
+            return Ok(Some(data.clone()));
+        }
+        let data = self
+            .read(&self.tile_key(tile)?)
+            .await?
+            .map(|(data, _)| data);
+        if let Some(data) = &data {
+            self.remember(tile, data.clone());
+        }
+        Ok(data)
+    }
+
+    /// Remembers a tile just written or read.
+    pub(super) fn remember(&self, tile: &Tile, data: Bytes) {
+        let mut cache = self.cache();
+        if cache.bytes + data.len() > TILE_CACHE_BYTES {
+            *cache = TileCache::default();
+        }
+        cache.bytes += data.len();
+        if let Some(old) = cache.tiles.insert(*tile, data) {
+            cache.bytes -= old.len();
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, TileCache> {
+        // Every update leaves the cache consistent, so a poisoned lock is still usable.
+        self.tiles.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// `name` as one key segment: bytes outside the key alphabet, `/` and `=` become `=XX`, so
+/// distinct names never share or nest a prefix.
+fn escape_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!+@,".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("={b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::fs::FsStore;
+
+    #[test]
+    fn keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FsStore::open(dir.path()).unwrap());
+        let s = LedgerStore::new(store.clone(), "sum.corp.example").unwrap();
+        let m = ModulePath::new("example.com/Team/m").unwrap();
+        let v = Version::new("v1.0.0-RC1").unwrap();
+        assert_eq!(
+            s.index_key(&m, &v).unwrap().as_path(),
+            "ledger/sum.corp.example/index/example.com/!team/m@v1.0.0-!r!c1"
+        );
+        assert_eq!(
+            s.record_key(12).unwrap().as_path(),
+            "ledger/sum.corp.example/record/12"
+        );
+        let t = Tile {
+            h: 8,
+            l: -1,
+            n: 1234,
+            w: 5,
+        };
+        assert_eq!(
+            s.tile_key(&t).unwrap().as_path(),
+            "ledger/sum.corp.example/tile/8/data/x001/234.p/5"
+        );
+        let s = LedgerStore::new(store, "corp.example/sum=x").unwrap();
+        assert_eq!(
+            s.head_key().unwrap().as_path(),
+            "ledger/corp.example=2Fsum=3Dx/head"
+        );
+    }
+}
