@@ -99,7 +99,7 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
     let _traces = runtime
         .block_on(async { strata_service::telemetry::init_with_traces(traces.as_ref()) })
         .map_err(|e| Failure::msg(format!("tracing: {e}")))?;
-    runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         // Installed before anything starts: a SIGTERM after the banner drains every tier.
         let signal = strata_service::telemetry::shutdown_signal();
@@ -181,7 +181,9 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
             Some(reason) => Err(Failure::msg(reason)),
             None => Ok(()),
         }
-    })
+    });
+    strata_service::telemetry::flush();
+    outcome
 }
 
 fn describe_exit(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> String {

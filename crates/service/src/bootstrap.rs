@@ -102,7 +102,7 @@ where
         tracing::warn!("{} is deprecated: use {env}", C::CONFIG_WAS.join(" / "));
     }
     let config = loaded.config;
-    runtime.block_on(async {
+    let status = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let on_signal = shutdown.clone();
         // Installed before the service starts: a SIGTERM right after "listening" drains it.
@@ -120,7 +120,9 @@ where
                 ExitCode::from(e.exit_code())
             }
         }
-    })
+    });
+    telemetry::flush();
+    status
 }
 
 /// The file named by `env`, else by one of the service's old names for it.

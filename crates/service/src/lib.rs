@@ -3,7 +3,8 @@
 //!   runtime, shutdown signal, exit status) before its one `run(config, shutdown)`;
 //! - [`config`]: loading a configuration (TOML, then `STRATA_<SERVICE>_*` environment
 //!   overrides, then validation) with one [`config::ConfigError`];
-//! - [`telemetry`]: logging and the shutdown signal;
+//! - [`telemetry`]: logging and the shutdown signal; [`access_log`]: the access lines' buffered
+//!   fast path;
 //! - [`events`]: the change-event schema every tier agrees on, its two transports (an
 //!   in-process broadcast and Redis Streams) and the subscription consumers read;
 //! - [`tls`]: server TLS configurations from PEM files (optionally requiring client certificates);
@@ -21,6 +22,7 @@
 //! The registry composes the transports with its durable outbox into its event bus; edges and
 //! workers only subscribe.
 
+pub mod access_log;
 pub mod backoff;
 pub mod bootstrap;
 pub mod clock;

@@ -2,13 +2,33 @@
 //! signal shared by the binaries.
 
 /// Installs the JSON log subscriber without traces. Safe to call more than once (later calls do
-/// nothing).
+/// nothing). Access lines take the buffered fast path of [`crate::access_log`]; call [`flush`]
+/// before the process exits.
 pub fn init() {
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let logs = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(env_filter())
         .with_writer(std::io::stderr)
+        .with_filter(not_access())
+        .with_filter(env_filter());
+    let access = crate::access_log::AccessLayer.with_filter(env_filter());
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(access)
         .try_init();
+}
+
+/// Writes the access lines still buffered ([`crate::access_log`]). Every service calls it when
+/// it stops.
+pub fn flush() {
+    crate::access_log::flush();
+}
+
+/// Everything but the access events, which [`crate::access_log::AccessLayer`] writes.
+fn not_access() -> tracing_subscriber::filter::FilterFn {
+    tracing_subscriber::filter::filter_fn(|m| !crate::access_log::is_access(m.target()))
 }
 
 fn env_filter() -> tracing_subscriber::EnvFilter {
@@ -35,11 +55,16 @@ pub fn init_with_traces(
         .json()
         .event_format(TraceIdJson(tracing_subscriber::fmt::format().json()))
         .with_writer(std::io::stderr)
+        .with_filter(not_access())
         .with_filter(env_filter());
+    let access = crate::access_log::AccessLayer.with_filter(env_filter());
     let spans = otel.with_filter(filter::filter_fn(|m| {
         m.is_span() && m.target().starts_with("strata::trace")
     }));
-    let subscriber = tracing_subscriber::registry().with(logs).with(spans);
+    let subscriber = tracing_subscriber::registry()
+        .with(logs)
+        .with(access)
+        .with(spans);
     let dispatch = tracing::Dispatch::new(subscriber);
     let _ = crate::trace::DISPATCH.set(dispatch.downgrade());
     tracing::dispatcher::set_global_default(dispatch)
@@ -159,7 +184,7 @@ where
             return std::process::ExitCode::from(1);
         }
     };
-    runtime.block_on(async {
+    let status = runtime.block_on(async {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let on_signal = shutdown.clone();
         tokio::spawn(async move {
@@ -168,5 +193,7 @@ where
             on_signal.cancel();
         });
         service(shutdown).await
-    })
+    });
+    flush();
+    status
 }
