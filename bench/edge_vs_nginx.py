@@ -16,18 +16,61 @@ OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 to measure the cost of tracing
 variable of the caller's environment is removed from the registry's and both edges' environments,
 so tracing is off unless --edge-env turns it on.
 
+More servers in the same rounds, each with its own rows and edge/X ratios:
+- --all-in-one BIN: `BIN up` (the `strata` CLI, what `make run` starts: registry, edge and sync
+  worker in one process) with its embedded defaults in a fresh --data directory on free ports.
+  The same module zips are published to its local repository `private` (HTTP publish API, admin
+  token given through STRATA_ADMIN_TOKEN) and read through `/`, its virtual repository `go`.
+  One flag differs from the defaults: --upstream (the `gocache` remote's) is an empty local
+  GOPROXY, because a publish to `private` first asks that upstream whether the path is public
+  (the shadowing check) and the bench must not depend on proxy.golang.org. Its `.info` carries
+  its own publish time; its `.mod` and `.zip` are checked byte-identical to the edge's.
+- --peer NAME=URL[@PID] (repeatable): any GOPROXY already running (a goproxy, an Athens...). The
+  bench cannot publish to a peer, so it writes every module it publishes as a GOPROXY tree
+  (`<module>/@v/list`, `<module>/@v/<version>.{info,mod,zip}`, the edge's bytes) to
+  --goproxy-dir (default WORKDIR/goproxy; prints the path) before it first asks a peer. Start the
+  peer beforehand with that directory as its upstream: GOPROXY=file:///that/dir (goproxy,
+  Athens's go-command fetcher), plus GONOSUMDB=example.com/bench (or GOSUMDB=off) since the
+  modules are in no checksum database; or any static file server rooted there. The zips and
+  go.mod files are the same bytes every run (fixed seeds); the `.info` Time is the publish time.
+  The bench fetches each file through the peer twice (warming it) and dies unless `.zip` and
+  `.mod` are byte-identical to the edge's and `.info` names the same version (a Time from an
+  earlier run's tree, or a re-encoded `.info`, is reported, not fatal). With @PID (a server's
+  main or master process: its children are counted too) the peer's CPU and RSS are measured.
+
+Two more sections after the wrk tables:
+- Fan-out (--fanout-mib, default 64; 0 leaves it out): one zip of that many MiB of random bytes
+  (in the edges' disk tier), then for N in --fanout-clients: N `curl` processes started together,
+  each one full GET to /dev/null, against the edge(s), nginx (no log), strata up and each peer,
+  alternating over the rounds. Reports the wall time until the last curl exits (median) and the
+  server's peak RSS growth (VmHWM reset through /proc/PID/clear_refs, minus VmRSS before; largest
+  of the rounds); dies unless every download is a 200 of the full size.
+- Cold fill (--cold-mbps, default 100 Mbit/s; 0 leaves it out): bench/goproxy_fixture.py serves
+  a module with --cold-mib (16) MiB zips, throttled per connection, as the upstream of a registry
+  remote repository `cold` (with no_sum covering the module, since the fixture is in no checksum
+  database), routed at `/cold/` on the edge(s). Every round fetches a version nobody has fetched
+  (v1.0.1, v1.0.2, ...) through the edge and the same file straight from the fixture (the
+  floor); reports time to first byte and total time, medians and edge/upstream ratios.
+
 Usage: edge_vs_nginx.py --registry BIN --edge BIN --nginx BIN --workdir DIR
                         [--seconds 10] [--rounds 3] [--connections 64] [--threads 2]
                         [--disk-zip-mib 4] [--targets info,zip,disk-zip]
                         [--baseline-edge BIN] [--edge-env KEY=VALUE ...]
+                        [--all-in-one BIN] [--peer NAME=URL[@PID] ...] [--goproxy-dir DIR]
+                        [--fanout-mib 64] [--fanout-clients 1,10,50,200]
+                        [--cold-mbps 100] [--cold-mib 16]
 Defaults come from BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_THREADS,
 BENCH_DISK_ZIP_MIB, BENCH_TARGETS, BENCH_BASELINE_EDGE and BENCH_EDGE_ENV (KEY=VALUE pairs separated
-by spaces, shell quoting allowed; ignored if any --edge-env is given). Stdlib only. Reports numbers;
-never fails on a threshold (it does fail if a server answers anything but 200, since such numbers
+by spaces, shell quoting allowed; ignored if any --edge-env is given), BENCH_ALL_IN_ONE (a path;
+"off" leaves the row out), BENCH_PEERS ("NAME=URL[@PID] NAME=URL ...", ignored if any --peer is
+given), BENCH_GOPROXY_DIR, BENCH_FANOUT_MIB, BENCH_FANOUT_CLIENTS, BENCH_COLD_MBPS and
+BENCH_COLD_MIB. Needs wrk and curl. Stdlib only. Reports numbers; never fails on a threshold (it
+does fail if a server answers anything but 200, or other bytes than the edge, since such numbers
 would mean nothing).
 """
 import argparse
 import hashlib
+import http.client as http_client
 import io
 import json
 import os
@@ -42,6 +85,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 
@@ -49,6 +93,12 @@ REPO = "bench"
 TOKEN = "strata_bench-edge-token-not-secret"
 VERSION = "v1.0.0"
 MIB = 1 << 20
+FANOUT_MODULE = "example.com/bench/fanout"
+COLD_REPO = "cold"
+COLD_MODULE = "example.com/bench/cold"
+AIO = "strata up"
+ACCESS_TARGET = b"strata_edge::access"  # the edge's access-log lines (JSON, on stderr)
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "goproxy_fixture.py")
 
 processes = []  # (name, Popen), stopped in reverse order
 
@@ -65,6 +115,16 @@ def env_int(name, default):
         return int(value)
     except ValueError:
         die(f"{name}={value!r} is not an integer")
+
+
+def env_float(name, default):
+    value = os.environ.get(name, "")
+    if value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        die(f"{name}={value!r} is not a number")
 
 
 def free_port():
@@ -141,10 +201,11 @@ def tail(path, lines=20):
         return "(no log)"
 
 
-def module_zip(module, size):
+def module_zip(module, size, version=VERSION, seed=None):
     """A module zip of exactly `size` bytes: a go.mod and one file of random (incompressible)
-    bytes, stored, every path under `module@version/`."""
-    prefix = f"{module}@{VERSION}/"
+    bytes, stored, every path under `module@version/`. The bytes depend only on the arguments
+    (the random bytes on `seed`, default `size`)."""
+    prefix = f"{module}@{version}/"
     gomod = f"module {module}\n\ngo 1.22\n".encode()
 
     def build(blob_len):
@@ -156,7 +217,7 @@ def module_zip(module, size):
                 z.writestr(info, data[:blob_len] if data is blob else data)
         return buf.getvalue()
 
-    blob = random.Random(size).randbytes(size)
+    blob = random.Random(size if seed is None else seed).randbytes(size)
     overhead = len(build(0))
     if overhead >= size:
         die(f"a zip of {size} bytes is too small")
@@ -166,8 +227,18 @@ def module_zip(module, size):
     return data
 
 
-def registry_config(workdir, http_port, grpc_port):
+def registry_config(workdir, http_port, grpc_port, cold_url=None):
     token_sha = hashlib.sha256(TOKEN.encode()).hexdigest()
+    # The cold-fill upstream: a remote repository whose fixture is in no checksum database, so
+    # its module is listed in no_sum (fetched without checksum-database verification).
+    cold = "" if cold_url is None else f"""
+[[repositories]]
+name = "{COLD_REPO}"
+kind = "remote"
+anonymous_read = true
+upstream = {{ url = "{cold_url}" }}
+no_sum = ["{COLD_MODULE}"]
+"""
     return f"""\
 storage = {{ kind = "fs", root = "{workdir}/registry-data" }}
 events = {{ kind = "memory" }}
@@ -181,7 +252,7 @@ spool_dir = "{workdir}/spool"
 name = "{REPO}"
 kind = "local"
 anonymous_read = true
-
+{cold}
 [[tokens]]
 name = "bench"
 sha256 = "{token_sha}"
@@ -189,11 +260,16 @@ permissions = {{ {REPO} = ["read", "deploy"] }}
 """
 
 
-def edge_config(cache_dir, port, admin_port, reg_http, reg_grpc):
+def edge_config(cache_dir, port, admin_port, reg_http, reg_grpc, cold=False):
     # admin_listen (/metrics, /readyz) on a free port rather than the default 127.0.0.1:9181,
     # which two edges cannot share (nor an edge and anything else using it); None leaves the line
     # out, for edges older than that setting.
     admin = "" if admin_port is None else f'admin_listen = "127.0.0.1:{admin_port}"\n'
+    cold_route = "" if not cold else f"""
+[[routes]]
+prefix = "/{COLD_REPO}/"
+repository = "{COLD_REPO}"
+"""
     return f"""\
 events = {{ kind = "none" }}
 
@@ -203,7 +279,7 @@ listen = "127.0.0.1:{port}"
 [[routes]]
 prefix = "/"
 repository = "{REPO}"
-
+{cold_route}
 [[registries]]
 name = "local"
 grpc = "http://127.0.0.1:{reg_grpc}"
@@ -261,16 +337,17 @@ http {{
 """
 
 
-def publish(reg_http, data):
+def publish(reg_http, data, repo=REPO, what="the registry"):
     status, _, body = http(
         "PUT",
-        f"http://127.0.0.1:{reg_http}/api/repos/{REPO}/upload",
+        f"http://127.0.0.1:{reg_http}/api/repos/{repo}/upload",
         body=data,
         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/zip"},
         timeout=120,
     )
     if status != 201:
-        die(f"publishing failed with {status}: {body.decode(errors='replace')}")
+        die(f"publishing to {what} (repository {repo}) failed with {status}: "
+            f"{body.decode(errors='replace')}")
 
 
 def warm(edge_url, path, want, name="edge"):
@@ -306,11 +383,12 @@ def server_env(extra=()):
     return env
 
 
-def start_edge(work, name, binary, conf_path, cache_dir, ports, registry_ports, log_path, env):
+def start_edge(work, name, binary, conf_path, cache_dir, ports, registry_ports, log_path, env,
+               cold=False):
     """Writes an edge's config, starts it and waits for /healthz; returns (Popen, url)."""
     port, admin_port = ports
     with open(conf_path, "w") as f:
-        f.write(edge_config(cache_dir, port, admin_port, *registry_ports))
+        f.write(edge_config(cache_dir, port, admin_port, *registry_ports, cold=cold))
     proc = start(work, name, [binary, "--config", conf_path], log_path, env=env)
     url = f"http://127.0.0.1:{port}"
     what = f"{name} ({binary}, config {conf_path})"
@@ -323,7 +401,7 @@ def start_edge(work, name, binary, conf_path, cache_dir, ports, registry_ports, 
     print(f"bench-edge: {name} does not know server.admin_listen (older build): "
           f"starting it without that line", file=sys.stderr)
     with open(conf_path, "w") as f:
-        f.write(edge_config(cache_dir, port, None, *registry_ports))
+        f.write(edge_config(cache_dir, port, None, *registry_ports, cold=cold))
     proc = start(work, name, [binary, "--config", conf_path], log_path, env=env)
     wait_ready(what, proc, f"{url}/healthz", log_path)
     return proc, url
@@ -336,6 +414,103 @@ def describe_binary(path):
         return f"{path} ({e.strerror})"
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.st_mtime))
     return f"{path} (modified {when}, {st.st_size / MIB:.1f} MiB)"
+
+
+def write_atomic(path, data, mode=0o644):
+    """Writes `path` through a temporary file and a rename: a server reading the directory
+    meanwhile (a peer) never sees a partial file."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def write_goproxy_version(root, module, version, files, versions):
+    """`files` ({"info": bytes, "mod": bytes, "zip": bytes}) as `module`@`version` of the GOPROXY
+    tree at `root`, with `versions` as its list."""
+    base = f"{root}/{module}/@v"
+    for ext, data in files.items():
+        write_atomic(f"{base}/{version}.{ext}", data)
+    write_atomic(f"{base}/list", "".join(f"{v}\n" for v in versions).encode())
+
+
+def chmod_dirs(root):
+    """Directories readable by nginx's unprivileged workers."""
+    os.chmod(root, 0o755)
+    for top, dirs, _ in os.walk(root):
+        for d in dirs:
+            os.chmod(os.path.join(top, d), 0o755)
+
+
+def info_version(data):
+    try:
+        doc = json.loads(data)
+        return doc.get("Version"), doc.get("Time")
+    except (ValueError, AttributeError):
+        return None, None
+
+
+def start_fixture(work, name, tree, port, mbps):
+    """bench/goproxy_fixture.py serving the GOPROXY tree `tree`; returns (Popen, url)."""
+    log = f"{work}/{name.replace(' ', '-')}.log"
+    proc = start(work, name, [sys.executable, FIXTURE, "--dir", tree, "--port", str(port),
+                              "--mbps", str(mbps)], log)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(name, proc, f"{url}/healthz", log)
+    return proc, url
+
+
+def parse_peers(words, source, taken):
+    """NAME=URL[@PID] strings -> [(name, url, pid or None)]."""
+    peers = []
+    for word in words:
+        name, eq, rest = word.partition("=")
+        name = name.strip()
+        if not eq or not name or not rest:
+            die(f"{source}: expected NAME=URL[@PID], got {word!r}")
+        url, pid = rest, None
+        head, at, tail = rest.rpartition("@")
+        if at and tail.isdigit():
+            url, pid = head, int(tail)
+            if not os.path.isdir(f"/proc/{pid}"):
+                die(f"{source}: {word!r}: no process {pid}")
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            die(f"{source}: {word!r}: {url!r} is not an http(s) URL")
+        if name in taken:
+            die(f"{source}: the name {name!r} is taken (by another peer or a server of the bench)")
+        taken.add(name)
+        peers.append((name, url.rstrip("/"), pid))
+    return peers
+
+
+def timed_get(url, timeout=300):
+    """One GET on a new connection: (status, headers, time to the first body byte, total time,
+    body length, body SHA-256)."""
+    parts = urllib.parse.urlsplit(url)
+    cls = http_client.HTTPSConnection if parts.scheme == "https" else http_client.HTTPConnection
+    t0 = time.perf_counter()
+    conn = cls(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
+        resp = conn.getresponse()
+        first = resp.read(1)
+        ttfb = time.perf_counter() - t0
+        digest = hashlib.sha256(first)
+        n = len(first)
+        while True:
+            chunk = resp.read(MIB)
+            if not chunk:
+                break
+            digest.update(chunk)
+            n += len(chunk)
+        total = time.perf_counter() - t0
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, ttfb, total, n, \
+            digest.hexdigest()
+    finally:
+        conn.close()
 
 
 # ---- wrk ----------------------------------------------------------------------------------------
@@ -414,9 +589,71 @@ def run_wrk(args, url, seconds, pids):
     result = parse_wrk(proc.stdout)
     if result["non2xx"]:
         die(f"{url} answered {result['non2xx']} non-2xx responses under load:\n{proc.stdout}")
-    result["cpu"] = after - before
+    # A server without a known pid (a peer without @PID): no CPU figure.
+    result["cpu"] = after - before if pids else None
     result["raw"] = proc.stdout
     return result
+
+
+# ---- fan-out and cold fill ----------------------------------------------------------------------
+
+
+def rss_kib(pids, key):
+    """Sum of one /proc/<pid>/status figure (VmRSS, VmHWM) over `pids`, in KiB."""
+    total = 0
+    for pid in pids:
+        try:
+            total += memory_kib(pid).get(key, 0)
+        except OSError:
+            pass
+    return total
+
+
+def reset_peak(pids):
+    """Resets VmHWM to the current RSS (`echo 5 > /proc/<pid>/clear_refs`); False if any fails."""
+    ok = bool(pids)
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            ok = False
+    return ok
+
+
+def fanout_once(url, clients, size, out_path, err_path):
+    """`clients` curl processes started together, each one full GET of `url` to /dev/null;
+    returns the seconds from starting the first to the last one's exit. Each curl appends one
+    short line (`status size`) to `out_path` (O_APPEND: one write each, not interleaved)."""
+    cmd = ["curl", "-sS", "-o", "/dev/null", "--max-time", "600",
+           "-w", "%{http_code} %{size_download}\n", url]
+    for path in (out_path, err_path):
+        open(path, "wb").close()
+    out = os.open(out_path, os.O_WRONLY | os.O_APPEND)
+    err = os.open(err_path, os.O_WRONLY | os.O_APPEND)
+    procs = []
+    try:
+        t0 = time.perf_counter()
+        for _ in range(clients):
+            procs.append(subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL))
+        codes = [p.wait() for p in procs]
+        elapsed = time.perf_counter() - t0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        os.close(out)
+        os.close(err)
+    with open(out_path) as f:
+        lines = f.read().splitlines()
+    want = f"200 {size}"
+    bad = [line for line in lines if line != want]
+    failed = sum(1 for c in codes if c != 0)
+    if failed or bad or len(lines) != clients:
+        die(f"fan-out of {clients} GETs of {url}: {failed} curl failures, {len(lines)} answers, "
+            f"{len(bad)} not '{want}' (e.g. {bad[:3]}); curl said: {tail(err_path, 5)}")
+    return elapsed
 
 
 # ---- main ---------------------------------------------------------------------------------------
@@ -442,6 +679,28 @@ def main():
     ap.add_argument("--edge-env", action="append", metavar="KEY=VALUE",
                     help="a variable for the current edge only (repeatable; default: the "
                          "space-separated pairs of BENCH_EDGE_ENV)")
+    ap.add_argument("--all-in-one", default=os.environ.get("BENCH_ALL_IN_ONE") or None,
+                    metavar="BIN",
+                    help="also measure `BIN up` (the strata CLI: every tier in one process, "
+                         "embedded defaults); 'off' leaves it out")
+    ap.add_argument("--peer", action="append", metavar="NAME=URL[@PID]",
+                    help="also measure a GOPROXY already running at URL whose upstream is "
+                         "--goproxy-dir (repeatable; default: the space-separated entries of "
+                         "BENCH_PEERS); @PID measures its CPU and RSS")
+    ap.add_argument("--goproxy-dir", default=os.environ.get("BENCH_GOPROXY_DIR") or None,
+                    metavar="DIR",
+                    help="where the published modules are written as a GOPROXY tree for peers "
+                         "(default WORKDIR/goproxy)")
+    ap.add_argument("--fanout-mib", type=int, default=env_int("BENCH_FANOUT_MIB", 64),
+                    help="size of the fan-out zip (0 leaves the fan-out out)")
+    ap.add_argument("--fanout-clients",
+                    default=os.environ.get("BENCH_FANOUT_CLIENTS", "1,10,50,200"),
+                    help="comma-separated numbers of concurrent downloads")
+    ap.add_argument("--cold-mbps", type=float, default=env_float("BENCH_COLD_MBPS", 100.0),
+                    help="bandwidth of the cold-fill upstream per connection, Mbit/s (0 leaves "
+                         "the cold fill out)")
+    ap.add_argument("--cold-mib", type=int, default=env_int("BENCH_COLD_MIB", 16),
+                    help="size of the cold-fill zips")
     args = ap.parse_args()
     if args.seconds < 1 or args.rounds < 1 or args.connections < 1 or args.threads < 1:
         die("--seconds, --rounds, --connections and --threads must be at least 1")
@@ -456,9 +715,37 @@ def main():
         except ValueError as e:
             die(f"BENCH_EDGE_ENV={raw!r}: {e}")
         args.edge_env = parse_env_pairs(words, "BENCH_EDGE_ENV")
+    if args.fanout_mib < 0 or args.fanout_mib == 1:
+        die("--fanout-mib must be 0 (no fan-out) or at least 2 (above the edge's "
+            "cache.memory_zip_max_bytes, 1 MiB by default, so it lives in the disk tier)")
+    try:
+        args.fanout_clients = [int(c) for c in args.fanout_clients.split(",") if c.strip()]
+    except ValueError:
+        die(f"--fanout-clients: expected comma-separated integers, got {args.fanout_clients!r}")
+    if args.fanout_mib and (not args.fanout_clients or min(args.fanout_clients) < 1):
+        die("--fanout-clients needs at least one number, each at least 1")
+    if args.cold_mbps < 0 or args.cold_mib < 1:
+        die("--cold-mbps must be at least 0 (0: no cold fill) and --cold-mib at least 1")
+    if args.fanout_mib and not shutil.which("curl"):
+        die("the fan-out needs curl on PATH (or --fanout-mib 0)")
+    if args.all_in_one and args.all_in_one.strip().lower() in ("off", "none", "0", "no"):
+        args.all_in_one = None
+    taken = {"edge", "nginx", "nginx (no log)", AIO, "edge (baseline)", "upstream"}
+    if args.peer is not None:
+        args.peers = parse_peers(args.peer, "--peer", taken)
+    else:
+        raw = os.environ.get("BENCH_PEERS", "")
+        try:
+            words = shlex.split(raw)
+        except ValueError as e:
+            die(f"BENCH_PEERS={raw!r}: {e}")
+        args.peers = parse_peers(words, "BENCH_PEERS", taken)
     binaries = [("--registry", args.registry), ("--edge", args.edge), ("--nginx", args.nginx)]
     if args.baseline_edge:
         binaries.append(("--baseline-edge", args.baseline_edge))
+    if args.all_in_one:
+        binaries.append(("--all-in-one", args.all_in_one))
+        args.all_in_one = os.path.abspath(args.all_in_one)
     for flag, path in binaries:
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             die(f"{flag} {path}: not an executable file")
@@ -488,13 +775,35 @@ def run(args):
     baseline = "edge (baseline)" if args.baseline_edge else None
     if baseline:
         os.makedirs(os.path.join(work, "edge-baseline-cache"), exist_ok=True)
+    tree_dir = os.path.abspath(args.goproxy_dir or f"{work}/goproxy")
+    os.makedirs(tree_dir, exist_ok=True)
 
     reg_http, reg_grpc, edge_port, edge_admin, nginx_port, base_port, base_admin, nolog_port = (
         free_port() for _ in range(8))
 
+    # The cold-fill upstream, before the registry whose remote repository points at it: every
+    # version that will be fetched (one per round and edge) written up front, never fetched
+    # before by anyone.
+    cold = None
+    if args.cold_mbps > 0:
+        cold_servers = ([baseline] if baseline else []) + ["edge"]
+        versions = [f"v1.0.{i + 1}" for i in range(args.rounds * len(cold_servers))]
+        cold_tree = f"{work}/cold-upstream"
+        expected = {}
+        for v in versions:
+            data = module_zip(COLD_MODULE, args.cold_mib * MIB, v, seed=f"{COLD_MODULE}@{v}")
+            info = json.dumps({"Version": v, "Time": "2024-01-01T00:00:00Z"}).encode()
+            gomod = f"module {COLD_MODULE}\n\ngo 1.22\n".encode()
+            write_goproxy_version(cold_tree, COLD_MODULE, v,
+                                  {"info": info, "mod": gomod, "zip": data}, versions)
+            expected[v] = (len(data), hashlib.sha256(data).hexdigest())
+        _, cold_url = start_fixture(work, "cold upstream", cold_tree, free_port(), args.cold_mbps)
+        cold = {"servers": cold_servers, "versions": versions, "expected": expected,
+                "url": cold_url}
+
     # Registry, with the modules published.
     with open(f"{work}/registry.toml", "w") as f:
-        f.write(registry_config(work, reg_http, reg_grpc))
+        f.write(registry_config(work, reg_http, reg_grpc, cold and cold["url"]))
     reg_log = f"{work}/registry.log"
     reg = start(work, "registry", [args.registry, "--config", f"{work}/registry.toml"], reg_log,
                 env=server_env({"RUST_LOG": "warn"}))
@@ -514,8 +823,13 @@ def run(args):
                         args.disk_zip_mib * MIB, "hit-disk"))
     if not targets:
         die("no targets left to measure (disk-zip needs --disk-zip-mib > 0)")
-    for module, size in sorted({(t[1], t[3]) for t in targets}):
-        publish(reg_http, module_zip(module, size))
+    modules = {t[1]: t[3] for t in targets}
+    if args.fanout_mib:
+        modules[FANOUT_MODULE] = args.fanout_mib * MIB
+    zips = {module: module_zip(module, size) for module, size in modules.items()}
+    for module in sorted(modules):
+        publish(reg_http, zips[module])
+    fanout_path = f"/{FANOUT_MODULE}/@v/{VERSION}.zip"
 
     # Edge: JSON access log (target strata_edge::access, level info) on stderr, to a file. No
     # OTEL_* variable from the caller: tracing is on only if --edge-env sets it.
@@ -523,7 +837,7 @@ def run(args):
     edge_env = [("RUST_LOG", "info")] + args.edge_env
     edge, edge_url = start_edge(work, "edge", args.edge, f"{work}/edge.toml", f"{work}/edge-cache",
                                 (edge_port, edge_admin), (reg_http, reg_grpc), edge_log,
-                                server_env(edge_env))
+                                server_env(edge_env), cold=cold is not None)
 
     # The baseline edge: the same config but its own ports and cache directory; no --edge-env.
     if baseline:
@@ -531,24 +845,36 @@ def run(args):
         base, base_url = start_edge(work, baseline, args.baseline_edge,
                                     f"{work}/edge-baseline.toml", f"{work}/edge-baseline-cache",
                                     (base_port, base_admin), (reg_http, reg_grpc), base_log,
-                                    server_env({"RUST_LOG": "info"}))
+                                    server_env({"RUST_LOG": "info"}), cold=cold is not None)
 
-    # Warm the edge; write the very bytes it serves where nginx serves them from.
+    # Warm the edge(s); write the very bytes the edge serves where nginx serves them from, and
+    # as the GOPROXY tree peers read.
     sizes = {}
     for name, module, ext, _, tier in targets:
         path = f"/{module}/@v/{VERSION}{ext}"
         body = warm(edge_url, path, tier)
         if baseline and warm(base_url, path, tier, baseline) != body:
             die(f"edge and {baseline} serve different bytes for {path}")
-        dest = f"{work}/www{path}"
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        with open(dest, "wb") as f:
-            f.write(body)
-        os.chmod(dest, 0o644)
         sizes[name] = len(body)
-    for root, dirs, _ in os.walk(f"{work}/www"):
-        for d in dirs:
-            os.chmod(os.path.join(root, d), 0o755)
+    if args.fanout_mib:
+        body = warm(edge_url, fanout_path, "hit-disk")
+        if body != zips[FANOUT_MODULE]:
+            die(f"the edge serves other bytes than were published for {fanout_path}")
+        if baseline and warm(base_url, fanout_path, "hit-disk", baseline) != body:
+            die(f"edge and {baseline} serve different bytes for {fanout_path}")
+    edge_files = {}
+    for module in sorted(modules):
+        files = {}
+        for ext in ("info", "mod", "zip"):
+            path = f"/{module}/@v/{VERSION}.{ext}"
+            status, _, body = http("GET", edge_url + path, timeout=120)
+            if status != 200:
+                die(f"edge answered {status} for {path}: {body[:300].decode(errors='replace')}")
+            files[ext] = body
+            write_atomic(f"{work}/www{path}", body)
+        write_goproxy_version(tree_dir, module, VERSION, files, [VERSION])
+        edge_files[module] = files
+    chmod_dirs(f"{work}/www")
 
     with open(f"{work}/nginx.conf", "w") as f:
         f.write(nginx_config(work, nginx_port))
@@ -574,6 +900,80 @@ def run(args):
         if a != b:
             die(f"edge and nginx serve different bytes for {path}")
 
+    # `strata up` (what `make run` starts): embedded defaults in a fresh data directory, the same
+    # zips published to its local repository `private`, read through `/` (virtual `go`).
+    aio = None
+    if args.all_in_one:
+        empty = f"{work}/empty-goproxy"
+        os.makedirs(empty, exist_ok=True)
+        _, empty_url = start_fixture(work, "empty upstream", empty, free_port(), 0)
+        aio_port, aio_reg = free_port(), free_port()
+        aio_log = f"{work}/strata-up.log"
+        aio_cmd = [args.all_in_one, "up", "--data", f"{work}/strata-up-data",
+                   "--listen", f"127.0.0.1:{aio_port}", "--registry-http", f"127.0.0.1:{aio_reg}",
+                   "--upstream", empty_url]
+        # Its own log level default (info: the access log on, like the edge's RUST_LOG=info);
+        # the admin token from the environment rather than a generated one.
+        aio_env = server_env({"STRATA_ADMIN_TOKEN": TOKEN})
+        aio_env.pop("RUST_LOG", None)
+        aio = start(work, AIO, aio_cmd, aio_log, env=aio_env)
+        aio_url = f"http://127.0.0.1:{aio_port}"
+        wait_ready(f"{AIO} ({args.all_in_one})", aio, f"{aio_url}/healthz", aio_log)
+        for module in sorted(modules):
+            publish(aio_reg, zips[module], repo="private", what=AIO)
+        for name, module, ext, _, tier in targets:
+            warm(aio_url, f"/{module}/@v/{VERSION}{ext}", tier, AIO)
+        if args.fanout_mib:
+            warm(aio_url, fanout_path, "hit-disk", AIO)
+        for module in sorted(modules):
+            for ext in ("info", "mod", "zip"):
+                path = f"/{module}/@v/{VERSION}.{ext}"
+                status, _, body = http("GET", aio_url + path, timeout=120)
+                want = edge_files[module][ext]
+                if status != 200:
+                    die(f"{AIO} answered {status} for {path}: "
+                        f"{body[:300].decode(errors='replace')}")
+                if ext == "info":
+                    if info_version(body)[0] != info_version(want)[0]:
+                        die(f"{AIO} and the edge serve different versions for {path}: "
+                            f"{body!r} and {want!r}")
+                elif body != want:
+                    die(f"{AIO} and the edge serve different bytes for {path}")
+
+    # Peers: warmed through the same paths (twice: the first may fill their cache), checked
+    # against the edge's bytes.
+    peer_notes = {}
+    for pname, purl, _ in args.peers:
+        notes = []
+        for module in sorted(modules):
+            for ext in ("info", "mod", "zip"):
+                path = f"/{module}/@v/{VERSION}.{ext}"
+                want = edge_files[module][ext]
+                for _ in range(2):
+                    try:
+                        status, _, body = http("GET", purl + path, timeout=300)
+                    except (urllib.error.URLError, OSError) as e:
+                        die(f"peer {pname}: GET {purl}{path} failed: {e}")
+                    if status != 200:
+                        die(f"peer {pname} answered {status} for {purl}{path}: "
+                            f"{body[:300].decode(errors='replace')} (its upstream must be the "
+                            f"GOPROXY tree {tree_dir}, e.g. GOPROXY=file://{tree_dir}, with "
+                            f"GONOSUMDB=example.com/bench)")
+                    if ext == "info" and body != want:
+                        (v, t), (wv, wt) = info_version(body), info_version(want)
+                        if v != wv:
+                            die(f"peer {pname} serves {body!r} for {path}, the edge {want!r}")
+                        note = f"{path}: Time {t} (the edge: {wt})"
+                        if note not in notes:
+                            notes.append(note)
+                    elif ext != "info" and body != want:
+                        die(f"peer {pname} serves other bytes than the edge for {path} "
+                            f"({len(body)} bytes, sha256 {hashlib.sha256(body).hexdigest()[:16]}; "
+                            f"the edge: {len(want)} bytes, "
+                            f"{hashlib.sha256(want).hexdigest()[:16]}): is its upstream the "
+                            f"GOPROXY tree {tree_dir} this run wrote?")
+        peer_notes[pname] = notes
+
     # The alternation order: with a baseline, the current edge runs between it and nginx, so both
     # of its comparisons are with a neighbour, before it in one round and after it in the next.
     servers = {
@@ -583,6 +983,11 @@ def run(args):
     }
     if baseline:
         servers = {baseline: (base_url, lambda: [base.pid]), **servers}
+    if aio:
+        servers[AIO] = (aio_url, lambda: [aio.pid])
+    for pname, purl, pid in args.peers:
+        servers[pname] = (purl, (lambda p=pid: process_tree(p)) if pid else (lambda: []))
+    extras = ([AIO] if aio else []) + [p[0] for p in args.peers]
     cores = os.cpu_count() or 0
     print("binaries:")
     print(f"  edge{' (current)' if baseline else ''}: {describe_binary(os.path.abspath(args.edge))}")
@@ -592,6 +997,12 @@ def run(args):
         print(f"  {baseline}: {describe_binary(args.baseline_edge)}{same}")
     print(f"  nginx: {describe_binary(os.path.abspath(args.nginx))}")
     print(f"  registry: {describe_binary(os.path.abspath(args.registry))}")
+    if aio:
+        print(f"  {AIO}: {describe_binary(args.all_in_one)}")
+    for pname, purl, pid in args.peers:
+        print(f"  peer {pname}: {purl} "
+              + (f"(pid {pid} and its children: CPU and RSS measured)" if pid
+                 else "(no pid given: no CPU or RSS figures)"))
     stripped = sorted(k for k in os.environ if k.startswith("OTEL_"))
     print(f"edge env: {' '.join(shlex.quote(f'{k}={v}') for k, v in edge_env)}"
           + (" (baseline: RUST_LOG=info)" if baseline else ""))
@@ -621,6 +1032,22 @@ def run(args):
         where = ("memory tier" if tier == "hit-memory"
                  else "disk tier: above cache.memory_zip_max_bytes, read in chunks")
         print(f"  {name:<10} {sizes[name]:>9} bytes, edge answers from its {where} ({tier})")
+    if aio:
+        print(f"  {AIO}: `{' '.join(shlex.quote(a) for a in aio_cmd)}`, its default log level "
+              f"(info: access log on, to a file): the embedded defaults but --upstream, the "
+              f"`gocache` remote's upstream, an empty local GOPROXY (a publish first asks it "
+              f"whether the path is public); the same zips published to its repository "
+              f"`private`, measured through `/` (virtual repository `go`), warmed to the same "
+              f"tiers; .zip and .mod are the edge's bytes (checked), .info has its own publish "
+              f"time; its CPU is the one process's (registry, edge and sync worker)")
+    print(f"  GOPROXY tree of the published modules (what peers must serve; "
+          f"GOPROXY=file://{tree_dir}): {tree_dir}")
+    for pname, purl, _ in args.peers:
+        print(f"  peer {pname}: every .info, .mod and .zip fetched twice, .mod and .zip "
+              f"byte-identical to the edge's (checked)"
+              + ("" if not peer_notes[pname] else
+                 "; its .info differs from the edge's in Time only: "
+                 + "; ".join(peer_notes[pname])))
     sys.stdout.flush()
 
     # Warm-up, then the measured rounds.
@@ -650,8 +1077,13 @@ def run(args):
         paired = statistics.median(
             p["rps"] / q["rps"] for p, q in zip(results[(name, a)], results[(name, b)])
         )
-        return (name, x["rps"] / y["rps"], paired, x["p99"] / y["p99"],
-                x["cpu"] / y["cpu"] if y["cpu"] else 0)
+        cpu = x["cpu"] / y["cpu"] if x["cpu"] is not None and y["cpu"] else None
+        return (name, x["rps"] / y["rps"], paired, x["p99"] / y["p99"], cpu)
+
+    def ratio_rows(rows):
+        for name, rps, paired, p99, cpu in rows:
+            cpu_text = "-" if cpu is None else f"{cpu:.2f}"
+            print(f"{name:<10} {rps:>8.2f} {paired:>8.2f} {p99:>8.2f} {cpu_text:>8}")
 
     print()
     col = max(6, *(len(s) for s in servers))
@@ -660,6 +1092,7 @@ def run(args):
     ratios = []
     nolog_ratios = []
     base_ratios = []
+    extra_ratios = {x: [] for x in extras}
     for name, *_ in targets:
         med = {}
         for server in servers:
@@ -668,33 +1101,42 @@ def run(args):
                 "rps": statistics.median(x["rps"] for x in runs),
                 "p99": statistics.median(x["p99"] for x in runs),
                 "bps": statistics.median(x["bps"] for x in runs),
-                "cpu": statistics.median(x["cpu"] / max(x["requests"], 1) for x in runs),
+                "cpu": None if any(x["cpu"] is None for x in runs) else
+                statistics.median(x["cpu"] / max(x["requests"], 1) for x in runs),
             }
             med[server] = m
+            cpu_text = "-" if m["cpu"] is None else f"{m['cpu'] * 1e6:.1f}"
             print(f"{name:<10} {server:<{col}} {m['rps']:>10.0f} {m['p99'] * 1000:>8.2f} "
-                  f"{m['bps'] / MIB:>9.1f} {m['cpu'] * 1e6:>10.1f}")
+                  f"{m['bps'] / MIB:>9.1f} {cpu_text:>10}")
         ratios.append(ratios_of(name, med, "edge", "nginx"))
         nolog_ratios.append(ratios_of(name, med, "edge", "nginx (no log)"))
         if baseline:
             base_ratios.append(ratios_of(name, med, "edge", baseline))
+        for x in extras:
+            extra_ratios[x].append(ratios_of(name, med, "edge", x))
     print()
     print(f"{'edge/nginx':<10} {'req/s':>8} {'paired':>8} {'p99':>8} {'CPU/req':>8}   "
           f"(ratios of the medians; paired = median of the per-round req/s ratios; "
           f"aim: req/s >= 0.8)")
-    for name, rps, paired, p99, cpu in ratios:
-        print(f"{name:<10} {rps:>8.2f} {paired:>8.2f} {p99:>8.2f} {cpu:>8.2f}")
+    ratio_rows(ratios)
     print()
     print(f"{'edge/nginx, no log':<18} (the edge with its access log against nginx without one: "
           f"the limit of this machine)")
-    for name, rps, paired, p99, cpu in nolog_ratios:
-        print(f"{name:<10} {rps:>8.2f} {paired:>8.2f} {p99:>8.2f} {cpu:>8.2f}")
+    ratio_rows(nolog_ratios)
     if baseline:
         print()
         print(f"{'edge/base':<10} {'req/s':>8} {'paired':>8} {'p99':>8} {'CPU/req':>8}   "
               f"(current/baseline, same ratios; 1.00 = no change: higher req/s and lower p99 "
               f"and CPU/req are better)")
-        for name, rps, paired, p99, cpu in base_ratios:
-            print(f"{name:<10} {rps:>8.2f} {paired:>8.2f} {p99:>8.2f} {cpu:>8.2f}")
+        ratio_rows(base_ratios)
+    peer_pids = {p[0]: p[2] for p in args.peers}
+    for x in extras:
+        print()
+        what = ("the separate edge against the all-in-one process, same ratios" if x == AIO
+                else f"the edge against peer {x}, same ratios"
+                + ("" if peer_pids[x] else "; no CPU figure without @PID"))
+        print(f"{'edge/' + x:<10} {'req/s':>8} {'paired':>8} {'p99':>8} {'CPU/req':>8}   ({what})")
+        ratio_rows(extra_ratios[x])
     edge_mem = memory_kib(edge.pid)
     ngx_rss = sum(memory_kib(p).get("VmRSS", 0) for p in process_tree(ngx.pid))
     print()
@@ -705,17 +1147,138 @@ def run(args):
         base_mem = memory_kib(base.pid)
         print(f"{baseline} RSS after the run: VmRSS {base_mem.get('VmRSS', 0) / 1024:.1f} MiB, "
               f"VmHWM (peak) {base_mem.get('VmHWM', 0) / 1024:.1f} MiB")
+    if aio:
+        aio_mem = memory_kib(aio.pid)
+        print(f"{AIO} RSS after the run: VmRSS {aio_mem.get('VmRSS', 0) / 1024:.1f} MiB, "
+              f"VmHWM (peak) {aio_mem.get('VmHWM', 0) / 1024:.1f} MiB (registry, edge and sync "
+              f"worker in one process)")
+    for pname, _, pid in args.peers:
+        if pid:
+            pids = process_tree(pid)
+            print(f"peer {pname} RSS after the run: VmRSS {rss_kib(pids, 'VmRSS') / 1024:.1f} MiB, "
+                  f"VmHWM (peak) {rss_kib(pids, 'VmHWM') / 1024:.1f} MiB "
+                  f"(pid {pid} and children, {len(pids)} processes)")
     with open(edge_log, "rb") as f:
         edge_lines = sum(1 for _ in f)
     with open(f"{work}/nginx-access.log", "rb") as f:
         nginx_lines = sum(1 for _ in f)
+    aio_lines = ""
+    if aio:
+        with open(aio_log, "rb") as f:
+            aio_lines = f", {AIO} {sum(1 for line in f if ACCESS_TARGET in line)}"
     if baseline:
         with open(base_log, "rb") as f:
             base_lines = sum(1 for _ in f)
         print(f"access log lines written: edge {edge_lines}, {baseline} {base_lines}, "
-              f"nginx {nginx_lines}")
+              f"nginx {nginx_lines}{aio_lines}")
     else:
-        print(f"access log lines written: edge {edge_lines}, nginx {nginx_lines}")
+        print(f"access log lines written: edge {edge_lines}, nginx {nginx_lines}{aio_lines}")
+    sys.stdout.flush()
+
+    if args.fanout_mib:
+        fanout(args, servers, [s for s in servers if s != "nginx"],
+               len(edge_files[FANOUT_MODULE]["zip"]), fanout_path, work)
+    if cold:
+        cold_fill(args, servers, cold)
+
+
+def fanout(args, servers, names, size, path, work):
+    """N concurrent full downloads of one large zip per server, N in --fanout-clients."""
+    times = {(n, s): [] for n in args.fanout_clients for s in names}
+    growth = {(n, s): [] for n in args.fanout_clients for s in names}
+    width = max(5, *(len(s) for s in names))
+    for r in range(args.rounds):
+        for n in args.fanout_clients:
+            for server in (names if r % 2 == 0 else names[::-1]):
+                url, pids_of = servers[server]
+                pids = pids_of()
+                before = rss_kib(pids, "VmRSS")
+                reset = reset_peak(pids)
+                elapsed = fanout_once(url + path, n, size, f"{work}/fanout-curl.out",
+                                      f"{work}/fanout-curl.err")
+                grew = rss_kib(pids, "VmHWM") - before if reset else None
+                times[(n, server)].append(elapsed)
+                growth[(n, server)].append(grew)
+                print(f"  round {r + 1} fan-out {n:>4} x {args.fanout_mib} MiB {server:<{width}} "
+                      f"{elapsed:8.3f} s"
+                      + ("" if grew is None else f"  RSS +{grew / 1024:.1f} MiB"),
+                      file=sys.stderr)
+    print()
+    print(f"fan-out: N `curl -sS -o /dev/null` processes started together, each one full GET "
+          f"of the same {size} byte zip (random bytes; the edges serve it from their disk tier), "
+          f"{args.rounds} rounds alternating the servers; time = from starting the first curl "
+          f"to the last one's exit (median); RSS growth = the server's peak RSS during the "
+          f"fan-out (VmHWM, reset through /proc/PID/clear_refs) minus its VmRSS before (nginx: "
+          f"master + workers), the largest of the rounds; every answer checked: 200, {size} "
+          f"bytes")
+    col = max(6, *(len(s) for s in names))
+    print(f"{'clients':>7} {'server':<{col}} {'time s':>9} {'MiB/s':>9} {'RSS growth MiB':>15}")
+    med = {}
+    for n in args.fanout_clients:
+        for server in names:
+            t = statistics.median(times[(n, server)])
+            med[(n, server)] = t
+            g = growth[(n, server)]
+            g_text = "-" if any(x is None for x in g) else f"{max(g) / 1024:.1f}"
+            print(f"{n:>7} {server:<{col}} {t:>9.3f} {n * size / MIB / t:>9.0f} {g_text:>15}")
+    others = [s for s in names if s != "edge"]
+    print()
+    print(f"{'edge/X time':<11} " + " ".join(f"{s:>{max(8, len(s))}}" for s in others)
+          + "   (ratio of the median times; < 1: the edge finished sooner)")
+    for n in args.fanout_clients:
+        print(f"{f'{n} clients':<11} " + " ".join(
+            f"{med[(n, 'edge')] / med[(n, s)]:>{max(8, len(s))}.2f}" for s in others))
+
+
+def cold_fill(args, servers, cold):
+    """One never-fetched zip per round and edge through the edge, and straight from the fixture."""
+    names = cold["servers"]
+    res = {s: [] for s in names + ["upstream"]}
+    cache_answers = {s: set() for s in names}
+    versions = iter(cold["versions"])
+    width = max(8, *(len(s) for s in names))
+    for r in range(args.rounds):
+        for server in (names if r % 2 == 0 else names[::-1]):
+            v = next(versions)
+            path = f"/{COLD_MODULE}/@v/{v}.zip"
+            size, digest = cold["expected"][v]
+            steps = [(server, f"{servers[server][0]}/{COLD_REPO}{path}"),
+                     ("upstream", cold["url"] + path)]
+            for who, url in (steps if r % 2 == 0 else steps[::-1]):
+                status, headers, ttfb, total, n, got = timed_get(url)
+                if status != 200 or n != size or got != digest:
+                    die(f"cold fill: GET {url} answered {status} with {n} bytes (want 200 with "
+                        f"the fixture's {size} bytes, sha256 {digest[:16]}, got {got[:16]})")
+                if who != "upstream":
+                    cache = headers.get("x-strata-cache", "-")
+                    if cache.startswith("hit"):
+                        die(f"cold fill: {who} answered {url} from its cache ({cache}): not cold")
+                    cache_answers[who].add(cache)
+                res[who].append((ttfb, total))
+                print(f"  round {r + 1} cold {v} {who:<{width}} TTFB {ttfb * 1000:8.1f} ms  "
+                      f"total {total * 1000:8.1f} ms", file=sys.stderr)
+    size = next(iter(cold["expected"].values()))[0]
+    vs = cold["versions"]
+    print()
+    print(f"cold fill: one GET (new connection) of a {size} byte zip (random bytes) nobody "
+          f"fetched before, through the edge, its registry's remote repository \"{COLD_REPO}\" "
+          f"(option no_sum = [\"{COLD_MODULE}\"]: fetched without checksum-database "
+          f"verification, the fixture being in none) and bench/goproxy_fixture.py throttled to "
+          f"{args.cold_mbps:g} Mbit/s per connection; a new version each time "
+          f"({vs[0]}{'' if len(vs) == 1 else f' to {vs[-1]}'}); 'upstream' = the same GET straight from the fixture (the floor); medians "
+          f"of {args.rounds}")
+    print(f"{'path':<{width}} {'TTFB ms':>9} {'total ms':>9} {'MiB/s':>7}   X-Strata-Cache")
+    med = {}
+    for who in names + ["upstream"]:
+        ttfb = statistics.median(x[0] for x in res[who])
+        total = statistics.median(x[1] for x in res[who])
+        med[who] = (ttfb, total)
+        seen = ", ".join(sorted(cache_answers.get(who, ()))) or "-"
+        print(f"{who:<{width}} {ttfb * 1000:>9.1f} {total * 1000:>9.1f} "
+              f"{size / MIB / total:>7.1f}   {seen}")
+    for who in names:
+        print(f"{who + '/upstream':<{width}} TTFB {med[who][0] / med['upstream'][0]:.2f}, "
+              f"total {med[who][1] / med['upstream'][1]:.2f}")
 
 
 if __name__ == "__main__":
