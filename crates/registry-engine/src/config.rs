@@ -38,6 +38,7 @@ use strata_service::config::{self, Override, ServiceConfig};
 use crate::auth::TokenConfig;
 use crate::events::{EventsConfig, RedisEventsConfig};
 use crate::keys::RepoName;
+use crate::ledger::LedgerConfig;
 use crate::storage::StorageConfig;
 use crate::storage::fs::FsConfig;
 use crate::sumdb::SumDbConfig;
@@ -62,6 +63,9 @@ pub struct RegistryConfig {
     /// API tokens.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// `[ledger]`: the registry's own checksum database (off when absent).
+    #[serde(default)]
+    pub ledger: Option<LedgerConfig>,
     /// `[tracing]`: OpenTelemetry traces (off unless an OTLP endpoint is set).
     #[serde(default)]
     pub tracing: strata_service::trace::TracingConfig,
@@ -380,6 +384,17 @@ impl ServiceConfig for RegistryConfig {
     fn validate(&mut self) -> Result<(), ConfigError> {
         self.check()
     }
+
+    /// The ledger's signer key from its `key_env` variable or `key_file` (a configuration
+    /// error otherwise, exit 64).
+    fn read_named_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
+        if let Some(ledger) = &mut self.ledger {
+            ledger
+                .read_key(env)
+                .map_err(|e| ConfigError::Invalid(format!("ledger: {e}")))?;
+        }
+        Ok(())
+    }
 }
 
 impl RegistryConfig {
@@ -424,6 +439,23 @@ impl RegistryConfig {
             return Err(ConfigError::Invalid(
                 "server.max_upload_bytes must be positive".into(),
             ));
+        }
+        if let Some(ledger) = &self.ledger {
+            ledger
+                .validate()
+                .map_err(|e| ConfigError::Invalid(format!("ledger: {e}")))?;
+            for repo in &self.repositories {
+                if let RepositoryConfig::Remote(r) = repo
+                    && r.checksum_db.key.trim().split('+').next() == Some(ledger.name.as_str())
+                {
+                    return Err(ConfigError::Invalid(format!(
+                        "ledger: name {:?} is the checksum database repository {:?} verifies \
+                         with; the registry's own database needs a name of its own",
+                        ledger.name,
+                        r.name.as_str()
+                    )));
+                }
+            }
         }
         let names: Vec<RepoName> = self.repositories.iter().map(|r| r.name().clone()).collect();
         crate::auth::Auth::new(&self.tokens, &names).map_err(ConfigError::Invalid)?;
@@ -615,6 +647,40 @@ mod tests {
         );
         let c = RegistryConfig::from_toml(&allowed, "t", &[]).unwrap();
         assert!(matches!(&c.repositories[0], RepositoryConfig::Local(l) if l.allow_shadowing));
+    }
+
+    #[test]
+    fn the_ledger_table_reads_its_key_when_loaded() {
+        let (signer, _) = crate::ledger::generate_key("sum.corp.example").unwrap();
+        let text =
+            format!("{EXAMPLE}\n[ledger]\nname = \"sum.corp.example\"\nkey_env = \"LEDGER_KEY\"\n");
+        let env = vec![("LEDGER_KEY".to_string(), signer.clone())];
+        let c = RegistryConfig::from_toml(&text, "t", &env).unwrap();
+        assert_eq!(c.ledger.unwrap().signer_key(), Some(signer.as_str()));
+        let e = RegistryConfig::from_toml(&text, "t", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ledger: key_env: the variable LEDGER_KEY is not set"),
+            "{e}"
+        );
+        let renamed = text.replace(
+            "name = \"sum.corp.example\"",
+            "name = \"sum.other.example\"",
+        );
+        let e = RegistryConfig::from_toml(&renamed, "t", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not of \"sum.other.example\"") && !e.contains(&signer),
+            "{e}"
+        );
+        assert!(
+            RegistryConfig::from_toml(EXAMPLE, "t", &[])
+                .unwrap()
+                .ledger
+                .is_none()
+        );
     }
 
     #[test]

@@ -38,6 +38,7 @@
 //! per size, ever, which is what lets clients detect forks.
 
 mod commit;
+mod config;
 mod error;
 mod frontier;
 mod head;
@@ -45,6 +46,7 @@ mod record;
 mod serve;
 mod store;
 
+pub use config::LedgerConfig;
 pub use error::LedgerError;
 
 use std::sync::{Arc, Mutex, PoisonError};
