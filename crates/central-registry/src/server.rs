@@ -82,6 +82,24 @@ pub async fn start(
         Ok(Err(e)) => tracing::warn!(error = %e, "could not sweep the spool directory"),
         Err(e) => tracing::warn!(error = %e, "spool sweep task failed"),
     }
+    if let Some(ledger) = registry.ledger() {
+        // Records a crashed appender left unsigned are committed now rather than at the next
+        // append; a failure here is retried by that append.
+        match ledger.recover().await {
+            Ok(size) => tracing::info!(
+                name = ledger.name(),
+                verifier_key = %ledger.verifier_key(),
+                size,
+                "checksum database on: clients set GOSUMDB to the verifier key"
+            ),
+            Err(e) => tracing::warn!(
+                name = ledger.name(),
+                verifier_key = %ledger.verifier_key(),
+                error = %e,
+                "checksum database on, but its log could not be checked at start"
+            ),
+        }
+    }
     spawn_access_flush(registry.clone(), shutdown.clone());
     let state = Arc::new(AppState {
         registry: registry.clone(),

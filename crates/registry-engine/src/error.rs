@@ -74,6 +74,10 @@ pub enum RegistryError {
     /// The checksum database could not vouch for a module.
     #[error(transparent)]
     SumDb(#[from] crate::sumdb::SumDbError),
+    /// The registry's own checksum database (the ledger) refused or failed to record a
+    /// version: a conflicting record is a 409, a storage failure a 503.
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
     /// The same failure, handed to every caller that shared one upstream fetch.
     #[error(transparent)]
     Shared(std::sync::Arc<RegistryError>),
@@ -107,6 +111,7 @@ impl RegistryError {
             RegistryError::Integrity(_) => ErrorKind::IntegrityViolation,
             RegistryError::Shared(e) => e.kind(),
             RegistryError::SumDb(e) => e.kind(),
+            RegistryError::Ledger(e) => e.kind(),
         }
     }
 

@@ -17,6 +17,7 @@ use crate::config::{RegistryConfig, RepositoryConfig};
 use crate::error::RegistryError;
 use crate::index::VersionEntry;
 use crate::keys::RepoName;
+use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::repository::{
     Artifact, Freshness, InfoDoc, LocalRepository, Member, MemberRepo, Published, RemoteRepository,
@@ -69,6 +70,7 @@ pub struct Registry {
     spool_dir: PathBuf,
     max_upload: u64,
     sumdbs: Vec<Arc<ChecksumDb>>,
+    ledger: Option<Arc<Ledger>>,
 }
 
 impl Registry {
@@ -90,15 +92,26 @@ impl Registry {
             .spool_dir
             .clone()
             .unwrap_or_else(std::env::temp_dir);
+        let ledger = match &config.ledger {
+            None => None,
+            Some(l) => {
+                let key = l.signer_key().ok_or_else(|| {
+                    RegistryError::Internal(format!(
+                        "ledger {:?}: the signer key was not read with the configuration",
+                        l.name
+                    ))
+                })?;
+                Some(Arc::new(Ledger::new(store.clone(), key)?))
+            }
+        };
         // One checksum-database client per database (by key), shared by the remotes using it.
         let mut sumdbs: Vec<(String, Arc<ChecksumDb>)> = Vec::new();
         let mut built: Vec<(RepositoryConfig, Option<MemberRepo>)> = Vec::new();
         for c in &config.repositories {
             let member = match c {
-                RepositoryConfig::Local(l) => Some(MemberRepo::Local(LocalRepository::new(
-                    l.name.clone(),
-                    store.clone(),
-                ))),
+                RepositoryConfig::Local(l) => Some(MemberRepo::Local(
+                    LocalRepository::new(l.name.clone(), store.clone()).with_ledger(ledger.clone()),
+                )),
                 RepositoryConfig::Remote(r) => {
                     let key = r.checksum_db.key.trim().to_owned();
                     let db = match sumdbs.iter().find(|(k, _)| *k == key) {
@@ -120,6 +133,7 @@ impl Registry {
                         r,
                         store.clone(),
                         db,
+                        ledger.clone(),
                         spool_dir.clone(),
                         listener.clone(),
                         metrics.clone(),
@@ -174,7 +188,13 @@ impl Registry {
             spool_dir,
             max_upload: config.server.max_upload_bytes,
             sumdbs: sumdbs.into_iter().map(|(_, db)| db).collect(),
+            ledger,
         })
+    }
+
+    /// The registry's own checksum database, when `[ledger]` is configured.
+    pub fn ledger(&self) -> Option<&Arc<Ledger>> {
+        self.ledger.as_ref()
     }
 
     /// The checksum database called `name` that repository `repo` verifies with (for the

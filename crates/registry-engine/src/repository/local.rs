@@ -16,6 +16,7 @@ use super::{Artifact, InfoDoc};
 use crate::error::RegistryError;
 use crate::index::{BlobRef, IndexStore, Provenance, VersionEntry, VersionIndex, VersionState};
 use crate::keys::{ArtifactKey, Digest, RepoName};
+use crate::ledger::Ledger;
 use crate::storage::{ByteRange, ObjectStore, body_from_bytes, read_body};
 use crate::upload::ValidatedModule;
 
@@ -37,13 +38,27 @@ pub struct LocalRepository {
     name: RepoName,
     store: Arc<dyn ObjectStore>,
     index: IndexStore,
+    /// The registry's checksum database, when it has one: every publish is recorded there
+    /// before the version becomes visible.
+    ledger: Option<Arc<Ledger>>,
 }
 
 impl LocalRepository {
     /// The repository `name` in `store`.
     pub fn new(name: RepoName, store: Arc<dyn ObjectStore>) -> Self {
         let index = IndexStore::new(name.clone(), store.clone());
-        Self { name, store, index }
+        Self {
+            name,
+            store,
+            index,
+            ledger: None,
+        }
+    }
+
+    /// The same repository recording every publish in `ledger`.
+    pub fn with_ledger(mut self, ledger: Option<Arc<Ledger>>) -> Self {
+        self.ledger = ledger;
+        self
     }
 
     /// The repository's name.
@@ -218,9 +233,15 @@ impl LocalRepository {
     }
 
     /// Stores a validated module version: blobs first (content-addressed, so concurrent
-    /// publishers never clobber each other), then the index entry with compare-and-swap. Exactly
-    /// one of any number of concurrent publishers of one version wins; the others get
-    /// [`RegistryError::Conflict`].
+    /// publishers never clobber each other), then its record in the ledger (when the registry
+    /// has one), then the index entry with compare-and-swap. Exactly one of any number of
+    /// concurrent publishers of one version wins; the others get [`RegistryError::Conflict`].
+    ///
+    /// The ledger comes before the index so that a version is never visible before a signed
+    /// tree head proves its hashes: a ledger conflict (the version was recorded with other
+    /// hashes, even if it was deleted since) or failure refuses the publish with nothing
+    /// visible. A publish that fails after its record stays recorded; publishing the same
+    /// bytes again succeeds.
     pub async fn publish(&self, upload: ValidatedModule) -> Result<Published, RegistryError> {
         let (module, version) = (&upload.module, &upload.version);
         // Refuse early, before uploading anything, when the version is already taken.
@@ -252,6 +273,12 @@ impl LocalRepository {
         self.store
             .put(&mod_key, body_from_bytes(upload.go_mod.clone()))
             .await?;
+
+        if let Some(ledger) = &self.ledger {
+            ledger
+                .append(module, version, &upload.zip_h1, &upload.mod_h1)
+                .await?;
+        }
 
         let entry = VersionEntry {
             version: version.to_string(),

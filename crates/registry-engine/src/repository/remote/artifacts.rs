@@ -159,7 +159,7 @@ impl Inner {
             }
         };
         let h1 = hash_go_mod(&go_mod);
-        if let Some(sums) = expected
+        if let Some(sums) = &expected
             && sums.go_mod != h1
         {
             self.count_fetch("mod", "integrity_violation", &timing);
@@ -172,6 +172,11 @@ impl Inner {
                 sums.go_mod
             );
             return Err(self.integrity_violation(module, version, detail).await);
+        }
+        // Recorded before it becomes visible; a `no_sum` version is recorded by its first zip.
+        if let Some(sums) = &expected {
+            self.record(module, version, &sums.zip, &sums.go_mod)
+                .await?;
         }
         let digest = sha256(&go_mod);
         let blob = BlobRef {

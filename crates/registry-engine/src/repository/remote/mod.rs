@@ -8,6 +8,10 @@
 //!   served ([`artifacts`], [`zip`]).
 //! - `list`, `@latest` and non-canonical queries are kept for `metadata_ttl_secs` and served
 //!   stale when the upstream fails ([`meta`]).
+//! - With the registry's checksum database on ([`crate::ledger`]), every version is recorded
+//!   there before it is stored: with the hashes the upstream database verified, or — for
+//!   `no_sum` modules — with the hashes of what the first fetch of its zip found (trust on first
+//!   use). A version is never served before its record is signed ([`ledger`]).
 //! - Concurrent misses share one upstream fetch that outlives the callers ([`Coalescer`],
 //!   [`ZipFill`](super::fill::ZipFill)); "not found" answers are cached for
 //!   `negative_ttl_secs`; `offline` serves only what is stored; with `fall_through`, upstream
@@ -15,6 +19,7 @@
 
 mod access;
 mod artifacts;
+mod ledger;
 mod maintenance;
 mod meta;
 mod negative;
@@ -38,6 +43,7 @@ use crate::config::RemoteConfig;
 use crate::error::RegistryError;
 use crate::index::{IndexStore, VersionEntry, VersionIndex};
 use crate::keys::{MetaName, RepoName};
+use crate::ledger::Ledger;
 use crate::metrics::{FetchLabels, FillLabels, Metrics, RepositoryLabels, SlowFill};
 use crate::storage::ObjectStore;
 use crate::upstream::{Upstream, UpstreamError};
@@ -82,6 +88,8 @@ struct Inner {
     upstream: Upstream,
     verifier: Arc<dyn SumVerifier>,
     sumdb_name: String,
+    /// The registry's own checksum database, when it has one.
+    ledger: Option<Arc<Ledger>>,
     /// Where zip downloads spool: the path of `_fill_dir`.
     spool_dir: PathBuf,
     /// This repository's own download directory, locked while it lives ([`spool`]).
@@ -100,11 +108,14 @@ struct Inner {
 }
 
 impl RemoteRepository {
-    /// The remote repository `config`, verifying with `verifier`.
+    /// The remote repository `config`, verifying with `verifier` and recording what it stores
+    /// in `ledger` (the registry's own checksum database, if it has one).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &RemoteConfig,
         store: Arc<dyn ObjectStore>,
         verifier: Arc<dyn SumVerifier>,
+        ledger: Option<Arc<Ledger>>,
         spool_dir: PathBuf,
         listener: Arc<dyn ChangeListener>,
         metrics: Arc<Metrics>,
@@ -138,6 +149,7 @@ impl RemoteRepository {
                 store,
                 upstream,
                 verifier,
+                ledger,
                 // The database name is the verifier key's first field.
                 sumdb_name: config
                     .checksum_db

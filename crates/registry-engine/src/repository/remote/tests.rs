@@ -34,6 +34,7 @@ upstream = { url = "http://127.0.0.1:9" }
         &config,
         store,
         Arc::new(NoVerifier),
+        None,
         dir.join("spool"),
         Arc::new(NoListener),
         Arc::new(Metrics::new()),

@@ -216,10 +216,26 @@ impl Inner {
         path: &str,
         writer: &mut FillWriter,
     ) -> Result<(u64, [u8; 32], String), RegistryError> {
-        self.clone().ensure_entry(module, version).await?;
+        let entry = self.clone().ensure_entry(module, version).await?;
         let expected = self.expected_sums(module, version).await?;
-        self.download(module, version, expected.as_ref(), path, writer)
-            .await
+        // A verified version is recorded before a byte of its zip is served (its go.mod
+        // recorded it already, unless it was cached before the ledger was turned on).
+        if let Some(sums) = &expected {
+            self.record(module, version, &sums.zip, &sums.go_mod)
+                .await?;
+        }
+        let (size, sha, h1) = self
+            .download(module, version, expected.as_ref(), path, writer)
+            .await?;
+        if expected.is_none() {
+            // `no_sum`: nothing vouches for the bytes, so the first zip fetched is recorded
+            // (trust on first use); an upstream that changes it later is refused.
+            let mod_h1 = entry.go_mod.h1.as_deref().ok_or_else(|| {
+                RegistryError::Internal(format!("{module}@{version}: cached go.mod without h1"))
+            })?;
+            self.record(module, version, &h1, mod_h1).await?;
+        }
+        Ok((size, sha, h1))
     }
 
     /// Streams the zip into the spool and verifies it: `(size, sha256, h1)`.
