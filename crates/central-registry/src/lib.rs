@@ -12,6 +12,6 @@ pub mod http;
 pub mod server;
 
 pub use strata_registry_engine::{
-    auth, change_events, config, error, events, index, keys, maintenance, metrics, registry,
-    repository, storage, sumdb, upload, upstream,
+    auth, change_events, config, error, events, index, keys, ledger, maintenance, metrics,
+    registry, repository, storage, sumdb, upload, upstream,
 };

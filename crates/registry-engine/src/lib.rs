@@ -24,6 +24,7 @@ pub mod events;
 pub mod index;
 pub mod keys;
 pub mod ledger;
+mod ledger_route;
 pub mod maintenance;
 pub mod metrics;
 mod open;

@@ -93,8 +93,9 @@ async fn route(
     response
 }
 
-/// `/go/{repo}/sumdb/{name}/…`: the checksum-database proxy of the repository's database
-/// (protocol §6.2), so that clients behind a firewall verify go.sum through the registry.
+/// `/go/{repo}/sumdb/{name}/…`: the registry's own checksum database when `name` is its
+/// ledger's, else the checksum-database proxy of the repository's database (protocol §6.2), so
+/// that clients behind a firewall verify go.sum through the registry.
 async fn sumdb(
     state: &AppState,
     repo: &str,
@@ -111,11 +112,22 @@ async fn sumdb(
             "sumdb/{db_path}: expected sumdb/<name>/<path>"
         )));
     };
-    let db = match state.registry.sumdb(&principal, repo, name) {
-        Ok(db) => db,
-        Err(e) => return reply::error(&e),
+    // The registry's own database (the ledger) first; other names go to the proxy.
+    let answer = if state.registry.is_ledger(name) {
+        state
+            .registry
+            .ledger_request(&principal, repo, &format!("/{rest}"))
+            .await
+    } else {
+        match state.registry.sumdb(&principal, repo, name) {
+            Ok(db) => db
+                .proxy(&format!("/{rest}"))
+                .await
+                .map_err(RegistryError::SumDb),
+            Err(e) => Err(e),
+        }
     };
-    match db.proxy(&format!("/{rest}")).await {
+    match answer {
         Ok(answer) => {
             let body = if *method == Method::HEAD {
                 Body::empty()
@@ -132,7 +144,7 @@ async fn sumdb(
             );
             r
         }
-        Err(e) => reply::error(&RegistryError::SumDb(e)),
+        Err(e) => reply::error(&e),
     }
 }
 

@@ -1,0 +1,327 @@
+//! The registry's own checksum database (`[ledger]`): what a publish and a remote fetch record,
+//! what `/go/{repo}/sumdb/<name>/…` serves, and the real go command verifying private and
+//! public modules against it with `GONOSUMDB` empty.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use strata_central_registry::ledger::generate_key;
+use strata_core::sumdb::{VerifierKey, VerifierList, note};
+use strata_testkit::{FixtureModule, FixtureUpstream, TestSumDb, dependency_graph, go_command};
+use support::config::{self, ADMIN_TOKEN, CI_TOKEN, DB_NAME, Options, RemoteOptions};
+use support::http::bearer;
+use support::registry::TestRegistry;
+
+const LEDGER: &str = "sum.registry.test";
+
+/// Adds a `[ledger]` table whose key is in a 0600 file under `dir`; the verifier key.
+fn with_ledger(dir: &Path) -> (impl FnOnce(String) -> String, String) {
+    let (signer, verifier) = generate_key(LEDGER).unwrap();
+    let path = dir.join("ledger.key");
+    std::fs::write(&path, signer).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let table = format!(
+        "\n[ledger]\nname = \"{LEDGER}\"\nkey_file = {:?}\n",
+        path.display().to_string()
+    );
+    (move |text: String| format!("{text}{table}"), verifier)
+}
+
+fn lookup_path(module: &str, version: &str) -> String {
+    let module = strata_core::path::escape_path(module).unwrap();
+    format!("sumdb/{LEDGER}/lookup/{module}@{version}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_are_recorded_before_they_are_visible_and_never_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (edit, verifier) = with_ledger(dir.path());
+    let h = TestRegistry::builder(config::local(&Options::default()))
+        .edit(edit)
+        .start()
+        .await;
+    let ci = bearer(CI_TOKEN);
+    let lib = FixtureModule::new("example.com/lib", "v1.0.0", &[]);
+    let (status, go_sum) = h.publish("private", lib.zip()).await;
+    assert_eq!(status, 201, "{go_sum}");
+
+    // The record: id, the two go.sum lines the publish answered, a signed head covering it.
+    let r = h
+        .get(
+            "private",
+            &lookup_path("example.com/lib", "v1.0.0"),
+            &ci,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    assert!(text.starts_with("0\n"), "{text}");
+    assert!(text.contains(&go_sum), "{text}\n---\n{go_sum}");
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=UTF-8"));
+    assert!(
+        r.header("cache-control").unwrap().contains("immutable"),
+        "{:?}",
+        r.headers
+    );
+    let verifiers = VerifierList::new([VerifierKey::parse(&verifier).unwrap()]);
+    let note_start = text.find("\n\n").unwrap() + 2;
+    let note = note::open(&text.as_bytes()[note_start..], &verifiers);
+    assert!(
+        note.is_ok(),
+        "the head verifies with the verifier key: {note:?}"
+    );
+
+    let latest = h
+        .get("private", &format!("sumdb/{LEDGER}/latest"), &ci, &[])
+        .await;
+    assert_eq!(latest.status, 200);
+    assert!(
+        latest.text().starts_with("go.sum database tree\n1\n"),
+        "{}",
+        latest.text()
+    );
+    assert!(
+        latest
+            .header("cache-control")
+            .unwrap()
+            .contains("max-age=5")
+    );
+    let supported = h
+        .get("private", &format!("sumdb/{LEDGER}/supported"), &ci, &[])
+        .await;
+    assert_eq!(supported.status, 200);
+    let tile = h
+        .get(
+            "private",
+            &format!("sumdb/{LEDGER}/tile/8/0/000.p/1"),
+            &ci,
+            &[],
+        )
+        .await;
+    assert_eq!((tile.status, tile.body.len()), (200, 32));
+    assert!(tile.header("cache-control").unwrap().contains("immutable"));
+    let data = h
+        .get(
+            "private",
+            &format!("sumdb/{LEDGER}/tile/8/data/000.p/1"),
+            &ci,
+            &[],
+        )
+        .await;
+    assert_eq!(data.status, 200);
+    assert_eq!(data.text(), format!("{go_sum}\n"));
+    for (path, want) in [
+        (format!("sumdb/{LEDGER}/tile/8/0/000.p/2"), 404),
+        (lookup_path("example.com/lib", "v9.0.0"), 404),
+        (format!("sumdb/{LEDGER}/tile/8/0/zzz"), 400),
+        (format!("sumdb/{LEDGER}/lookup/example.com/lib"), 400),
+    ] {
+        let r = h.get("private", &path, &ci, &[]).await;
+        assert_eq!(r.status, want, "{path}: {}", r.text());
+    }
+    // Read permission of the repository, as for its modules.
+    let anonymous = h
+        .get(
+            "private",
+            &lookup_path("example.com/lib", "v1.0.0"),
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(anonymous.status, 401);
+
+    // The ledger is the registry's, not a repository's: other bytes for the same version in
+    // another repository are refused, naming what is recorded, and nothing becomes visible.
+    let other =
+        FixtureModule::new("example.com/lib", "v1.0.0", &[]).with_file("extra.go", "package lib\n");
+    let (status, body) = h.publish("public", other.zip()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("recorded") && body.contains(go_sum.lines().next().unwrap()),
+        "{body}"
+    );
+    let info = h
+        .get("public", "example.com/lib/@v/v1.0.0.info", "", &[])
+        .await;
+    assert_eq!(info.status, 404, "{}", info.text());
+    // The same bytes elsewhere are the same record.
+    let (status, body) = h.publish("public", lib.zip()).await;
+    assert_eq!(status, 201, "{body}");
+
+    // A deleted version keeps its record: other bytes are refused, identical ones accepted.
+    let deleted = h
+        .art_delete(
+            "private",
+            "example.com/lib/@v/v1.0.0.zip",
+            &bearer(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    let (status, body) = h.publish("private", other.zip()).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = h.publish("private", lib.zip()).await;
+    assert_eq!(status, 201, "{body}");
+    let latest = h
+        .get("private", &format!("sumdb/{LEDGER}/latest"), &ci, &[])
+        .await;
+    assert!(
+        latest.text().starts_with("go.sum database tree\n1\n"),
+        "one record: {}",
+        latest.text()
+    );
+}
+
+/// `go args…` in `dir`, verifying every module against the ledger (`GONOSUMDB` empty).
+fn go(dir: &Path, home: &Path, proxy: &str, key: &str, args: &[&str]) -> std::process::Output {
+    go_command::run(dir, home, proxy, key, "", args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_verifies_private_and_public_modules_against_the_registry_ledger() {
+    let public = dependency_graph(6);
+    let top = &public[public.len() - 1];
+    // Fetched without verification (`no_sum`): recorded by its first fetch.
+    let unverified = FixtureModule::new("example.com/unverified/lib", "v0.3.0", &[]);
+    let mut modules = public.clone();
+    modules.push(unverified.clone());
+    let db = Arc::new(TestSumDb::new(DB_NAME));
+    let upstream = FixtureUpstream::start(&modules, Some(db.clone())).await;
+    let options = RemoteOptions {
+        no_sum: vec!["example.com/unverified".into()],
+        ..RemoteOptions::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (edit, verifier) = with_ledger(dir.path());
+    let h = TestRegistry::builder(config::remote(&upstream, &db, &options))
+        .fixtures(upstream, db)
+        .edit(edit)
+        .start()
+        .await;
+    let private = FixtureModule::new(
+        "example.com/private/app",
+        "v1.0.0",
+        &[
+            (top.path.as_str(), top.version.as_str()),
+            (unverified.path.as_str(), unverified.version.as_str()),
+        ],
+    );
+    let (status, body) = h.publish("private", private.zip()).await;
+    assert_eq!(status, 201, "{body}");
+
+    let proxy = h.proxy_url("go");
+    let home = dir.path().join("home");
+    let client = home.join("client");
+    std::fs::create_dir_all(&client).unwrap();
+    let (key, home2, client2) = (verifier.clone(), home.clone(), client.clone());
+    let (get, verify) = tokio::task::spawn_blocking(move || {
+        let init = go(
+            &client2,
+            &home2,
+            &proxy,
+            &key,
+            &["mod", "init", "example.com/client"],
+        );
+        assert!(
+            init.status.success(),
+            "{}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        let get = go(
+            &client2,
+            &home2,
+            &proxy,
+            &key,
+            &["get", "example.com/private/app@v1.0.0"],
+        );
+        let download = go(&client2, &home2, &proxy, &key, &["mod", "download", "all"]);
+        assert!(
+            download.status.success(),
+            "{}",
+            String::from_utf8_lossy(&download.stderr)
+        );
+        (get, go(&client2, &home2, &proxy, &key, &["mod", "verify"]))
+    })
+    .await
+    .unwrap();
+    assert!(
+        get.status.success(),
+        "go get: {}",
+        String::from_utf8_lossy(&get.stderr)
+    );
+    assert!(
+        verify.status.success()
+            && String::from_utf8_lossy(&verify.stdout).contains("all modules verified"),
+        "go mod verify: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    // The go command read the ledger's tiles (its own cache of them) ...
+    let tiles = home.join(format!("modcache/cache/download/sumdb/{LEDGER}/tile"));
+    assert!(tiles.is_dir(), "{} missing", tiles.display());
+    // ... and every public line it kept is the upstream database's, the unverified module's
+    // is what the registry fetched.
+    let go_sum = std::fs::read_to_string(client.join("go.sum")).unwrap();
+    for m in &public {
+        let built = h.upstream().module(&m.path, &m.version).unwrap();
+        for line in go_sum
+            .lines()
+            .filter(|l| l.starts_with(&format!("{} ", m.path)))
+        {
+            assert!(built.go_sum.contains(line), "{line}");
+        }
+    }
+    let unverified_built = h
+        .upstream()
+        .module(&unverified.path, &unverified.version)
+        .unwrap();
+    assert!(go_sum.contains(&unverified_built.go_sum), "{go_sum}");
+    // The public records hold exactly the database's lines.
+    let r = h
+        .get("go", &lookup_path(&top.path, &top.version), "", &[])
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text()
+            .contains(&h.upstream().module(&top.path, &top.version).unwrap().go_sum)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_of_a_public_version_not_yet_fetched_is_verified_and_recorded() {
+    let public = dependency_graph(2);
+    let dir = tempfile::tempdir().unwrap();
+    let (edit, _) = with_ledger(dir.path());
+    let db = Arc::new(TestSumDb::new(DB_NAME));
+    let upstream = FixtureUpstream::start(&public, Some(db.clone())).await;
+    let h = TestRegistry::builder(config::remote(&upstream, &db, &RemoteOptions::default()))
+        .fixtures(upstream, db)
+        .edit(edit)
+        .start()
+        .await;
+    let m = &public[0];
+    let r = h
+        .get("go", &lookup_path(&m.path, &m.version), "", &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let built = h.upstream().module(&m.path, &m.version).unwrap();
+    assert!(r.text().contains(&built.go_sum), "{}", r.text());
+    // Nothing but the database was asked: no artifact was fetched for it.
+    let escaped = strata_core::path::escape_path(&m.path).unwrap();
+    assert_eq!(
+        h.upstream()
+            .request_count(&format!("/{escaped}/@v/{}.zip", m.version)),
+        0
+    );
+    // A version the upstream database does not know stays unknown.
+    let r = h.get("go", &lookup_path(&m.path, "v9.9.9"), "", &[]).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+}
