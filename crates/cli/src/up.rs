@@ -5,6 +5,11 @@
 //!
 //! Repositories: `private` (local, the publish target), `gocache` (remote of proxy.golang.org,
 //! verified against sum.golang.org) and `go` (virtual over both, what `/` of the edge serves).
+//!
+//! The registry's own checksum database (its ledger) is on unless `--no-sumdb`: named by
+//! `--sumdb-name`, signed with a key generated at the first start and kept in
+//! `<data>/sumdb.key` (mode 0600). Every published and every fetched version is recorded in
+//! it, so clients set `GOSUMDB` to its verifier key and need no `GONOSUMDB`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -53,7 +58,21 @@ pub struct UpArgs {
     /// the same path); answers are verified against the key, so the proxy cannot forge them.
     #[arg(long, default_value = "https://proxy.golang.org/sumdb/sum.golang.org")]
     pub checksum_db_url: String,
+    /// The name of strata's own checksum database (the GOSUMDB clients set). Its key is
+    /// generated at the first start and kept in <data>/sumdb.key; a key of another name there
+    /// is refused (remove the file to start a new log under a new name).
+    #[arg(long, default_value = DEFAULT_SUMDB_NAME)]
+    pub sumdb_name: String,
+    /// Run without strata's checksum database (clients then need GONOSUMDB for private modules).
+    #[arg(long)]
+    pub no_sumdb: bool,
 }
+
+/// The default name of `strata up`'s checksum database.
+const DEFAULT_SUMDB_NAME: &str = "sum.strata.local";
+
+/// The file under `--data` holding the checksum database's signer key.
+const SUMDB_KEY_FILE: &str = "sumdb.key";
 
 /// The addresses and token `strata up` prints.
 struct Banner<'a> {
@@ -63,6 +82,8 @@ struct Banner<'a> {
     registry_grpc: SocketAddr,
     worker: SocketAddr,
     token: &'a AdminToken,
+    /// The verifier key of the registry's checksum database, when it is on.
+    sumdb: Option<String>,
 }
 
 /// The admin token: given, freshly generated (shown once), or generated at an earlier start.
@@ -83,8 +104,13 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::msg(format!("{}: {e}", shown(&data.join(dir)))))?;
     }
     let (token, token_sha256) = admin_token(&data)?;
+    let sumdb_key = if args.no_sumdb {
+        None
+    } else {
+        Some(sumdb_key_file(&data, &args.sumdb_name)?)
+    };
     let registry_config = RegistryConfig::from_toml(
-        &registry_toml(args, &data, &token_sha256),
+        &registry_toml(args, &data, &token_sha256, sumdb_key.as_deref()),
         "strata up defaults",
         &[],
     )
@@ -148,6 +174,7 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
             registry_grpc: registry.grpc_addr,
             worker: worker.http_addr,
             token: &token,
+            sumdb: registry.registry.ledger().map(|l| l.verifier_key()),
         });
         // Any tier stopping on its own (a failed listener) ends the process, like a signal.
         let mut registry_done = registry.done;
@@ -246,8 +273,22 @@ fn admin_token(data: &Path) -> Result<(AdminToken, String), Failure> {
     }
 }
 
+/// The checksum database's key file under `data`, generated for `name` (mode 0600) if there is
+/// none. The registry's configuration loader then reads it (and refuses a key of another name
+/// or a file others may read).
+fn sumdb_key_file(data: &Path, name: &str) -> Result<PathBuf, Failure> {
+    let path = data.join(SUMDB_KEY_FILE);
+    if !path.exists() {
+        let (signer, _) = strata_central_registry::ledger::generate_key(name)
+            .map_err(|e| Failure::msg(format!("--sumdb-name: {e}")))?;
+        write_private(&path, format!("{signer}\n").as_bytes())
+            .map_err(|e| Failure::msg(format!("{}: {e}", shown(&path))))?;
+    }
+    Ok(path)
+}
+
 /// Writes a file readable by its owner only, atomically.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
@@ -264,9 +305,22 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// The embedded registry configuration.
-fn registry_toml(args: &UpArgs, data: &Path, token_sha256: &str) -> String {
+fn registry_toml(
+    args: &UpArgs,
+    data: &Path,
+    token_sha256: &str,
+    sumdb_key: Option<&Path>,
+) -> String {
     let q = |s: &str| toml_string(s);
-    format!(
+    let ledger = match sumdb_key {
+        Some(path) => format!(
+            "\n[ledger]\nname = {}\nkey_file = {}\n",
+            q(&args.sumdb_name),
+            q(&path.display().to_string())
+        ),
+        None => String::new(),
+    };
+    let text = format!(
         r#"storage = {{ kind = "fs", root = {root} }}
 events = {{ kind = "memory" }}
 
@@ -305,7 +359,8 @@ permissions = {{ "*" = ["read", "deploy", "delete", "admin"] }}
         upstream = q(&args.upstream),
         key = q(&args.checksum_db_key),
         sumdb = q(&args.checksum_db_url),
-    )
+    );
+    text + &ledger
 }
 
 /// The embedded edge configuration: `/` → `go`, `/private/` → `private`.
@@ -396,16 +451,30 @@ fn print_banner(b: &Banner<'_>) {
             path.display()
         ),
     }
+    if let Some(key) = &b.sumdb {
+        println!("  GOSUMDB=\"{key}\"");
+    }
     println!();
     println!("  export GOPROXY={proxy}");
     println!(
         "  STRATA_TOKEN=<admin token> strata publish --registry {registry} --repo private \
          --version v0.1.0 ./your/module"
     );
-    println!(
-        "  Privately published modules are not in sum.golang.org: set GONOSUMDB=<their path \
-         prefix> for them."
-    );
+    match &b.sumdb {
+        Some(key) => {
+            println!("  export GOSUMDB=\"{key}\"");
+            println!(
+                "  Every module, public and private, is verified against strata's checksum \
+                 database (the go command reads it at {proxy}sumdb/{name}/): leave GONOSUMDB \
+                 empty.",
+                name = key.split('+').next().unwrap_or_default()
+            );
+        }
+        None => println!(
+            "  Privately published modules are not in sum.golang.org: set GONOSUMDB=<their \
+             path prefix> for them."
+        ),
+    }
     if !b.edge.ip().is_loopback() {
         println!(
             "  Note: every repository allows anonymous reads and the edge listens on {}.",
@@ -431,16 +500,52 @@ mod tests {
             upstream: "https://proxy.golang.org".into(),
             checksum_db_key: SUM_GOLANG_ORG_KEY.into(),
             checksum_db_url: "https://proxy.golang.org/sumdb/sum.golang.org".into(),
+            sumdb_name: DEFAULT_SUMDB_NAME.into(),
+            no_sumdb: false,
         }
     }
 
     #[test]
     fn the_embedded_configurations_validate() {
         let dir = Path::new("/tmp/with \"quote\" and \\ backslash");
-        let registry =
-            RegistryConfig::from_toml(&registry_toml(&args(), dir, &"a".repeat(64)), "t", &[])
-                .unwrap();
+        let registry = RegistryConfig::from_toml(
+            &registry_toml(&args(), dir, &"a".repeat(64), None),
+            "t",
+            &[],
+        )
+        .unwrap();
         assert_eq!(registry.repositories.len(), 3);
+        assert!(registry.ledger.is_none());
+        let data = tempfile::tempdir().unwrap();
+        let key = sumdb_key_file(data.path(), DEFAULT_SUMDB_NAME).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let text = registry_toml(&args(), data.path(), &"a".repeat(64), Some(&key));
+        let registry = RegistryConfig::from_toml(&text, "t", &[]).unwrap();
+        let ledger = registry.ledger.unwrap();
+        assert_eq!(ledger.name, DEFAULT_SUMDB_NAME);
+        let signer = ledger.signer_key().unwrap().to_owned();
+        // Kept: a second start signs with the same key.
+        sumdb_key_file(data.path(), DEFAULT_SUMDB_NAME).unwrap();
+        let again = RegistryConfig::from_toml(&text, "t", &[]).unwrap();
+        assert_eq!(again.ledger.unwrap().signer_key(), Some(signer.as_str()));
+        // Another name over the same data is refused, not silently re-keyed.
+        let renamed = UpArgs {
+            sumdb_name: "sum.other.local".into(),
+            ..args()
+        };
+        let e = RegistryConfig::from_toml(
+            &registry_toml(&renamed, data.path(), &"a".repeat(64), Some(&key)),
+            "t",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("sum.other.local"), "{e}");
         WorkerConfig::from_toml(&worker_toml("127.0.0.1:0".parse().unwrap()), "t", &[]).unwrap();
         let edge = EdgeConfig::from_toml(
             &edge_toml(

@@ -1,9 +1,11 @@
 //! `strata up` as a user runs it: the binary starts the registry and the edge in one process,
 //! prints the GOPROXY line, the publish URL and a generated admin token; `strata publish` with
 //! that token works straight away; the real go command fetches the published module and a public
-//! one (through the remote repository, verified against the checksum database through the edge's
-//! sumdb forward); after a restart on the same data the token is not shown again, still works,
-//! and everything published is still there. The "public" upstream is a local fixture with a test
+//! one (through the remote repository, verified against the upstream checksum database) and
+//! verifies both against strata's own checksum database (the banner's `GOSUMDB`, through the
+//! edge's sumdb forward, `GONOSUMDB` empty); after a restart on the same data the token is not
+//! shown again, still works, and everything published is still there, under the same checksum
+//! database key. The "public" upstream is a local fixture with a test
 //! checksum database, passed with --upstream/--checksum-db-*.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,6 +27,8 @@ struct Banner {
     publish_url: String,
     token_line: String,
     warm_url: String,
+    /// The `GOSUMDB` value: strata's checksum database.
+    sumdb: String,
 }
 
 /// A running `strata up`; killed when dropped.
@@ -69,7 +73,13 @@ fn start_up(data: &Path, upstream: &FixtureUpstream, db: &TestSumDb, log: &Path)
         }
     });
     let (mut proxy, mut publish_url, mut token_line, mut warm_url) = (None, None, None, None);
-    while proxy.is_none() || publish_url.is_none() || token_line.is_none() || warm_url.is_none() {
+    let mut sumdb = None;
+    while proxy.is_none()
+        || publish_url.is_none()
+        || token_line.is_none()
+        || warm_url.is_none()
+        || sumdb.is_none()
+    {
         let line = match rx.recv_timeout(Duration::from_secs(120)) {
             Ok(line) => line,
             Err(e) => panic!(
@@ -84,6 +94,8 @@ fn start_up(data: &Path, upstream: &FixtureUpstream, db: &TestSumDb, log: &Path)
             publish_url = Some(u.trim().to_string());
         } else if let Some(t) = line.strip_prefix("admin token:") {
             token_line = Some(t.trim().to_string());
+        } else if let Some(k) = line.strip_prefix("GOSUMDB=") {
+            sumdb = Some(k.trim_matches('"').to_string());
         } else if let Some(w) = line.strip_prefix("sync worker:") {
             warm_url = w.split_whitespace().next().map(str::to_string);
         }
@@ -95,6 +107,7 @@ fn start_up(data: &Path, upstream: &FixtureUpstream, db: &TestSumDb, log: &Path)
             publish_url: publish_url.unwrap(),
             token_line: token_line.unwrap(),
             warm_url: warm_url.unwrap(),
+            sumdb: sumdb.unwrap(),
         },
     }
 }
@@ -125,10 +138,10 @@ fn publish(registry: &str, token: &str, dir: &Path, version: &str) -> Output {
         .unwrap()
 }
 
-/// `go args…` in `dir` with private caches under `home`; `example.com/private` skips the
-/// checksum database.
+/// `go args…` in `dir` with private caches under `home`, verifying every module against the
+/// checksum database `key` (`GONOSUMDB` empty).
 fn go(dir: &Path, home: &Path, proxy: &str, key: &str, args: &[&str]) -> Output {
-    go_command::run(dir, home, proxy, key, "example.com/private", args)
+    go_command::run(dir, home, proxy, key, "", args)
 }
 
 fn ok(what: &str, out: &Output) {
@@ -148,7 +161,6 @@ async fn strata_up_serves_publishes_and_keeps_its_data_across_restarts() {
     let top = public.last().unwrap().clone();
     let root = tempfile::tempdir().unwrap();
     let root_path = root.path().to_owned();
-    let key = db.verifier_key();
 
     // Blocking work (processes, the go command) off the runtime that serves the fixture.
     let upstream_ref = Arc::new(upstream);
@@ -173,6 +185,8 @@ async fn strata_up_serves_publishes_and_keeps_its_data_across_restarts() {
             up.banner.token_line
         );
         let registry = registry_base(&up.banner.publish_url);
+        let key = up.banner.sumdb.clone();
+        assert!(key.starts_with("sum.strata.local+"), "{key}");
 
         // A private module that depends on a public one.
         let module_dir = root_path.join("hello");
@@ -228,6 +242,12 @@ async fn strata_up_serves_publishes_and_keeps_its_data_across_restarts() {
         ok(
             "go mod verify",
             &go(&client, &home, &up.banner.proxy, &key, &["mod", "verify"]),
+        );
+        let tiles = home.join("modcache/cache/download/sumdb/sum.strata.local/tile");
+        assert!(
+            tiles.is_dir(),
+            "the go command read strata's tiles: {}",
+            tiles.display()
         );
         let go_sum = std::fs::read_to_string(client.join("go.sum")).unwrap();
         assert!(
@@ -309,6 +329,10 @@ async fn strata_up_serves_publishes_and_keeps_its_data_across_restarts() {
             again.banner.token_line
         );
         assert!(!again.banner.token_line.contains(&token));
+        assert_eq!(
+            again.banner.sumdb, key,
+            "the same checksum database after a restart"
+        );
         let registry = registry_base(&again.banner.publish_url);
         ok(
             "strata publish after a restart",
