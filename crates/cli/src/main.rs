@@ -9,6 +9,7 @@ mod netrc;
 mod package;
 mod probe;
 mod publish;
+mod sumdb;
 mod token;
 mod up;
 mod verify;
@@ -53,6 +54,8 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Create API tokens for the registry configuration.
     Token(token::TokenArgs),
+    /// Keys of the registry's own checksum database (the `[ledger]` table).
+    Sumdb(sumdb::SumdbArgs),
     /// Run every tier in one process with embedded defaults (what `make run` starts).
     ///
     /// The central registry (filesystem storage under --data, in-process events) with a local
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Hash(args) => hash::run(&args),
         Command::Publish(args) => publish::run(&args),
         Command::Token(args) => token::run(&args),
+        Command::Sumdb(args) => sumdb::run(&args),
         Command::Up(args) => up::run(&args),
         Command::Probe(args) => probe::run(&args),
     };

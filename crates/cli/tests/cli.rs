@@ -408,6 +408,7 @@ fn every_subcommand_has_help() {
         vec!["zip", "--help"],
         vec!["verify", "--help"],
         vec!["hash", "--help"],
+        vec!["sumdb", "keygen", "--help"],
     ] {
         let out = strata(&sub, tmp.path());
         assert!(out.status.success(), "{sub:?}");
@@ -475,4 +476,64 @@ fn probe_exits_0_only_on_a_2xx_answer() {
         "{}",
         stderr(&https)
     );
+}
+
+/// `strata sumdb keygen`: a signer key (0600 file, never overwritten, or stdout) whose verifier
+/// key is printed, and which the registry's configuration accepts for that name.
+#[test]
+fn sumdb_keygen_writes_a_private_key_and_prints_the_verifier_key() {
+    use strata_core::sumdb::key::Signer as _;
+    use strata_core::sumdb::{SignerKey, VerifierKey};
+    let tmp = tempfile::tempdir().unwrap();
+    let out = strata(
+        &["sumdb", "keygen", "sum.corp.example", "--out", "ledger.key"],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let verifier = stdout(&out).trim().to_owned();
+    let written = fs::read_to_string(tmp.path().join("ledger.key")).unwrap();
+    let signer = SignerKey::parse(written.trim()).unwrap();
+    assert_eq!(signer.name(), "sum.corp.example");
+    assert_eq!(signer.verifier().encode(), verifier);
+    VerifierKey::parse(&verifier).unwrap();
+    assert!(
+        !stdout(&out).contains("PRIVATE"),
+        "the signer key stays in the file"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata(tmp.path().join("ledger.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // An existing key is never replaced (a new key is a new log).
+    let again = strata(
+        &["sumdb", "keygen", "sum.corp.example", "--out", "ledger.key"],
+        tmp.path(),
+    );
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("not replacing"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("ledger.key")).unwrap(),
+        written
+    );
+
+    // Without --out: the signer key on stdout, the verifier key on stderr.
+    let out = strata(&["sumdb", "keygen", "sum.corp.example"], tmp.path());
+    assert!(out.status.success());
+    let signer = SignerKey::parse(stdout(&out).trim()).unwrap();
+    assert!(
+        stderr(&out).contains(&signer.verifier().encode()),
+        "{}",
+        stderr(&out)
+    );
+    let bad = strata(&["sumdb", "keygen", "not a name"], tmp.path());
+    assert!(!bad.status.success());
 }
