@@ -8,7 +8,9 @@
 //!   verified against the test checksum database), `go` (virtual: `private`, then `gocache`;
 //!   token to read, like the deployed example) — none sets `anonymous_read`, whose default is
 //!   `false`;
-//! * tokens: [`CI_TOKEN`] reads and deploys everywhere, [`OUTSIDER_TOKEN`] reads `gocache` only.
+//! * tokens: [`CI_TOKEN`] reads and deploys everywhere, [`OUTSIDER_TOKEN`] reads `gocache` only;
+//! * with [`RegistrySpec::with_ledger`], a `[ledger]` (the registry's own checksum database)
+//!   whose signer key comes from the process environment (`key_env`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -62,9 +64,23 @@ pub struct RegistrySpec {
     pub max_upload_bytes: u64,
     /// Environment variables of the process (besides `RUST_LOG=info`).
     pub env: Vec<(String, String)>,
+    /// The signer key of the registry's checksum database (`[ledger]`), if it has one.
+    pub ledger_key: Option<String>,
 }
 
+/// The variable the `[ledger]` table names for its key.
+const LEDGER_KEY_ENV: &str = "STRATA_E2E_LEDGER_KEY";
+
 impl RegistrySpec {
+    /// The same registry with a checksum database signing with `signer_key`
+    /// (`PRIVATE+KEY+<name>+…`), handed over in the environment.
+    pub fn with_ledger(mut self, signer_key: &str) -> Self {
+        self.ledger_key = Some(signer_key.to_owned());
+        self.env
+            .push((LEDGER_KEY_ENV.to_owned(), signer_key.to_owned()));
+        self
+    }
+
     /// The configuration text.
     pub fn toml(&self, spool: &Path) -> String {
         let (s3, redis) = (&self.s3, &self.redis);
@@ -107,8 +123,15 @@ impl RegistrySpec {
             .repo(Repo::virtual_of("go", &["private", "gocache"]))
             .token(Token::new("ci", CI_TOKEN).grant("*", &["read", "deploy"]))
             .token(Token::new("outsider", OUTSIDER_TOKEN).grant("gocache", &["read"]));
+        let ledger = match &self.ledger_key {
+            Some(key) => format!(
+                "\n[ledger]\nname = \"{}\"\nkey_env = \"{LEDGER_KEY_ENV}\"\n",
+                key.split('+').nth(2).unwrap_or_default()
+            ),
+            None => String::new(),
+        };
         format!(
-            "# Written by the strata end-to-end tests.\n{}",
+            "# Written by the strata end-to-end tests.\n{}{ledger}",
             toml.text_with_storage(&storage, spool, ANY_LOOPBACK_PORT)
         )
     }

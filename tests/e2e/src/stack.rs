@@ -113,7 +113,14 @@ impl Stack {
             sumdb_key: self.db.verifier_key(),
             max_upload_bytes: 512 << 20,
             env: Vec::new(),
+            ledger_key: None,
         }
+    }
+
+    /// The registries' storage, as the test's own client of it (to look at or tamper with
+    /// what they stored).
+    pub async fn store(&self) -> S3Store {
+        open_store(&self.s3).await
     }
 
     /// Starts a registry process named `name`.
@@ -189,6 +196,15 @@ impl Drop for Stack {
 
 /// Creates the bucket with the registry's own S3 backend (the registry expects it to exist).
 async fn create_bucket(target: &S3Target) {
+    open_store(target)
+        .await
+        .ensure_bucket()
+        .await
+        .unwrap_or_else(|e| panic!("creating bucket {}: {e}", target.bucket));
+}
+
+/// The registry's own S3 backend on `target`.
+async fn open_store(target: &S3Target) -> S3Store {
     let config = S3Config {
         bucket: target.bucket.clone(),
         region: REGION.to_owned(),
@@ -202,11 +218,7 @@ async fn create_bucket(target: &S3Target) {
         },
         part_size: 8 << 20,
     };
-    let store = S3Store::connect(&config)
+    S3Store::connect(&config)
         .await
-        .unwrap_or_else(|e| panic!("S3 client for {}: {e}", target.endpoint));
-    store
-        .ensure_bucket()
-        .await
-        .unwrap_or_else(|e| panic!("creating bucket {}: {e}", target.bucket));
+        .unwrap_or_else(|e| panic!("S3 client for {}: {e}", target.endpoint))
 }
