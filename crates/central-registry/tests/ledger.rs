@@ -325,3 +325,119 @@ async fn a_lookup_of_a_public_version_not_yet_fetched_is_verified_and_recorded()
     let r = h.get("go", &lookup_path(&m.path, "v9.9.9"), "", &[]).await;
     assert_eq!(r.status, 404, "{}", r.text());
 }
+
+/// A ledger that cannot be written (storage failing under `ledger/`) refuses publishes and
+/// remote fills with 503 and makes nothing visible; once storage works, both go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_unrecorded_becomes_visible_when_the_ledger_cannot_be_written() {
+    let public = dependency_graph(1);
+    let m = &public[0];
+    let dir = tempfile::tempdir().unwrap();
+    let (edit, _) = with_ledger(dir.path());
+    let db = Arc::new(TestSumDb::new(DB_NAME));
+    let upstream = FixtureUpstream::start(&public, Some(db.clone())).await;
+    let h = TestRegistry::builder(config::remote(&upstream, &db, &RemoteOptions::default()))
+        .fixtures(upstream, db)
+        .edit(edit)
+        .start()
+        .await;
+    // A file where the record directory goes: every record write fails (even for root).
+    let blocker = h
+        .fs_root
+        .as_ref()
+        .unwrap()
+        .join(format!("objects/ledger/{LEDGER}/record"));
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(&blocker, "not a directory").unwrap();
+
+    let private = FixtureModule::new("example.com/private/lib", "v1.0.0", &[]);
+    let (status, body) = h.publish("private", private.zip()).await;
+    assert_eq!(status, 503, "{body}");
+    let list = h
+        .get("go", "example.com/private/lib/@v/list", "", &[])
+        .await;
+    assert_eq!(list.text(), "", "nothing visible");
+    assert!(
+        !h.stored_keys("private")
+            .iter()
+            .any(|k| k.starts_with("index")),
+        "{:?}",
+        h.stored_keys("private")
+    );
+
+    let escaped = strata_core::path::escape_path(&m.path).unwrap();
+    let mod_path = format!("{escaped}/@v/{}.mod", m.version);
+    let (status, _, body) = h.fetch("gocache", &mod_path).await;
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        h.stored_keys("gocache").is_empty(),
+        "{:?}",
+        h.stored_keys("gocache")
+    );
+
+    std::fs::remove_file(&blocker).unwrap();
+    let (status, body) = h.publish("private", private.zip()).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _, body) = h.fetch("gocache", &mod_path).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let latest = h
+        .get("go", &format!("sumdb/{LEDGER}/latest"), "", &[])
+        .await;
+    assert!(
+        latest.text().starts_with("go.sum database tree\n2\n"),
+        "{}",
+        latest.text()
+    );
+}
+
+/// `strata-registry --check-config` reads the ledger's key as a start would: a missing
+/// variable, a key for another name or a key file others may read exit 64 with the reason
+/// (never the key); a good key passes.
+#[test]
+fn check_config_refuses_an_unusable_ledger_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = generate_key(LEDGER).unwrap();
+    let (other, _) = generate_key("sum.other.test").unwrap();
+    let check = |table: &str, env: &[(&str, &str)]| {
+        let path = dir.path().join("registry.toml");
+        std::fs::write(&path, format!("[ledger]\nname = \"{LEDGER}\"\n{table}\n")).unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_strata-registry"))
+            .args(["--check-config", "--config"])
+            .arg(&path)
+            .env_remove("STRATA_TEST_LEDGER_KEY")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!text.contains("PRIVATE+KEY"), "{text}");
+        (output.status.code(), text)
+    };
+    let var = "key_env = \"STRATA_TEST_LEDGER_KEY\"";
+    let (code, text) = check(var, &[]);
+    assert_eq!(code, Some(64), "{text}");
+    assert!(text.contains("STRATA_TEST_LEDGER_KEY is not set"), "{text}");
+    let (code, text) = check(var, &[("STRATA_TEST_LEDGER_KEY", &other)]);
+    assert_eq!(code, Some(64), "{text}");
+    assert!(text.contains("sum.other.test"), "{text}");
+    let (code, text) = check(var, &[("STRATA_TEST_LEDGER_KEY", &signer)]);
+    assert_eq!(code, Some(0), "{text}");
+
+    let key_file = dir.path().join("ledger.key");
+    std::fs::write(&key_file, &signer).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let table = format!("key_file = {:?}", key_file.display().to_string());
+        let (code, text) = check(&table, &[]);
+        assert_eq!(code, Some(64), "{text}");
+        assert!(text.contains("chmod 600"), "{text}");
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let (code, text) = check(&table, &[]);
+        assert_eq!(code, Some(0), "{text}");
+    }
+}
