@@ -65,6 +65,7 @@ live-test: ## opt-in: remote repository against proxy.golang.org + sum.golang.or
 bench: ## throughput and memory benchmarks (prints a report)
 	@scripts/bench-core.sh
 	@scripts/bench-edge.sh
+	@scripts/bench-publish.sh
 
 .PHONY: bench-edge
 bench-edge: ## edge vs nginx: warm .info and 1 MiB .zip req/s and p99 at 64 connections (installs nginx, wrk)
