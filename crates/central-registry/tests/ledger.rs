@@ -441,3 +441,78 @@ fn check_config_refuses_an_unusable_ledger_key() {
         assert_eq!(code, Some(0), "{text}");
     }
 }
+
+/// A published zip overwritten in storage (same object, other valid bytes; the registry serves
+/// them without a second look) is refused by the go command with a fresh module cache: the
+/// ledger's record says what was published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zip_overwritten_in_storage_is_refused_by_the_go_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let (edit, verifier) = with_ledger(dir.path());
+    let db = Arc::new(TestSumDb::new(DB_NAME));
+    let upstream = FixtureUpstream::start(&[], Some(db.clone())).await;
+    let h = TestRegistry::builder(config::remote(&upstream, &db, &RemoteOptions::default()))
+        .fixtures(upstream, db)
+        .edit(edit)
+        .start()
+        .await;
+    let lib = FixtureModule::new("example.com/private/lib", "v1.0.0", &[]);
+    let (status, body) = h.publish("private", lib.zip()).await;
+    assert_eq!(status, 201, "{body}");
+    let zip_key = h
+        .stored_keys("private")
+        .into_iter()
+        .find(|k| k.ends_with(".zip"))
+        .unwrap();
+    let evil = FixtureModule::new("example.com/private/lib", "v1.0.0", &[])
+        .with_file("backdoor.go", "package lib\n\nconst Backdoor = true\n")
+        .zip();
+    let key = strata_central_registry::storage::ObjectKey::new(format!("repos/private/{zip_key}"))
+        .unwrap();
+    h.store
+        .put(
+            &key,
+            strata_central_registry::storage::body_from_bytes(evil.clone()),
+        )
+        .await
+        .unwrap();
+    let served = h
+        .get("go", "example.com/private/lib/@v/v1.0.0.zip", "", &[])
+        .await;
+    assert_eq!(
+        (served.status, &served.body),
+        (200, &evil),
+        "served as stored"
+    );
+
+    let proxy = h.proxy_url("go");
+    let root = dir.path().to_owned();
+    let refused = tokio::task::spawn_blocking(move || {
+        let home = root.join("home");
+        let client = home.join("client");
+        std::fs::create_dir_all(&client).unwrap();
+        let init = go(
+            &client,
+            &home,
+            &proxy,
+            &verifier,
+            &["mod", "init", "example.com/c"],
+        );
+        assert!(init.status.success());
+        go(
+            &client,
+            &home,
+            &proxy,
+            &verifier,
+            &["get", "example.com/private/lib@v1.0.0"],
+        )
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("checksum mismatch") && stderr.contains("SECURITY ERROR"),
+        "{stderr}"
+    );
+}
