@@ -10,6 +10,7 @@ mod package;
 mod probe;
 mod publish;
 mod sumdb;
+mod sumdb_audit;
 mod token;
 mod up;
 mod verify;

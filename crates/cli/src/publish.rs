@@ -119,7 +119,7 @@ fn module_from_go_mod(dir: &std::path::Path) -> Result<String, Failure> {
 
 /// `Bearer $STRATA_TOKEN`, else Basic credentials from `.netrc` for the registry's host, else
 /// none (the registry answers 401 if it needs them).
-fn authorization(base: &str) -> Result<Option<String>, Failure> {
+pub(crate) fn authorization(base: &str) -> Result<Option<String>, Failure> {
     if let Ok(token) = std::env::var("STRATA_TOKEN")
         && !token.is_empty()
     {

@@ -1,5 +1,6 @@
 //! `strata sumdb keygen NAME [--out FILE]`: a new signer key for the registry's own checksum
-//! database (`[ledger]`), and the verifier key clients put in `GOSUMDB`.
+//! database (`[ledger]`), and the verifier key clients put in `GOSUMDB`. `strata sumdb audit`
+//! is in [`crate::sumdb_audit`].
 //!
 //! With `--out` the signer key goes to FILE (created with mode 0600, never overwritten) and the
 //! verifier key alone to stdout, so `GOSUMDB=$(strata sumdb keygen … --out …)` works; without
@@ -29,11 +30,16 @@ enum SumdbCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Audit a checksum database: its signed head is consistent with the one kept from the last
+    /// audit (a forked or rewritten log fails loudly); with --records every record is re-read
+    /// and re-hashed; with --proxy every recorded version is downloaded and re-verified.
+    Audit(crate::sumdb_audit::AuditArgs),
 }
 
 /// Runs `strata sumdb`.
 pub fn run(args: &SumdbArgs) -> Result<(), Failure> {
     match &args.command {
+        SumdbCommand::Audit(audit) => crate::sumdb_audit::run(audit),
         SumdbCommand::Keygen { name, out } => {
             let (signer, verifier) = strata_central_registry::ledger::generate_key(name)
                 .map_err(|e| Failure::msg(e.to_string()))?;

@@ -144,6 +144,71 @@ fn go(dir: &Path, home: &Path, proxy: &str, key: &str, args: &[&str]) -> Output 
     go_command::run(dir, home, proxy, key, "", args)
 }
 
+/// `strata sumdb audit URL --key KEY --state STATE EXTRA…`.
+fn audit(url: &str, key: &str, state: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["sumdb", "audit", url, "--key", key, "--state"])
+        .arg(state)
+        .args(extra)
+        .env_remove("STRATA_TOKEN")
+        .output()
+        .expect("run strata sumdb audit")
+}
+
+/// Replaces the stored log of `strata up`'s data directory (stopped) with a fork: the same
+/// records but the first one's zip hash, re-signed with the same key.
+fn rewrite_log(data: &Path) {
+    use strata_central_registry::ledger::Ledger;
+    use strata_central_registry::storage::ObjectStore;
+    use strata_central_registry::storage::fs::FsStore;
+    let key = std::fs::read_to_string(data.join("sumdb.key")).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fork_dir = tempfile::tempdir().unwrap();
+    runtime.block_on(async {
+        let store: Arc<dyn ObjectStore> = Arc::new(FsStore::open(data.join("registry")).unwrap());
+        let ledger = Ledger::new(store, key.trim()).unwrap();
+        let size = ledger.recover().await.unwrap();
+        assert!(size >= 2, "records to rewrite: {size}");
+        let fork_store: Arc<dyn ObjectStore> = Arc::new(FsStore::open(fork_dir.path()).unwrap());
+        let fork = Ledger::new(fork_store, key.trim()).unwrap();
+        for id in 0..size {
+            let text = ledger.record_text(id).await.unwrap().unwrap();
+            let text = String::from_utf8(text.to_vec()).unwrap();
+            let fields: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
+            let module = strata_core::path::ModulePath::new(fields[0][0]).unwrap();
+            let version = strata_core::version::Version::new(fields[0][1]).unwrap();
+            let zip_h1 = if id == 0 {
+                format!("h1:{}", "A".repeat(43) + "=")
+            } else {
+                fields[0][2].to_owned()
+            };
+            fork.append(&module, &version, &zip_h1, fields[1][2])
+                .await
+                .unwrap();
+        }
+    });
+    let name = "sum.strata.local";
+    let live = data.join("registry/objects/ledger").join(name);
+    std::fs::remove_dir_all(&live).unwrap();
+    copy_dir(&fork_dir.path().join("objects/ledger").join(name), &live);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 fn ok(what: &str, out: &Output) {
     assert!(
         out.status.success(),
@@ -259,6 +324,23 @@ async fn strata_up_serves_publishes_and_keeps_its_data_across_restarts() {
             "{go_sum}"
         );
 
+        // An auditor of that database through the edge: the head is kept for the next run,
+        // every record re-read and re-hashed, every recorded version downloaded and re-verified.
+        let audit_state = root_path.join("audit");
+        let db_url = format!("{}sumdb/sum.strata.local", up.banner.proxy);
+        let proxy = up.banner.proxy.trim_end_matches('/').to_owned();
+        let first = audit(
+            &db_url,
+            &key,
+            &audit_state,
+            &["--records", "--proxy", &proxy],
+        );
+        ok("strata sumdb audit", &first);
+        let said = String::from_utf8_lossy(&first.stdout).to_string();
+        assert!(said.contains("signature verified"), "{said}");
+        assert!(said.contains("no version recorded twice"), "{said}");
+        assert!(said.contains(" 0 not served there, 0 mismatches"), "{said}");
+
         // The sync worker runs in the same process: a warm-up through its API fetches a public
         // module nobody asked for yet into the registry.
         let first = &up_public[0];
@@ -348,6 +430,32 @@ async fn strata_up_serves_publishes_and_keeps_its_data_across_restarts() {
         ok("go list", &list);
         let listed = String::from_utf8_lossy(&list.stdout).to_string();
         assert_eq!(listed.trim(), format!("{PRIVATE} v0.1.0 v0.2.0"));
+
+        // The log grew: the audit checks the new head against the one it kept.
+        let db_url = format!("{}sumdb/sum.strata.local", again.banner.proxy);
+        let grown = audit(&db_url, &key, &audit_state, &["--records"]);
+        ok("strata sumdb audit after growth", &grown);
+        let said = String::from_utf8_lossy(&grown.stdout).to_string();
+        assert!(said.contains("consistent with the head kept"), "{said}");
+
+        // The log rewritten while strata is stopped: record 0 altered, every tile and the head
+        // rebuilt and signed with the very key strata uses. Consistent-looking to a newcomer,
+        // but not to the auditor that kept the old head.
+        drop(again);
+        rewrite_log(&data);
+        let log = root_path.join("up3.log");
+        let third = start_up(&data, &up_upstream, &up_db, &log);
+        let db_url = format!("{}sumdb/sum.strata.local", third.banner.proxy);
+        let caught = audit(&db_url, &key, &audit_state, &[]);
+        assert!(!caught.status.success(), "a rewritten log fails the audit");
+        let said = String::from_utf8_lossy(&caught.stderr).to_string();
+        assert!(said.contains("AUDIT FAILED"), "{said}");
+        let again_caught = audit(&db_url, &key, &audit_state, &[]);
+        assert!(
+            !again_caught.status.success(),
+            "the kept head does not move: every later audit fails too"
+        );
+        drop(third);
         let _ = Command::new("chmod")
             .args(["-R", "u+w"])
             .arg(&home)

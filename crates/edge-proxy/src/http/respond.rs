@@ -428,7 +428,7 @@ mod tests {
         for n in 1..2000 {
             let c = chunk_size(n);
             assert!(
-                c % 4096 == 0 && (MIN_FILE_CHUNK..=FILE_CHUNK).contains(&c),
+                c.is_multiple_of(4096) && (MIN_FILE_CHUNK..=FILE_CHUNK).contains(&c),
                 "{n}: {c}"
             );
             if c > MIN_FILE_CHUNK {
