@@ -59,7 +59,7 @@ fuzz-build: ## build the fuzz targets with cargo-fuzz (installs it if missing)
 	cd fuzz && if rustup toolchain list 2>/dev/null | grep -q nightly; then \
 	  $(CARGO) +nightly fuzz build; else RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build; fi
 
-live-test: ## opt-in: remote repository against proxy.golang.org + sum.golang.org's real key (needs network)
+live-test: ## opt-in: remote repository against proxy.golang.org + sum.golang.org's real key; the ledger's public half vs the 4 real go.sums (needs network)
 	STRATA_LIVE_UPSTREAM=1 $(CARGO) test --locked -p strata-central-registry --test live_upstream -- --nocapture
 
 bench: ## throughput and memory benchmarks (prints a report)
