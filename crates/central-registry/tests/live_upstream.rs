@@ -95,9 +95,12 @@ const LEDGER: &str = "sum.live.strata.test";
 /// Requests in flight at once against the registry (each a fill from the mirror at first).
 const PARALLEL: usize = 8;
 
-/// A go.sum: every module version with its lines (one or two: zip and `/go.mod`).
-fn go_sum_versions(text: &str) -> BTreeMap<(String, String), BTreeSet<String>> {
-    let mut versions: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+/// A go.sum by module version (module, version): its lines (one or two: zip and `/go.mod`).
+type GoSumVersions = BTreeMap<(String, String), BTreeSet<String>>;
+
+/// Groups a go.sum's lines by module version.
+fn go_sum_versions(text: &str) -> GoSumVersions {
+    let mut versions = GoSumVersions::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let [module, version, _] = fields[..] else {
@@ -176,7 +179,7 @@ async fn the_ledgers_public_half_matches_sum_golang_org_for_real_graphs() {
         .build()
         .unwrap();
 
-    let projects: Vec<(&str, BTreeMap<(String, String), BTreeSet<String>>)> = REALWORLD
+    let projects: Vec<(&str, GoSumVersions)> = REALWORLD
         .iter()
         .map(|name| {
             let path = format!(
