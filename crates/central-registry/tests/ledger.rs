@@ -516,3 +516,105 @@ async fn a_zip_overwritten_in_storage_is_refused_by_the_go_command() {
         "{stderr}"
     );
 }
+
+/// The scrub (what the sync worker runs) checks the version index against the ledger: a zip
+/// swapped together with its index entry — SHA-256, size and h1 all rewritten to match, so the
+/// bytes-against-index check passes — disagrees with the version's record, and is quarantined
+/// and reported like any damaged artifact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scrub_compares_the_index_with_the_ledger() {
+    use sha2::Digest as _;
+    use strata_central_registry::config::RegistryConfig;
+    use strata_central_registry::index::{IndexError, IndexStore};
+    use strata_central_registry::keys::{ArtifactKey, Digest, RepoName};
+    use strata_central_registry::maintenance::ScrubOutcome;
+    use strata_central_registry::metrics::Metrics;
+    use strata_central_registry::registry::{NoListener, Registry};
+    use strata_central_registry::storage::{ObjectStore, body_from_bytes, open_store};
+    use strata_core::path::ModulePath;
+    use strata_core::protocol::ArtifactKind;
+    use strata_core::version::Version;
+    use strata_service::config::ServiceConfig as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (edit, _) = with_ledger(dir.path());
+    let db = Arc::new(TestSumDb::new(DB_NAME));
+    let upstream = FixtureUpstream::start(&[], Some(db.clone())).await;
+    let h = TestRegistry::builder(config::remote(&upstream, &db, &RemoteOptions::default()))
+        .fixtures(upstream, db)
+        .edit(edit)
+        .start()
+        .await;
+    let path = "example.com/private/scrubbed";
+    let lib = FixtureModule::new(path, "v1.0.0", &[]).build();
+    assert_eq!(h.publish("private", lib.zip.clone()).await.0, 201);
+
+    // A second registry over the same storage and configuration, as the worker builds one.
+    let config = RegistryConfig::from_toml(&h.toml, "worker", &[]).unwrap();
+    let store: Arc<dyn ObjectStore> = open_store(&config.storage).await.unwrap();
+    let registry = Registry::new(
+        &config,
+        store.clone(),
+        Arc::new(NoListener),
+        Arc::new(Metrics::new()),
+    )
+    .unwrap();
+    let (module, version) = (
+        ModulePath::new(path).unwrap(),
+        Version::new("v1.0.0").unwrap(),
+    );
+    let intact = registry.scrub_version("private", &module, &version).await;
+    assert_eq!(intact.unwrap().outcome, ScrubOutcome::Intact);
+
+    let evil = FixtureModule::new(path, "v1.0.0", &[])
+        .with_file("backdoor.go", "package scrubbed\n\nconst Backdoor = true\n")
+        .build();
+    let sha: [u8; 32] = sha2::Sha256::digest(&evil.zip).into();
+    let repo = RepoName::new("private").unwrap();
+    let key = ArtifactKey {
+        repo: repo.clone(),
+        module: module.clone(),
+        version: version.clone(),
+        kind: ArtifactKind::Zip,
+        digest: Digest::from_bytes(&sha),
+    };
+    store
+        .put(
+            &key.object_key().unwrap(),
+            body_from_bytes(evil.zip.clone()),
+        )
+        .await
+        .unwrap();
+    IndexStore::new(repo, store.clone())
+        .update(&module, |index| {
+            let zip = index.entry_mut(&version).unwrap().zip.as_mut().unwrap();
+            zip.sha256 = Digest::from_bytes(&sha);
+            zip.size = evil.zip.len() as u64;
+            zip.h1 = Some(evil.zip_hash.clone());
+            Ok::<_, IndexError>(Some(()))
+        })
+        .await
+        .unwrap();
+    let (status, _, served) = h.fetch("private", &format!("{path}/@v/v1.0.0.zip")).await;
+    assert_eq!((status, &served), (200, &evil.zip), "served as stored");
+
+    let report = registry
+        .scrub_version("private", &module, &version)
+        .await
+        .unwrap();
+    let ScrubOutcome::Quarantined { problems } = &report.outcome else {
+        panic!("{report:?}");
+    };
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("zip: the index records ")
+            && problems[0].contains(&evil.zip_hash)
+            && problems[0].contains(&format!(
+                "the checksum database (record 0) {}",
+                lib.zip_hash
+            )),
+        "{problems:?}"
+    );
+    let (status, _, _) = h.fetch("private", &format!("{path}/@v/v1.0.0.zip")).await;
+    assert_eq!(status, 404, "no longer served");
+}

@@ -177,7 +177,9 @@ impl Registry {
     }
 
     /// Re-hashes every stored artifact of an available `module@version` in local or remote
-    /// repository `repo` against its recorded SHA-256, size and `h1:`. A damaged artifact is
+    /// repository `repo` against its recorded SHA-256, size and `h1:`, and, when the registry
+    /// has its own checksum database (`[ledger]`), compares those `h1:`s with the version's
+    /// record there (an artifact rewritten together with its index entry). A damaged artifact is
     /// moved to `quarantine/` (kept for inspection, never served) and reported with an
     /// `integrity_violation` event; a remote cache entry is then fetched again, a local version
     /// is marked quarantined (no longer served).
@@ -219,6 +221,41 @@ impl Registry {
                     bytes += n;
                     problems.push(format!("{}: {problem}", kind.extension()));
                     damaged.push(key);
+                }
+            }
+        }
+        // With the registry's own checksum database, the index is checked against the log too:
+        // bytes and index entry rewritten together pass the check above, not this one.
+        if let Some(ledger) = self.ledger()
+            && let Some((id, lines)) = ledger.find(module, version).await?
+        {
+            for (kind, blob) in blobs_of(&entry) {
+                let suffix = match kind {
+                    ArtifactKind::Zip => "",
+                    ArtifactKind::Mod => "/go.mod",
+                    ArtifactKind::Info => continue,
+                };
+                let Some(h1) = &blob.h1 else { continue };
+                let logged = lines
+                    .iter()
+                    .find_map(|l| l.strip_prefix(&format!("{module} {version}{suffix} ")));
+                if logged != Some(h1.as_str()) {
+                    problems.push(format!(
+                        "{}: the index records {h1}, the checksum database (record {id}) {}",
+                        kind.extension(),
+                        logged.unwrap_or("has no such line"),
+                    ));
+                    let key = ArtifactKey {
+                        repo: name.clone(),
+                        module: module.clone(),
+                        version: version.clone(),
+                        kind,
+                        digest: blob.sha256.clone(),
+                    }
+                    .object_key()?;
+                    if !damaged.contains(&key) {
+                        damaged.push(key);
+                    }
                 }
             }
         }
