@@ -5,9 +5,10 @@
 //! Why (issue 15's profile of a warm `.info` at 64 connections): the access line cost a fifth of
 //! the edge's CPU time, half in the general formatter (serde over a field visitor, UTF-8
 //! re-validation of every fragment) and a third in the unbuffered write of each line. Here a line
-//! is formatted by hand into a per-thread `String` and appended to one shared buffer, which is
-//! written when it holds [`FLUSH_BYTES`] and at least every [`FLUSH_INTERVAL`] by a background
-//! thread, and by [`flush`] when a service stops.
+//! is formatted by hand into a per-thread `String` and appended to one shared buffer, which a
+//! background thread writes when it holds [`FLUSH_BYTES`] and at least every [`FLUSH_INTERVAL`]
+//! (request threads write only when stderr falls megabytes behind), and [`flush`] when a
+//! service stops.
 //!
 //! The line is the general formatter's shape, so log shippers see no difference:
 //! `{"timestamp":"<RFC 3339, µs>","level":"INFO",["trace.id":…,"span.id":…,]"fields":{…},
@@ -19,7 +20,7 @@
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::{Mutex, Once};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
@@ -41,26 +42,50 @@ pub const FLUSH_BYTES: usize = 64 << 10;
 /// Longest an access line waits in the buffer.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Buffered bytes beyond which the thread appending a line writes the buffer itself: stderr is
+/// not keeping up, and the request path waits for it rather than dropping lines.
+const MAX_BUFFERED: usize = 4 << 20;
+
 /// Lines not yet written to stderr.
 static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
-/// Starts the background flusher once.
-static FLUSHER: Once = Once::new();
+/// Wakes the flusher when [`FLUSH_BYTES`] are buffered.
+static WAKE: Condvar = Condvar::new();
+
+/// Held while a taken buffer is written, so lines reach stderr in the order they were appended.
+static WRITER: Mutex<()> = Mutex::new(());
+
+/// Whether the background flusher runs (started with the first line).
+static FLUSHER: OnceLock<bool> = OnceLock::new();
 
 /// Writes the buffered access lines to stderr now. Services call it when they stop.
 pub fn flush() {
-    if let Ok(mut buf) = BUFFER.lock() {
-        write_out(&mut buf);
+    let _writing = WRITER.lock();
+    let taken = match BUFFER.lock() {
+        Ok(mut buf) => std::mem::take(&mut *buf),
+        Err(_) => return,
+    };
+    // The write happens outside the buffer's lock: request threads keep appending meanwhile.
+    // A failed write drops the lines (as the general formatter does).
+    if !taken.is_empty() {
+        let _ = std::io::stderr().lock().write_all(&taken);
     }
 }
 
-/// Writes `buf` to stderr and empties it. Called with the buffer's lock held, so lines keep
-/// their order. A failed write drops the lines (as the general formatter does).
-fn write_out(buf: &mut Vec<u8>) {
-    if !buf.is_empty() {
-        let _ = std::io::stderr().lock().write_all(buf);
-        buf.clear();
-    }
+/// The background flusher: writes the buffer every [`FLUSH_INTERVAL`], or sooner when
+/// [`FLUSH_BYTES`] are waiting, so request threads never write to stderr themselves.
+fn start_flusher() -> bool {
+    std::thread::Builder::new()
+        .name("access-log".into())
+        .spawn(|| {
+            loop {
+                if let Ok(buf) = BUFFER.lock() {
+                    let _ = WAKE.wait_timeout_while(buf, FLUSH_INTERVAL, |b| b.len() < FLUSH_BYTES);
+                }
+                flush();
+            }
+        })
+        .is_ok()
 }
 
 fn append(line: &[u8]) {
@@ -68,25 +93,26 @@ fn append(line: &[u8]) {
     if tests::captured(line) {
         return;
     }
-    FLUSHER.call_once(|| {
-        let spawned = std::thread::Builder::new()
-            .name("access-log".into())
-            .spawn(|| {
-                loop {
-                    std::thread::sleep(FLUSH_INTERVAL);
-                    flush();
-                }
-            });
-        if spawned.is_err() {
-            // Without a flusher every line is written at once (see below).
-            eprintln!("strata: could not start the access-log flusher: writing lines unbuffered");
+    let flusher = *FLUSHER.get_or_init(|| {
+        let started = start_flusher();
+        if !started {
+            eprintln!(
+                "strata: could not start the access-log flusher: each request writes its own line"
+            );
         }
+        started
     });
-    if let Ok(mut buf) = BUFFER.lock() {
-        buf.extend_from_slice(line);
-        if buf.len() >= FLUSH_BYTES {
-            write_out(&mut buf);
+    let len = match BUFFER.lock() {
+        Ok(mut buf) => {
+            buf.extend_from_slice(line);
+            buf.len()
         }
+        Err(_) => return,
+    };
+    if !flusher || len >= MAX_BUFFERED {
+        flush();
+    } else if len >= FLUSH_BYTES {
+        WAKE.notify_one();
     }
 }
 
