@@ -176,6 +176,21 @@ pub fn repo_prefix(repo: &RepoName) -> Result<KeyPrefix, StorageError> {
     KeyPrefix::new(format!("repos/{repo}/"))
 }
 
+/// A checksum-database name as storage-key text: bytes outside the key alphabet (and `=`
+/// itself) become `=XX`, so distinct names never share a prefix. With `segments`, `/` keeps
+/// separating key segments; without, it is escaped too and the name is one segment.
+pub(crate) fn escape_db_name(name: &str, segments: bool) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!+@,".contains(&b) || (segments && b == b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("={b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -169,18 +169,9 @@ impl LedgerStore {
     }
 }
 
-/// `name` as one key segment: bytes outside the key alphabet, `/` and `=` become `=XX`, so
-/// distinct names never share or nest a prefix.
+/// `name` as one key segment (`/` escaped too), so distinct names never share or nest a prefix.
 fn escape_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!+@,".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("={b:02X}"));
-        }
-    }
-    out
+    crate::keys::escape_db_name(name, false)
 }
 
 #[cfg(test)]

@@ -211,18 +211,9 @@ fn block_on<F: Future>(future: F) -> Result<F::Output, OpsError> {
     Ok(handle.block_on(future))
 }
 
-/// `name` as storage-key segments: bytes outside the key alphabet (and `=` itself) become
-/// `=XX`, so distinct names never share a prefix; `/` keeps separating segments.
+/// `name` as storage-key segments (`/` keeps separating them).
 fn escape_key_segment(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!+@,/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("={b:02X}"));
-        }
-    }
-    out
+    crate::keys::escape_db_name(name, true)
 }
 
 #[cfg(test)]
