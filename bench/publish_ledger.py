@@ -44,15 +44,17 @@ import os
 import queue
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import zipfile
+
+import bench_support
+from bench_support import die, env_int, free_port, http, start, stop_all, wait_ready
+
+bench_support.NAME = "bench-publish"
 
 REPO = "bench"
 TOKEN = "strata_bench-publish-token-not-secret"
@@ -61,93 +63,6 @@ LEDGER_NAME = "sum.bench.strata.test"
 KIB = 1 << 10
 TARGET_RATIO = 1.10
 OFF, ON = "ledger off", "ledger on"
-
-processes = []  # (name, Popen), stopped in reverse order
-
-
-def die(msg):
-    raise SystemExit(f"bench-publish: {msg}")
-
-
-def env_int(name, default):
-    value = os.environ.get(name, "")
-    if value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        die(f"{name}={value!r} is not an integer")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def record_pid(workdir, pid):
-    with open(os.path.join(workdir, "pids"), "a") as f:
-        f.write(f"{pid}\n")
-
-
-def start(workdir, name, cmd, log_path, env=None):
-    log = open(log_path, "wb")
-    try:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                stdin=subprocess.DEVNULL)
-    except OSError as e:
-        die(f"could not start {name} ({cmd[0]}): {e}")
-    finally:
-        log.close()
-    processes.append((name, proc))
-    record_pid(workdir, proc.pid)
-    return proc
-
-
-def stop_all():
-    for name, proc in reversed(processes):
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                print(f"bench-publish: {name} ignored SIGTERM; killing it", file=sys.stderr)
-                proc.kill()
-                proc.wait()
-    processes.clear()
-
-
-def tail(path, lines=20):
-    try:
-        with open(path, "rb") as f:
-            return b"\n".join(f.read().splitlines()[-lines:]).decode(errors="replace")
-    except OSError:
-        return "(no log)"
-
-
-def http(method, url, body=None, headers=None, timeout=30):
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
-def wait_ready(name, proc, url, log_path, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            die(f"{name} exited with status {proc.returncode} while starting:\n{tail(log_path)}")
-        try:
-            status, _ = http("GET", url, timeout=2)
-            if status == 200:
-                return
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
-        time.sleep(0.1)
-    die(f"{name} did not answer {url} within {timeout}s:\n{tail(log_path)}")
-
 
 def module_zip(module, size, seed):
     """A module zip of exactly `size` bytes: a go.mod, a small Go file and one file of random
@@ -425,7 +340,7 @@ def run(args):
 
     # The numbers mean something only if the ledger recorded every publish, and only there.
     on_base = f"http://127.0.0.1:{ports[ON]}/go/{REPO}/sumdb/{LEDGER_NAME}"
-    status, body = http("GET", f"{on_base}/latest")
+    status, _, body = http("GET", f"{on_base}/latest")
     if status != 200:
         die(f"{on_base}/latest answered {status}: {body.decode(errors='replace')}")
     tree = verify_note(body.decode(), verifier).splitlines()
@@ -436,12 +351,12 @@ def run(args):
         die(f"the ledger's tree has {tree_size} records, the registry accepted {published[ON]} "
             f"publishes")
     module, lines = sample
-    status, body = http("GET", f"{on_base}/lookup/{module}@{VERSION}")
+    status, _, body = http("GET", f"{on_base}/lookup/{module}@{VERSION}")
     if status != 200 or lines.strip() not in body.decode():
         die(f"lookup of {module}@{VERSION}: {status}, want the publish's lines {lines!r}:\n"
             f"{body.decode(errors='replace')}")
     off_url = f"http://127.0.0.1:{ports[OFF]}/go/{REPO}/sumdb/{LEDGER_NAME}/latest"
-    status, _ = http("GET", off_url)
+    status, _, _ = http("GET", off_url)
     if status == 200:
         die(f"the registry without [ledger] serves {off_url}: both registries have the ledger")
 
