@@ -18,7 +18,9 @@ the substitutions below, and each is printed:
     the registry's gRPC LoadBalancer (OPERATOR_DNS: it is named only in a comment of
     deploy/helm/examples/central.yaml, not in any rendered object);
   * Secrets the operator creates (existingSecret) → stand-ins: the Redis URL of the local
-    redis-server, MinIO's root keys as AWS keys (OPERATOR_SECRETS);
+    redis-server, MinIO's root keys as AWS keys, and for the checksum database ([ledger], the
+    example's `strata-ledger` Secret) a signer key made here with `strata sumdb keygen <the
+    rendered ledger name>` in place of the operator's (OPERATOR_SECRETS);
   * AWS_ENDPOINT_URL=<MinIO> added to the environment of every container whose storage is S3
     without an endpoint: the AWS SDK's default chain honours it (the registry builds its client
     from aws_config::defaults and only overrides the endpoint when storage.endpoint is set), so
@@ -34,6 +36,12 @@ the substitutions below, and each is printed:
 
 Anything else — every other key of every file, every other variable — goes to the binaries
 unchanged, so a value a service rejects fails the boot (exit 64 is reported as such).
+
+With the ledger on, the go command runs as a client of it: GOSUMDB = the verifier key
+`strata sumdb keygen` printed (which must be the `verifier_key` the registry logs), no GONOSUMDB,
+so it reads the database through GOPROXY (the edge's /sumdb/<name>/…) and verifies the module
+against the signed log; the tiles it fetched must be in $GOMODCACHE/cache/download/sumdb/<name>/.
+A second go command with another key of the same name must refuse the download.
 """
 
 import hashlib
@@ -133,7 +141,12 @@ def pods_of(docs, release, operator_secrets):
             if "secretKeyRef" in vf:
                 r = vf["secretKeyRef"]
                 v = secret_key(r["name"], r["key"], r.get("optional", False), f"env {name}")
-                if r["name"] not in secrets:
+                if r["name"] not in secrets and v.startswith("PRIVATE+KEY+"):
+                    subst(f"{p.name} env {name}", f"Secret {r['name']} key {r['key']} (operator's)",
+                          "+".join(v.split("+")[:4]) + "+…",
+                          f"stand-in for the operator's signer key: `strata sumdb keygen "
+                          f"{v.split('+')[2]}` (verifier key {LEDGER_VERIFIER})")
+                elif r["name"] not in secrets:
                     subst(f"{p.name} env {name}", f"Secret {r['name']} key {r['key']} (operator's)",
                           v, "stand-in for the Secret the operator creates")
             elif "configMapKeyRef" in vf:
@@ -245,11 +258,34 @@ OPERATOR_SECRETS = {
 }
 
 central_docs, edge_docs = load(central_path), load(edge_path)
+
+
+def keygen(name):
+    """(signer key, verifier key) of a new checksum database key named `name`."""
+    r = subprocess.run([os.path.join(bin_dir, "strata"), "sumdb", "keygen", name],
+                       capture_output=True, text=True)
+    m = re.search(r"verifier key \(clients set GOSUMDB to it\): (\S+)", r.stderr)
+    if r.returncode != 0 or not r.stdout.startswith(f"PRIVATE+KEY+{name}+") or not m:
+        raise SystemExit(f"chart-boot: strata sumdb keygen {name} failed ({r.returncode}): {r.stderr}")
+    return r.stdout.strip(), m.group(1)
+
+
+# The checksum database the central release renders ([ledger] of its registry.toml), if any.
+LEDGER = None
+for d in central_docs:
+    if d["kind"] == "Secret" and "registry.toml" in secret_data(d):
+        LEDGER = tomllib.loads(secret_data(d)["registry.toml"]).get("ledger")
+if LEDGER:
+    LEDGER_SIGNER, LEDGER_VERIFIER = keygen(LEDGER["name"])
+    OPERATOR_SECRETS["strata-ledger"] = {"signer-key": LEDGER_SIGNER}
 central = pods_of(central_docs, "central", OPERATOR_SECRETS)
 edge_rel = pods_of(edge_docs, "edge-eu", OPERATOR_SECRETS)
 for comp in ("registry", "worker"):
     if comp not in central:
         raise SystemExit(f"chart-boot: the central release renders no {comp}")
+if not LEDGER:
+    raise SystemExit("chart-boot: the central release renders no [ledger]: the go command here is a "
+                     "client of the registry's checksum database (ledger.enabled in central.yaml)")
 if set(edge_rel) != {"edge"}:
     raise SystemExit(f"chart-boot: the edge release must render only an edge, got {sorted(edge_rel)}")
 pods = [central["registry"], central["worker"], edge_rel["edge"]]
@@ -541,25 +577,64 @@ try:
         # Older go commands match the host name, newer ones may include the port: list both.
         f.write(f"machine 127.0.0.1:{ing_port} login ci password {TOKEN}\n"
                 f"machine 127.0.0.1 login ci password {TOKEN}\n")
+    # The checksum database: the registry logs the verifier key of the signer key it was given
+    # (what NOTES.txt tells operators to look for); clients put it in GOSUMDB.
+    db = LEDGER["name"]
+    m = re.search(r'"verifier_key":"([^"]+)"', open(reg.log, errors="replace").read())
+    if not m or m.group(1) != LEDGER_VERIFIER:
+        raise Fail(f"the registry logs verifier_key {m and m.group(1)!r}, not the keygen's "
+                   f"{LEDGER_VERIFIER!r}:\n{tail(reg.log)}")
+    say(f"the registry logs verifier_key {LEDGER_VERIFIER} (= `strata sumdb keygen {db}`'s)")
+
+    def go_download(gopath, gosumdb):
+        # GOSUMDB is the verifier key alone, so the go command reads the database through
+        # GOPROXY (<proxy>/sumdb/<name>/supported, then lookups and tiles): no GONOSUMDB,
+        # GOPRIVATE or GONOSUMCHECK, so the private module is verified like any other.
+        genv = {**base_env, "GOPROXY": f"https://127.0.0.1:{ing_port}{route}",
+                "NETRC": netrc, "SSL_CERT_FILE": ing_cert, "GOSUMDB": gosumdb,
+                "GOPRIVATE": "", "GONOPROXY": "", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local",
+                "GOPATH": gopath, "GOMODCACHE": os.path.join(gopath, "pkg", "mod"),
+                "GOCACHE": os.path.join(work, "gocache"), "GO111MODULE": "on"}
+        return subprocess.run([shutil.which("go"), "mod", "download", "-json", f"{MODULE}@{VERSION}"],
+                              env=genv, cwd=base_env["TMPDIR"], capture_output=True, text=True, timeout=60)
+
     gopath = os.path.join(work, "gopath")
-    genv = {**base_env, "GOPROXY": f"https://127.0.0.1:{ing_port}{route}",
-            "NETRC": netrc, "SSL_CERT_FILE": ing_cert, "GONOSUMDB": "go.corp.example.com",
-            "GOPRIVATE": "", "GONOPROXY": "", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local",
-            "GOPATH": gopath, "GOMODCACHE": os.path.join(gopath, "pkg", "mod"),
-            "GOCACHE": os.path.join(work, "gocache"), "GO111MODULE": "on"}
-    dl = subprocess.run([shutil.which("go"), "mod", "download", "-json", f"{MODULE}@{VERSION}"],
-                        env=genv, cwd=base_env["TMPDIR"], capture_output=True, text=True, timeout=60)
+    dl = go_download(gopath, LEDGER_VERIFIER)
     if dl.returncode != 0:
         raise Fail(f"go mod download through the edge failed ({dl.returncode}):\n{dl.stdout}{dl.stderr}\n"
-                   f"edge log:\n{tail(e.log)}")
+                   f"edge log:\n{tail(e.log)}\nregistry log:\n{tail(reg.log)}")
     info = json.loads(dl.stdout)
     if info.get("Error") or info.get("Sum") != want_sum:
         raise Fail(f"go mod download through the edge: {info} (want Sum {want_sum})")
     if "hello from the chart" not in open(os.path.join(info["Dir"], "hello.go")).read():
         raise Fail(f"go mod download through the edge: unexpected content in {info['Dir']}")
+    # What the go command fetched from the database: its lookup of the version and tiles.
+    sumdb_cache = os.path.join(gopath, "pkg", "mod", "cache", "download", "sumdb", db)
+    fetched = sorted(os.path.relpath(os.path.join(d, f), sumdb_cache)
+                     for d, _, fs in os.walk(sumdb_cache) for f in fs)
+    tiles = [f for f in fetched if f.startswith("tile/")]
+    lookups = [f for f in fetched if f.startswith("lookup/")]
+    if not tiles or not lookups:
+        raise Fail(f"the go command fetched no tiles/lookups of {db}: {sumdb_cache} holds {fetched}")
+    if not os.path.isfile(os.path.join(gopath, "pkg", "sumdb", db, "latest")):
+        raise Fail(f"the go command kept no tree head of {db} ($GOPATH/pkg/sumdb/{db}/latest)")
     say(f"go mod download {MODULE}@{VERSION} via the edge (GOPROXY=https://127.0.0.1:{ing_port}{route}, "
-        f".netrc login ci password <token>): "
-        f"ok, Sum {info['Sum']} = the publish's")
+        f".netrc login ci password <token>, GOSUMDB={LEDGER_VERIFIER}, no GONOSUMDB): "
+        f"ok, Sum {info['Sum']} = the publish's; verified against {db}: "
+        f"{len(lookups)} lookup(s), {len(tiles)} tile(s) in $GOMODCACHE/cache/download/sumdb/{db}/ "
+        f"({', '.join(tiles[:4])}{', …' if len(tiles) > 4 else ''})")
+    # The verification is real: another key of the same name must not verify this log.
+    _, other = keygen(db)
+    bad = go_download(os.path.join(work, "gopath-other-key"), other)
+    try:
+        why = json.loads(bad.stdout).get("Error") or ""
+    except ValueError:
+        why = ""
+    why = (why or bad.stderr).strip()
+    if bad.returncode == 0 or "verifying" not in why:
+        raise Fail(f"go mod download with GOSUMDB={other} (another key of {db}) did not fail "
+                   f"verifying the log's signature ({bad.returncode}):\n{bad.stdout}{bad.stderr}")
+    say(f"with another key of {db} in GOSUMDB the go command refuses: {why.splitlines()[0][:240]}")
 
     for name, proc, log in procs:
         if proc.poll() is not None:

@@ -5,9 +5,13 @@
 # ConfigMaps, Secrets and container environments, replaces in-cluster addresses and pod paths
 # with local ones, starts the REAL strata-registry, strata-sync and strata-edge with exactly that
 # configuration on a real redis-server and a real MinIO, then `strata publish`es a module to the
-# registry and `go mod download`s it through the edge. A chart value the services reject fails
-# it; the self-check at the end proves that with a copy of central.yaml the schema accepts but
-# the registry refuses (exit 64).
+# registry and `go mod download`s it through the edge. central.yaml turns the registry's checksum
+# database on ([ledger]): the operator's signer-key Secret is stood in for by a key from
+# `strata sumdb keygen`, and the go command runs with GOSUMDB = its verifier key and no
+# GONOSUMDB, so it verifies the private module against the ledger through the edge's
+# /sumdb/<name>/ (the tiles it fetched must be in its module cache, and another key of the same
+# name must fail). A chart value the services reject fails it; the self-check at the end proves
+# that with a copy of central.yaml the schema accepts but the registry refuses (exit 64).
 #
 #   scripts/check-chart-boot.sh
 #   STRATA_BIN_DIR=/path/to/debug scripts/check-chart-boot.sh

@@ -6,13 +6,22 @@
 #   3. `helm template` of each example, with and without the monitoring.coreos.com/v1 API,
 #      validated by kubeconform -strict against every Kubernetes version in $K8S_VERSIONS
 #      (and the prometheus-operator CRD schemas), no missing schema allowed;
+#      Each render's content is asserted too: locked-down pods, no credential in a ConfigMap,
+#      and the checksum database ([ledger]) wired where the values turn it on — `[ledger]` with
+#      key_env = "STRATA_LEDGER_KEY" in the registry.toml Secret that the registry and the worker
+#      mount, STRATA_LEDGER_KEY from the ledger's Secret (secretKeyRef, never a mounted key file:
+#      the pods' fsGroup would make it group-readable) in both containers, nothing in the edge's;
 #   4. values.schema.json refuses a misspelt key and a wrong type (helm lint and template fail,
-#      naming the key);
+#      naming the key), ledger.* included, and the templates refuse an incomplete [ledger];
 #   5. the rendered configuration files and container environments are written to
 #      $OUT_DIR/<release>/<component>.toml and <component>.env.json (for the boot test), and each
 #      TOML is loaded by the real service binary (a debug build in ${CARGO_TARGET_DIR:-target},
-#      built here if needed): a configuration error (exit 64 before the service logs anything)
-#      fails the check; backend errors (no S3, no Redis) do not.
+#      built here if needed), with `--check-config` and as a start: a configuration error (exit
+#      64 before the service logs anything) fails the check; backend errors (no S3, no Redis) do
+#      not. The ledger's signer key comes from the render (the ci/ case: a key made by
+#      `strata sumdb keygen`, given as ledger.signerKey) or, for an operator's Secret
+#      (existingSecret), from a `strata sumdb keygen` stand-in; without it the registry and the
+#      worker must refuse to start.
 #
 #   scripts/check-helm.sh [OUT_DIR]      # OUT_DIR also from $OUT_DIR; default: a temp dir
 #
@@ -76,6 +85,18 @@ if [ ${#drift[@]} -gt 0 ]; then
 fi
 step "rules and dashboards: the chart's copies match the originals"
 
+# The service binaries (the boot checks below; `strata sumdb keygen` for the ledger's keys).
+TARGET=$(scripts/service-bins.sh) || fail "the service binaries could not be built"
+for bin in strata-registry strata-sync strata-edge strata; do
+  [ -x "$TARGET/$bin" ] || fail "$TARGET/$bin was not built"
+done
+# keygen NAME: a new signer key of checksum database NAME (stdout; the verifier key goes to stderr).
+keygen() { "$TARGET/strata" sumdb keygen "$1" 2>/dev/null || fail "strata sumdb keygen $1 failed"; }
+# The ci/ case's ledger.signerKey (its file holds a placeholder): a real key, so the chart-made
+# Secret's value reaches the registry and the worker and is accepted there.
+mkdir -p "$WORK/values"
+printf 'ledger:\n  signerKey: "%s"\n' "$(keygen sum.ci.example)" >"$WORK/values/ledger-key.yaml"
+
 # --- 2. helm lint ---------------------------------------------------------------------------
 # name|release|namespace|values files (comma-separated)
 CASES=(
@@ -83,9 +104,17 @@ CASES=(
   "central-no-crds|central|strata|$EXAMPLES/central.yaml,$EXAMPLES/no-monitoring-crds.yaml"
   "edge-eu|edge-eu|strata-edge|$EXAMPLES/edge-eu.yaml"
   "trial|trial|strata-trial|$EXAMPLES/trial.yaml"
-  "full|full|strata|$CHART/ci/full-values.yaml"
+  "full|full|strata|$CHART/ci/full-values.yaml,$WORK/values/ledger-key.yaml"
 )
 values_args() { local IFS=,; for f in $1; do printf -- '-f\n%s\n' "$f"; done; }
+# ledger_name FILES: ledger.name when the values files (merged in order) turn the ledger on.
+ledger_name() {
+  "$DEPLOY_PY" -c 'import sys, yaml
+l = {}
+for f in sys.argv[1].split(","):
+    l.update((yaml.safe_load(open(f)) or {}).get("ledger") or {})
+print(l.get("name", "") if l.get("enabled") else "")' "$1"
+}
 
 for c in "${CASES[@]}"; do
   IFS='|' read -r name release ns files <<<"$c"
@@ -115,9 +144,9 @@ for c in "${CASES[@]}"; do
         "$out" || fail "kubeconform: $name ($api) is not valid for Kubernetes $v"
     done
     # What each case must (not) contain.
-    "$DEPLOY_PY" - "$out" "$name" "$api" <<'PY' || fail "rendered objects of $name ($api) are not as expected"
-import sys, yaml
-path, name, api = sys.argv[1:]
+    "$DEPLOY_PY" - "$out" "$name" "$api" "$files" "$release" <<'PY' || fail "rendered objects of $name ($api) are not as expected"
+import base64, sys, tomllib, yaml
+path, name, api, files, release = sys.argv[1:]
 docs = [d for d in yaml.safe_load_all(open(path)) if d]
 kinds = {}
 for d in docs:
@@ -147,7 +176,7 @@ for d in docs:
     if d["kind"] == "ConfigMap":
         for key, text in (d.get("data") or {}).items():
             low = text.lower()
-            for needle in ("secret_access_key", "password", "sha256 =", "redis://:"):
+            for needle in ("secret_access_key", "password", "sha256 =", "redis://:", "private+key+"):
                 if needle in low and not key.endswith(".json"):
                     problems.append(f"ConfigMap {d['metadata']['name']} key {key} holds {needle!r}")
     if d["kind"] in ("Deployment", "StatefulSet"):
@@ -165,6 +194,77 @@ for d in docs:
             for probe in ("livenessProbe", "readinessProbe"):
                 if probe not in ctr:
                     problems.append(f"{d['metadata']['name']}: no {probe}")
+# The checksum database ([ledger]), as the values files (merged in order) ask for it.
+ledger = {}
+for f in files.split(","):
+    ledger.update((yaml.safe_load(open(f)) or {}).get("ledger") or {})
+secrets = {}
+for d in docs:
+    if d["kind"] == "Secret":
+        data = {k: base64.b64decode(v).decode() for k, v in (d.get("data") or {}).items()}
+        data.update(d.get("stringData") or {})
+        secrets[d["metadata"]["name"]] = data
+workloads = {d["metadata"]["labels"].get("app.kubernetes.io/component"): d for d in docs
+             if d["kind"] in ("Deployment", "StatefulSet")}
+def registry_toml_of(w):
+    # The registry.toml a registry or worker pod mounts: the Secret behind its config volume.
+    for v in w["spec"]["template"]["spec"].get("volumes", []):
+        for src in ([v] if "secret" in v else []) + [s for s in v.get("projected", {}).get("sources", []) if "secret" in s]:
+            ref = src["secret"]
+            sname = ref.get("secretName", ref.get("name"))
+            if "registry.toml" in secrets.get(sname, {}):
+                return sname, tomllib.loads(secrets[sname]["registry.toml"])
+    return None, None
+if ledger.get("enabled"):
+    want_secret = ledger.get("existingSecret") or f"{release}-strata-ledger"
+    want_key = ledger.get("existingSecretKey", "signer-key") if ledger.get("existingSecret") else "signer-key"
+    if not ledger.get("existingSecret"):
+        got = secrets.get(want_secret, {}).get("signer-key")
+        if got is None:
+            problems.append(f"no chart-made Secret {want_secret} with key signer-key")
+        elif got != ledger.get("signerKey"):
+            problems.append(f"Secret {want_secret} does not hold ledger.signerKey")
+    elif any(s.endswith("-strata-ledger") for s in secrets):
+        problems.append("a chart-made ledger Secret next to ledger.existingSecret")
+    for comp in ("registry", "worker"):
+        w = workloads.get(comp)
+        if w is None:
+            problems.append(f"ledger on, but no {comp} workload")
+            continue
+        ctr = w["spec"]["template"]["spec"]["containers"][0]
+        env = [e for e in ctr.get("env", []) if e["name"] == "STRATA_LEDGER_KEY"]
+        ref = env[0].get("valueFrom", {}).get("secretKeyRef", {}) if len(env) == 1 else {}
+        if (ref.get("name"), ref.get("key")) != (want_secret, want_key):
+            problems.append(f"{comp}: STRATA_LEDGER_KEY is not from Secret {want_secret} key {want_key}: {env}")
+        sname, reg = registry_toml_of(w)
+        table = (reg or {}).get("ledger")
+        if table != {"name": ledger["name"], "key_env": "STRATA_LEDGER_KEY"}:
+            problems.append(f"{comp}: the registry.toml it mounts (Secret {sname}) has [ledger] {table!r}, "
+                            f"not name = {ledger['name']!r}, key_env = \"STRATA_LEDGER_KEY\"")
+        for v in w["spec"]["template"]["spec"].get("volumes", []):
+            srcs = ([v] if "secret" in v else []) + [s for s in v.get("projected", {}).get("sources", []) if "secret" in s]
+            for src in srcs:
+                if src["secret"].get("secretName", src["secret"].get("name")) == want_secret:
+                    problems.append(f"{comp}: mounts the ledger's Secret as a file (fsGroup makes it group-readable; the registry refuses that)")
+else:
+    for comp, w in workloads.items():
+        ctr = w["spec"]["template"]["spec"]["containers"][0]
+        if any(e["name"] == "STRATA_LEDGER_KEY" for e in ctr.get("env", [])):
+            problems.append(f"{comp}: STRATA_LEDGER_KEY without ledger.enabled")
+        _, reg = registry_toml_of(w)
+        if reg and "ledger" in reg:
+            problems.append(f"{comp}: [ledger] without ledger.enabled")
+    if any(s.endswith("-strata-ledger") for s in secrets):
+        problems.append("a ledger Secret without ledger.enabled")
+# Edges forward sumdb/<name>/ and need neither the key nor a [ledger] table.
+if "edge" in workloads:
+    ctr = workloads["edge"]["spec"]["template"]["spec"]["containers"][0]
+    if any(e["name"] == "STRATA_LEDGER_KEY" for e in ctr.get("env", [])):
+        problems.append("edge: has STRATA_LEDGER_KEY")
+    for d in docs:
+        if d["kind"] == "ConfigMap" and "edge.toml" in (d.get("data") or {}):
+            if "ledger" in tomllib.loads(d["data"]["edge.toml"]):
+                problems.append("edge.toml has a [ledger] table")
 if problems:
     sys.exit("\n".join(f"check-helm:   {name} ({api}): {p}" for p in problems))
 PY
@@ -184,8 +284,31 @@ for c in "${CASES[@]}"; do
     grep -Eq 'strata publish \S+ --repo [a-z0-9._-]+ --version v\S+ --registry http' "$WORK/notes.txt" \
       || { cat "$WORK/notes.txt" >&2; fail "NOTES of $name print no publish command"; }
   fi
+  # With the checksum database: how clients set GOSUMDB, and where the verifier key is.
+  db=$(ledger_name "$files")
+  if [ -n "$db" ]; then
+    grep -qF "export GOSUMDB=\"$db+" "$WORK/notes.txt" && grep -q 'verifier_key' "$WORK/notes.txt" \
+      && grep -q "strata sumdb keygen $db" "$WORK/notes.txt" \
+      || { cat "$WORK/notes.txt" >&2; fail "NOTES of $name (ledger on) do not say how clients set GOSUMDB for $db"; }
+  fi
 done
-step "NOTES.txt: GOPROXY URL and publish command in every example"
+step "NOTES.txt: GOPROXY URL and publish command in every example; GOSUMDB where the ledger is on"
+
+# A new chart-made signer key (ledger.signerKey) rolls the registry and the worker.
+printf 'ledger:\n  signerKey: "%s"\n' "$(keygen sum.ci.example)" >"$WORK/values/ledger-key-2.yaml"
+"$HELM" template full "$CHART" --namespace strata -f "$CHART/ci/full-values.yaml" -f "$WORK/values/ledger-key-2.yaml" \
+  >"$WORK/full-key-2.yaml" 2>"$WORK/template.err" || { cat "$WORK/template.err" >&2; fail "helm template full (second key)"; }
+"$DEPLOY_PY" - "$WORK/full-without-crds-${K8S_VERSIONS##* }.yaml" "$WORK/full-key-2.yaml" <<'PY' || fail "a new ledger.signerKey does not roll the registry and the worker"
+import sys, yaml
+def sums(path):
+    return {d["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"]["template"]["metadata"]["annotations"]["checksum/secrets"]
+            for d in yaml.safe_load_all(open(path)) if d and d["kind"] == "Deployment"}
+a, b = sums(sys.argv[1]), sums(sys.argv[2])
+same = [c for c in ("registry", "worker") if a.get(c) is None or a.get(c) == b.get(c)]
+if same:
+    sys.exit(f"check-helm:   checksum/secrets of {same} unchanged by a new ledger.signerKey")
+PY
+step "a new ledger.signerKey changes checksum/secrets of the registry and the worker (they roll)"
 
 # --- 4. the schema refuses mistakes ---------------------------------------------------------
 cat >"$WORK/typo.yaml" <<'EOF'
@@ -214,9 +337,71 @@ edge:
     persistence:
       enabled: "yes"
 EOF
-expect_refusal() { # file, regex the message must match (case-insensitive)
+# The checksum database's values: misspelt, mistyped, misplaced, incomplete.
+cat >"$WORK/ledger-typo.yaml" <<'EOF'
+s3: {bucket: b}
+ledger:
+  enabled: true
+  name: sum.corp.example
+  existingSecret: strata-ledger
+  existingSecertKey: signer-key
+EOF
+cat >"$WORK/ledger-wrong-type.yaml" <<'EOF'
+s3: {bucket: b}
+ledger:
+  enabled: "true"
+  name: sum.corp.example
+  existingSecret: strata-ledger
+EOF
+cat >"$WORK/ledger-wrong-type-key.yaml" <<'EOF'
+s3: {bucket: b}
+ledger:
+  enabled: true
+  name: sum.corp.example
+  signerKey: 12345
+EOF
+cat >"$WORK/ledger-bad-name.yaml" <<'EOF'
+s3: {bucket: b}
+ledger:
+  enabled: true
+  name: sum corp example
+  existingSecret: strata-ledger
+EOF
+cat >"$WORK/ledger-in-config.yaml" <<'EOF'
+s3: {bucket: b}
+registry:
+  config:
+    ledger:
+      name: sum.corp.example
+      key_env: STRATA_LEDGER_KEY
+EOF
+cat >"$WORK/ledger-no-name.yaml" <<'EOF'
+s3: {bucket: b}
+ledger:
+  enabled: true
+  existingSecret: strata-ledger
+EOF
+cat >"$WORK/ledger-no-key.yaml" <<'EOF'
+s3: {bucket: b}
+ledger:
+  enabled: true
+  name: sum.corp.example
+EOF
+cat >"$WORK/ledger-two-keys.yaml" <<'EOF'
+s3: {bucket: b}
+ledger:
+  enabled: true
+  name: sum.corp.example
+  existingSecret: strata-ledger
+  signerKey: PRIVATE+KEY+sum.corp.example+00000000+AAAA
+EOF
+printf 's3: {bucket: b}\nledger:\n  enabled: true\n  name: sum.corp.example\n  signerKey: "%s"\n' \
+  "$(keygen sum.other.example)" >"$WORK/ledger-other-key.yaml"
+expect_refusal() { # file, regex the message must match (case-insensitive)[, commands]
   local file=$1 pattern=$2 cmd
-  for cmd in lint template; do
+  # `helm lint` only logs a template's `fail` (lint mode): what no schema can express (a value
+  # compared with another) is refused by `helm template` and install only.
+  for cmd in ${3:-lint template}; do
     local args=("$cmd" "$CHART" -f "$file")
     [ "$cmd" = lint ] && args=(lint --strict "$CHART" -f "$file")
     [ "$cmd" = template ] && args=(template neg "$CHART" -f "$file")
@@ -235,7 +420,16 @@ expect_refusal "$WORK/typo.yaml" "additional propert(y|ies) .?'?replica'? .*not 
 expect_refusal "$WORK/typo-deep.yaml" "additional propert(y|ies) .?'?anonymus_read'? .*not allowed"
 expect_refusal "$WORK/wrong-type.yaml" "/registry/replicas.*(got string, want integer|expected integer)"
 expect_refusal "$WORK/wrong-type-nested.yaml" "/edge/cache/persistence/enabled.*(got string, want boolean|expected boolean)"
-step "values.schema.json refuses misspelt keys and wrong types"
+expect_refusal "$WORK/ledger-typo.yaml" "additional propert(y|ies) .?'?existingSecertKey'? .*not allowed"
+expect_refusal "$WORK/ledger-wrong-type.yaml" "/ledger/enabled.*(got string, want boolean|expected boolean)"
+expect_refusal "$WORK/ledger-wrong-type-key.yaml" "/ledger/signerKey.*(got number, want string|expected string)"
+expect_refusal "$WORK/ledger-bad-name.yaml" "/ledger/name.*does not match pattern"
+expect_refusal "$WORK/ledger-in-config.yaml" "additional propert(y|ies) .?'?ledger'? .*not allowed"
+expect_refusal "$WORK/ledger-no-name.yaml" "/ledger/name.*minLength: got 0, want 1"
+expect_refusal "$WORK/ledger-no-key.yaml" "/ledger/signerKey.*minLength: got 0, want 1"
+expect_refusal "$WORK/ledger-two-keys.yaml" "at '/ledger': 'not' failed"
+expect_refusal "$WORK/ledger-other-key.yaml" "ledger.signerKey is not a signer key of .sum.corp.example." template
+step "values.schema.json refuses misspelt keys and wrong types (ledger.* too); the templates an incomplete ledger"
 
 # --- 5. rendered configuration files and environments ---------------------------------------
 # The examples go to $OUT_DIR (the boot test's input); the ci/ case only to the work directory.
@@ -307,7 +501,6 @@ print(f"check-helm:   {out}: " + ", ".join(f"{c}.toml + {c}.env.json" for c in s
 PY
 done
 
-TARGET=$(scripts/service-bins.sh) || fail "the service binaries could not be built"
 boot_check() { # release dir, component
   local dir=$1 component=$2 bin scratch status
   case $component in
@@ -315,7 +508,6 @@ boot_check() { # release dir, component
     worker) bin=strata-sync ;;
     edge) bin=strata-edge ;;
   esac
-  [ -x "$TARGET/$bin" ] || fail "$TARGET/$bin was not built"
   scratch=$(mktemp -d "$WORK/boot.XXXXXX")
   # The pod's paths and listen addresses, moved into a scratch directory and onto free ports.
   for f in "$dir"/*.toml; do
@@ -334,24 +526,45 @@ boot_check() { # release dir, component
   fi
   local config env_args
   config=$("$DEPLOY_PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"])' "$dir/$component.env.json")
-  mapfile -t env_args < <("$DEPLOY_PY" - "$dir/$component.env.json" <<'PY'
-import json, sys
-spec = json.load(open(sys.argv[1]))
+  mapfile -t env_args < <("$DEPLOY_PY" - "$dir/$component.env.json" "$dir/registry.toml" "$TARGET/strata" <<'PY'
+import json, os, subprocess, sys, tomllib
+spec_path, registry_toml, strata = sys.argv[1:]
+spec = json.load(open(spec_path))
 for name, value in spec["resolved"].items():
     if value is None and name.endswith("_REDIS_URL"):
         value = "redis://127.0.0.1:1/0"     # from a Secret outside the chart: nothing listening
+    if value is None and name == "STRATA_LEDGER_KEY":
+        # The operator's Secret (ledger.existingSecret): a stand-in key of the rendered name.
+        db = tomllib.load(open(registry_toml, "rb"))["ledger"]["name"]
+        value = subprocess.run([strata, "sumdb", "keygen", db], capture_output=True, text=True,
+                               check=True).stdout.strip()
+        print(f"check-helm:   {spec['release']}/{spec['component']}: STRATA_LEDGER_KEY from the "
+              f"operator's Secret -> a stand-in from `strata sumdb keygen {db}`", file=sys.stderr)
     if value is not None:
         print(f"{name}={value}")
 PY
 )
+  # `--check-config`: loads and validates exactly as a start would, binds and touches nothing.
+  set +e
+  (cd "$scratch" && exec env -i PATH="$PATH" HOME="$scratch" AWS_EC2_METADATA_DISABLED=true \
+      "${env_args[@]}" "$TARGET/$bin" --check-config --config "$scratch/etc/$(basename "$config")") \
+      >"$scratch/check.out" 2>&1
+  status=$?
+  set -e
+  if [ "$status" != 0 ]; then
+    cat "$scratch/check.out" >&2
+    fail "$bin --check-config refuses $dir/$component.toml (exit $status)"
+  fi
   set +e
   (cd "$scratch" && exec env -i PATH="$PATH" HOME="$scratch" AWS_EC2_METADATA_DISABLED=true \
       "${env_args[@]}" timeout -s TERM 4 "$TARGET/$bin" --config "$scratch/etc/$(basename "$config")") \
       >"$scratch/stdout" 2>"$scratch/stderr"
   status=$?
   set -e
-  # A configuration error: exit 64 with the loader's message, before any JSON log line.
-  if [ "$status" = 64 ] && ! grep -q '^{' "$scratch/stderr"; then
+  # A configuration error: exit 64 with the loader's message, before any JSON log line — or,
+  # for the worker, once it loads the embedded engine's registry.toml (which its
+  # --check-config does not read): exit 64 naming the registry configuration.
+  if [ "$status" = 64 ] && { ! grep -q '^{' "$scratch/stderr" || grep -q '^strata-sync: registry configuration:' "$scratch/stderr"; }; then
     cat "$scratch/stderr" >&2
     fail "$bin refuses $dir/$component.toml (exit 64, configuration error)"
   fi
@@ -369,7 +582,26 @@ PY
     cat "$scratch/stderr.neg" >&2
     fail "$bin did not refuse an unknown key (exit $status): the boot check cannot tell a bad configuration"
   fi
-  echo "check-helm:   $bin loads $(basename "$dir")/$component.toml ($how; refuses an unknown key with exit 64)"
+  # With [ledger] on, the signer key is what the pod's STRATA_LEDGER_KEY brings: without it the
+  # registry and the worker (its embedded engine) must refuse to start (a start, not
+  # --check-config: the worker's does not load registry.toml).
+  local ledger_note=""
+  if printf '%s\n' "${env_args[@]}" | grep -q '^STRATA_LEDGER_KEY='; then
+    local no_key=()
+    mapfile -t no_key < <(printf '%s\n' "${env_args[@]}" | grep -v '^STRATA_LEDGER_KEY=')
+    set +e
+    (cd "$scratch" && exec env -i PATH="$PATH" HOME="$scratch" AWS_EC2_METADATA_DISABLED=true \
+        "${no_key[@]}" timeout -s TERM 8 "$TARGET/$bin" --config "$scratch/etc/$(basename "$config")") \
+        >"$scratch/nokey.out" 2>&1
+    status=$?
+    set -e
+    if [ "$status" != 64 ] || ! grep -q 'ledger: key_env: the variable STRATA_LEDGER_KEY is not set' "$scratch/nokey.out"; then
+      cat "$scratch/nokey.out" >&2
+      fail "$bin accepted $dir/$component.toml without STRATA_LEDGER_KEY (exit $status)"
+    fi
+    ledger_note="; [ledger] with STRATA_LEDGER_KEY, refused without it"
+  fi
+  echo "check-helm:   $bin loads $(basename "$dir")/$component.toml (--check-config ok; $how; refuses an unknown key with exit 64$ledger_note)"
 }
 
 if command -v openssl >/dev/null; then

@@ -155,6 +155,62 @@ redis://{{ $host }}/0
 {{- end }}
 {{- end }}
 
+{{/* ---------------------------------------------------------------------------------------
+  The registry's checksum database ([ledger]): its signer key reaches the registry and the
+  worker as STRATA_LEDGER_KEY (key_env) from a Secret — never as a mounted file, which the pods'
+  fsGroup would make group-readable and the registry would refuse.
+--------------------------------------------------------------------------------------- */}}
+
+{{- define "strata.ledger.keyEnv" -}}STRATA_LEDGER_KEY{{- end }}
+
+{{- define "strata.ledger.secretName" -}}
+{{- if .Values.ledger.existingSecret -}}
+{{ .Values.ledger.existingSecret }}
+{{- else -}}
+{{ include "strata.fullname" . }}-ledger
+{{- end -}}
+{{- end }}
+
+{{- define "strata.ledger.secretKey" -}}
+{{- if .Values.ledger.existingSecret -}}
+{{ .Values.ledger.existingSecretKey }}
+{{- else -}}
+signer-key
+{{- end -}}
+{{- end }}
+
+{{/* The [ledger] table of registry.toml (JSON), after checking the values; "" when off. */}}
+{{- define "strata.ledger.table" -}}
+{{- $l := .Values.ledger -}}
+{{- if $l.enabled -}}
+{{- $name := $l.name -}}
+{{- if not $name -}}
+{{- fail "ledger.name: the checksum database's name (a host name such as sum.corp.example) is required with ledger.enabled" -}}
+{{- end -}}
+{{- if and $l.existingSecret $l.signerKey -}}
+{{- fail "ledger: set ledger.existingSecret or ledger.signerKey, not both" -}}
+{{- end -}}
+{{- if not (or $l.existingSecret $l.signerKey) -}}
+{{- fail "ledger: the signer key is missing: ledger.existingSecret (a Secret holding `strata sumdb keygen` output) or ledger.signerKey" -}}
+{{- end -}}
+{{- if and $l.signerKey (not (hasPrefix (printf "PRIVATE+KEY+%s+" $name) $l.signerKey)) -}}
+{{- fail (printf "ledger.signerKey is not a signer key of %q (it must start with PRIVATE+KEY+%s+; `strata sumdb keygen %s` makes one)" $name $name $name) -}}
+{{- end -}}
+{{- dict "name" $name "key_env" (include "strata.ledger.keyEnv" .) | toJson -}}
+{{- end -}}
+{{- end }}
+
+{{/* env entry: STRATA_LEDGER_KEY from the ledger's Secret (registry and worker). */}}
+{{- define "strata.ledger.env" -}}
+{{- if .Values.ledger.enabled }}
+- name: {{ include "strata.ledger.keyEnv" . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "strata.ledger.secretName" . }}
+      key: {{ include "strata.ledger.secretKey" . }}
+{{- end }}
+{{- end }}
+
 {{/* The registry's storage table (S3 only: registry and worker pods share it). */}}
 {{- define "strata.storage" -}}
 {{- $s3 := .Values.s3 -}}
@@ -262,6 +318,7 @@ redis://{{ $host }}/0
 {{- $_ := set $c "events" (dict "kind" "memory") -}}
 {{- if not (hasKey $c "repositories") }}{{ $_ := set $c "repositories" list }}{{ end -}}
 {{- if not (hasKey $c "tokens") }}{{ $_ := set $c "tokens" list }}{{ end -}}
+{{- with include "strata.ledger.table" . }}{{ $_ := set $c "ledger" (fromJson .) }}{{ end -}}
 # strata-registry configuration, rendered by the strata Helm chart from .Values.registry.config
 # (and s3, minio, registry.tls, registry.grpcTls). Edit the values, not this Secret.
 # Credentials are not in this file: S3 keys come from AWS_* variables (the default chain), and
@@ -270,6 +327,10 @@ redis://{{ $host }}/0
 # replaces `events` below with { kind = "redis", url = <it>, stream = "strata:events" }.
 {{- else }}
 # no Redis is configured: events stay in-process (edges fall back to TTL-based freshness).
+{{- end }}
+{{- if .Values.ledger.enabled }}
+# [ledger]: the checksum database's signer key comes from STRATA_LEDGER_KEY (Secret
+# {{ include "strata.ledger.secretName" . }}, key {{ include "strata.ledger.secretKey" . }}) in the registry and the worker.
 {{- end }}
 {{ include "strata.toml.document" $c }}
 {{ end }}
@@ -438,10 +499,13 @@ readinessProbe:
   failureThreshold: 3
 {{- end }}
 
-{{/* A checksum of the Secrets the chart itself writes (Redis URL, S3 keys, TLS), so changing
-     one of them rolls the pods. Secrets named by existingSecret are not seen: restart the
-     workloads after rotating those (README, "Rotate a token"). */}}
+{{/* A checksum of the Secrets the chart itself writes (Redis URL, S3 keys, TLS, the ledger's
+     signer key), so changing one of them rolls the pods. Secrets named by existingSecret are
+     not seen: restart the workloads after rotating those (README, "Rotate a token"). */}}
 {{- define "strata.secretsChecksum" -}}
 {{- $v := .Values -}}
-{{- list (include "strata.redis.url" .) $v.s3.accessKeyId $v.s3.secretAccessKey $v.s3.sessionToken $v.minio.rootUser $v.minio.rootPassword $v.registry.tls $v.registry.grpcTls $v.edge.tls $v.edge.registryTls | toJson | sha256sum -}}
+{{- $parts := list (include "strata.redis.url" .) $v.s3.accessKeyId $v.s3.secretAccessKey $v.s3.sessionToken $v.minio.rootUser $v.minio.rootPassword $v.registry.tls $v.registry.grpcTls $v.edge.tls $v.edge.registryTls -}}
+{{- /* Only when on: releases without the ledger keep their checksum (no roll on upgrade). */ -}}
+{{- if $v.ledger.enabled }}{{ $parts = append $parts $v.ledger }}{{ end -}}
+{{- $parts | toJson | sha256sum -}}
 {{- end }}
