@@ -7,7 +7,9 @@ For every Deployment or StatefulSet container that runs a strata binary (`strata
 WORKDIR/<workload>/ (paths inside the TOML that point into a mount are rewritten to the local
 copy), its environment is resolved (literal values, ConfigMap and Secret keys found in the
 manifests, the pod name; Secrets created outside the manifests — existingSecret — get stand-in
-values), and `BIN_DIR/<binary> --check-config --config <file>` must accept it.
+values: for the checksum database's signer key, a key made with `BIN_DIR/strata sumdb keygen`
+for the [ledger] name of the workload's registry.toml), and
+`BIN_DIR/<binary> --check-config --config <file>` must accept it.
 
 Used by scripts/check-k8s.sh; `workloads()` is also what the rendered-chart boot test starts.
 Run with the deploy tools' Python (scripts/deploy-tools.sh: PyYAML).
@@ -17,8 +19,10 @@ import base64
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
+import tomllib
 
 import yaml
 
@@ -29,7 +33,11 @@ STAND_INS = {
     "url": "redis://127.0.0.1:6379",
     "AWS_ACCESS_KEY_ID": "stand-in-access-key",
     "AWS_SECRET_ACCESS_KEY": "stand-in-secret-key",
+    # The ledger's signer key (ledger.existingSecret): made in check() by `strata sumdb keygen`
+    # for the name of the workload's [ledger].
+    "signer-key": "<stand-in signer key>",
 }
+SIGNER_STAND_IN = STAND_INS["signer-key"]
 
 
 def load(path):
@@ -154,6 +162,22 @@ def workloads(docs):
     return found
 
 
+def signer_key_stand_in(w, bin_dir):
+    """A signer key for the [ledger] of the workload's registry.toml (`strata sumdb keygen`)."""
+    names = {tomllib.loads(text)["ledger"]["name"] for path, text in w.files.items()
+             if path.endswith(".toml") and re.search(r"^\[ledger\]", text, re.M)}
+    if len(names) != 1:
+        sys.exit(f"{w.name}: a signer key from a Secret, but [ledger] names {sorted(names)}")
+    name = names.pop()
+    result = subprocess.run([str(pathlib.Path(bin_dir) / "strata"), "sumdb", "keygen", name],
+                            capture_output=True, text=True)
+    if result.returncode != 0 or not result.stdout.startswith(f"PRIVATE+KEY+{name}+"):
+        sys.exit(f"strata sumdb keygen {name} failed: {result.stderr}")
+    print(f"deploy-configs: {w.name}: the ledger's signer key (an operator's Secret) → a "
+          f"stand-in from `strata sumdb keygen {name}`")
+    return result.stdout.strip()
+
+
 def check(manifests, workdir, bin_dir):
     docs = load(manifests)
     found = workloads(docs)
@@ -162,6 +186,9 @@ def check(manifests, workdir, bin_dir):
     failed = False
     for w in found:
         args, env = w.materialise(workdir)
+        for name, value in env.items():
+            if value == SIGNER_STAND_IN:
+                env[name] = signer_key_stand_in(w, bin_dir)
         full_env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("STRATA_", "OTEL_", "AWS_"))}
         full_env.update(env)
