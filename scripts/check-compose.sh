@@ -4,9 +4,11 @@
 #   2. deploy/compose/docker-compose.yml against the compose specification's JSON schema;
 #   3. yamllint on deploy/compose/;
 #   4. the boot test: every strata service of the compose file started as the REAL debug binary
-#      with exactly the service's `command`, `environment` and mounted config files, on a real
-#      redis-server and a real MinIO, then a `strata publish` to the registry and a
-#      `go mod download` of that module through each edge.
+#      with exactly the service's `command`, `environment` (and `env_file`) and mounted config
+#      files, on a real redis-server and a real MinIO, then a `strata publish` to the registry and
+#      a `go mod download` of that module through each edge — with GOSUMDB set to the registry's
+#      checksum database ([ledger], the verifier key registry.toml documents, which must be the
+#      one the registry logs) and no GONOSUMDB: the go command must fetch and verify its tiles.
 #
 #   scripts/check-compose.sh                  # everything
 #   STRATA_BIN_DIR=/path/to/bins scripts/check-compose.sh
@@ -147,6 +149,30 @@ def as_list(command, name):
         raise Fail(f"service {name}: use the exec (list) form of command, not a string")
     return [str(c) for c in command]
 
+def env_file_of(svc):
+    """The variables of the service's env_file(s), in order (compose reads them at creation,
+    and `environment` wins over them): KEY=VALUE lines, `#` comments and blank lines skipped."""
+    files = svc.get("env_file") or []
+    if isinstance(files, (str, dict)):
+        files = [files]
+    out = {}
+    for item in files:
+        path, required = (item.get("path"), item.get("required", True)) if isinstance(item, dict) else (item, True)
+        full = os.path.normpath(os.path.join(compose_dir, str(path)))
+        if not os.path.isfile(full):
+            if required:
+                raise Fail(f"env_file {path} is not a file next to the compose file")
+            continue
+        for n, line in enumerate(open(full).read().splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            k, sep, v = line.partition("=")
+            if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k.strip()):
+                raise Fail(f"env_file {path} line {n}: not KEY=VALUE")
+            out[k.strip()] = v.strip()
+    return out
+
 def env_of(svc):
     env = svc.get("environment") or {}
     if isinstance(env, list):
@@ -155,7 +181,7 @@ def env_of(svc):
             k, _, v = str(item).partition("=")
             out[k] = v
         env = out
-    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+    return {**env_file_of(svc), **{str(k): "" if v is None else str(v) for k, v in env.items()}}
 
 strata = {n: s for n, s in services.items() if s.get("image") == "strata:dev"}
 expected = {"registry": "strata-registry", "worker": "strata-sync",
@@ -518,13 +544,32 @@ try:
     want_sum = m.group(1)
     say(f"published {module}@{version} to the registry ({want_sum})")
 
+    # The registry's checksum database ([ledger]): the GOSUMDB registry.toml documents for
+    # clients must be the verifier key of the signer key the registry was given (it logs it).
+    ledger = reg_cfg.get("ledger")
+    if not ledger:
+        raise Fail("registry.toml has no [ledger]: the fleet's go commands verify against it")
+    db = ledger["name"]
+    m = re.search(r"GOSUMDB=(\S+)", reg_text)
+    if not m or not m.group(1).startswith(db + "+"):
+        raise Fail(f"registry.toml documents no GOSUMDB={db}+… for its [ledger]")
+    gosumdb = m.group(1)
+    m = re.search(r'"verifier_key":"([^"]+)"', open(os.path.join(work, "registry.log"), errors="replace").read())
+    if not m or m.group(1) != gosumdb:
+        raise Fail(f"the registry logs verifier_key {m and m.group(1)!r}; registry.toml documents "
+                   f"GOSUMDB={gosumdb}: the signer key (ledger.env) and the documented key disagree")
+    say(f"[ledger] {db}: the registry's verifier_key is the documented GOSUMDB={gosumdb}")
+
     # go mod download through each edge, each with a fresh module cache.
     edges = [n for n in plans if plans[n].cmd[0] == "strata-edge"]
     for name in sorted(edges):
         p = plans[name]
         gport = listener_of(p, *GOPROXY_LISTEN)
         gopath = os.path.join(work, f"gopath-{name}")
-        genv = {**base_env, "GOPROXY": f"http://127.0.0.1:{gport}/", "GONOSUMDB": module,
+        # GOSUMDB = the verifier key alone (no GONOSUMDB, GOPRIVATE, GONOSUMCHECK): the go
+        # command verifies the private module against the ledger, read through GOPROXY
+        # (<edge>/sumdb/<name>/…).
+        genv = {**base_env, "GOPROXY": f"http://127.0.0.1:{gport}/", "GOSUMDB": gosumdb,
                 "GOPRIVATE": "", "GONOPROXY": "", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local",
                 "GOPATH": gopath, "GOMODCACHE": os.path.join(gopath, "pkg", "mod"),
                 "GOCACHE": os.path.join(work, "gocache"), "GO111MODULE": "on"}
@@ -541,8 +586,15 @@ try:
         src = open(os.path.join(info["Dir"], "hello.go")).read()
         if "hello from the compose fleet" not in src:
             raise Fail(f"go mod download through {name}: unexpected content in {info['Dir']}")
-        say(f"go mod download {module}@{version} via {name} (GOPROXY=http://127.0.0.1:{gport}/): "
-            f"ok, Sum {info['Sum']} ({time.time() - t0:.2f}s)")
+        cache = os.path.join(gopath, "pkg", "mod", "cache", "download", "sumdb", db)
+        tiles = sorted(os.path.relpath(os.path.join(d, f), cache)
+                       for d, _, fs in os.walk(os.path.join(cache, "tile")) for f in fs)
+        if not tiles or not os.path.isdir(os.path.join(cache, "lookup")):
+            raise Fail(f"go mod download through {name}: no tiles/lookup of {db} in {cache}: "
+                       "the go command did not verify against the ledger")
+        say(f"go mod download {module}@{version} via {name} (GOPROXY=http://127.0.0.1:{gport}/, "
+            f"GOSUMDB={db}+…, no GONOSUMDB): ok, Sum {info['Sum']}, verified against {db} "
+            f"({len(tiles)} tile(s): {', '.join(tiles[:3])}) ({time.time() - t0:.2f}s)")
 
     # Every service still running, and none warned that a compose value does nothing.
     for name, proc, log in procs:
@@ -631,5 +683,14 @@ negative published-port "publishes port 8083" docker-compose.yml \
   'text.replace("127.0.0.1:8082:8081", "127.0.0.1:8082:8083")'
 negative unmounted-path "is not in any mount" config/edge.toml \
   'text.replace("dir = \"/var/lib/strata/edge-cache\"", "dir = \"/srv/edge-cache\"")'
+# The checksum database: the worker's embedded engine needs the signer key too; a key of another
+# name is refused; the GOSUMDB documented for clients must be the key's.
+negative ledger-key-missing "the variable STRATA_LEDGER_KEY is not set" docker-compose.yml \
+  'text.replace("    # The embedded registry engine loads registry.toml'"'"'s [ledger] too: the same signer key.\n    env_file:\n      - ./ledger.env\n", "")'
+OTHER_KEY=$("$BIN_DIR/strata" sumdb keygen sum.other.localhost 2>/dev/null) || fail "strata sumdb keygen failed"
+negative ledger-other-key "holds the key of checksum database \"sum.other.localhost\"" ledger.env \
+  "__import__('re').sub(r'(?m)^STRATA_LEDGER_KEY=.*\$', 'STRATA_LEDGER_KEY=$OTHER_KEY', text)"
+negative ledger-documented-key "the signer key (ledger.env) and the documented key disagree" config/registry.toml \
+  'text.replace("GOSUMDB=sum.compose.localhost+", "GOSUMDB=sum.compose.localhost+0", 1)'
 
 step "ok"
