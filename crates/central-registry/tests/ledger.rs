@@ -341,12 +341,13 @@ async fn nothing_unrecorded_becomes_visible_when_the_ledger_cannot_be_written() 
         .edit(edit)
         .start()
         .await;
-    // A file where the record directory goes: every record write fails (even for root).
+    // A file where the ledger's directory goes: every write of its head fails (even for
+    // root).
     let blocker = h
         .fs_root
         .as_ref()
         .unwrap()
-        .join(format!("objects/ledger/{LEDGER}/record"));
+        .join(format!("objects/ledger/{LEDGER}"));
     std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
     std::fs::write(&blocker, "not a directory").unwrap();
 

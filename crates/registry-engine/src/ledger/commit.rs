@@ -1,74 +1,166 @@
-//! Writing the log: claiming a record slot, and committing pending slots under a new signed
-//! head by compare-and-swap (see the module documentation of [`super`] for the protocol).
+//! Writing the log: group commit of this process's appends under a new signed head by
+//! compare-and-swap, and *finishing* a stored head — storing the tiles and index entries of
+//! the records it added (see the module documentation of [`super`] for the protocol).
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
 use strata_core::sumdb::{Tile, Tree};
+use tokio::sync::oneshot;
 
-use super::frontier::{Frontier, partial_tiles};
+use super::frontier::{Frontier, TILE_HEIGHT, partial_tiles, split_records};
 use super::head::{self, Head};
 use super::record::Entry;
-use super::{Ledger, LedgerError};
+use super::store::LedgerStore;
+use super::{Ledger, LedgerError, corrupt};
 
-/// Most pending records one commit takes; more are committed by the next round.
-const MAX_BATCH: usize = 1024;
+/// Most records one head adds; more waiting appends are committed by the next round.
+pub(super) const MAX_BATCH: usize = 1024;
 
-/// Record slots read at once while collecting pending records.
-const READ_AHEAD: usize = 16;
-
-/// Objects written at once while committing.
+/// Objects written at once while finishing a head.
 const WRITE_CONCURRENCY: usize = 8;
 
 /// Heads tried before giving up. Every lost swap means another writer stored a head, so this
 /// only ends a commit when the store keeps failing conditional writes.
 const MAX_ROUNDS: usize = 1000;
 
-impl Ledger {
-    /// The id recorded for `entry`'s module version, if any: `Some` when the recorded text
-    /// is `entry`'s, a [`LedgerError::Conflict`] when it has other hashes.
-    pub(super) async fn indexed(&self, entry: &Entry) -> Result<Option<u64>, LedgerError> {
-        let Some(id) = self.index_id(&entry.module, &entry.version).await? else {
-            return Ok(None);
-        };
-        let recorded = self.slot(id).await?.ok_or_else(|| {
-            self.corrupt(format!(
-                "the index names record {id} for {}@{}, which does not exist",
-                entry.module, entry.version
-            ))
-        })?;
-        self.same_or_conflict(id, &recorded, entry).map(Some)
-    }
+/// An append waiting for a commit: its record, and where its outcome goes (`None`: the commit
+/// that took it failed as a whole; the appender tries again).
+#[derive(Debug)]
+pub(super) struct Waiter {
+    pub(super) entry: Entry,
+    pub(super) done: oneshot::Sender<Option<Result<u64, LedgerError>>>,
+}
 
-    /// Writes `entry` into the first free slot at or above `from` (the signed size read
-    /// before the index missed) and returns its id — or the id of the slot that already holds
-    /// the same module version.
-    ///
-    /// Why a module version ends up in exactly one slot, even with concurrent appenders of it:
-    /// every committed record has its index entry (written before the head covering it), and
-    /// the caller read the head *before* the index, so a version whose index it did not see was
-    /// not committed by the head it read: if it is anywhere, it is in a slot ≥ `from`. This walk
-    /// reads every occupied slot from `from` to the one it claims. So two appenders of the same
-    /// version cannot claim two slots: slots are claimed with `put_if_absent` and filled in
-    /// order, so whichever claims the higher slot found the lower one occupied and read it —
-    /// unless the lower slot was below its `from`, but then a head it read covered that slot,
-    /// and its index lookup after that read found the version.
-    pub(super) async fn claim_slot(&self, from: u64, entry: &Entry) -> Result<u64, LedgerError> {
-        let text = Bytes::from(entry.text.clone());
-        let mut id = from;
+impl Ledger {
+    /// Waits until a stored head covers `entry` and returns its record id: as the leader of
+    /// a group commit (taking every append queued in this process) or because the leader
+    /// before took it.
+    pub(super) async fn commit_entry(&self, entry: Entry) -> Result<u64, LedgerError> {
         loop {
-            let key = self.store.record_key(id)?;
-            let Some(existing) = self.store.put_once(&key, text.clone()).await? else {
-                return Ok(id);
-            };
-            let other = Entry::parse(&existing).map_err(|r| self.corrupt(r))?;
-            if other.same_version(entry) {
-                return self.same_or_conflict(id, &other, entry);
+            let (done, mut outcome) = oneshot::channel();
+            self.queue().push(Waiter {
+                entry: entry.clone(),
+                done,
+            });
+            let _gate = self.commit_gate.lock().await;
+            match outcome.try_recv() {
+                Ok(Some(result)) => return result,
+                // The commit that took it failed (or its leader was cancelled): try again.
+                Ok(None) | Err(oneshot::error::TryRecvError::Closed) => continue,
+                // Nobody took it yet: lead. (Leaders hold the gate until every append they
+                // took has its outcome, so ours is still in the queue.)
+                Err(oneshot::error::TryRecvError::Empty) => {}
             }
-            id += 1;
+            let waiters: Vec<Waiter> = {
+                let mut queue = self.queue();
+                let take = queue.len().min(MAX_BATCH);
+                queue.drain(..take).collect()
+            };
+            let entries: Vec<&Entry> = waiters.iter().map(|w| &w.entry).collect();
+            match self.commit_batch(&entries).await {
+                Ok(results) => {
+                    for (waiter, result) in waiters.into_iter().zip(results) {
+                        let _ = waiter.done.send(Some(result));
+                    }
+                }
+                Err(e) => {
+                    for waiter in waiters {
+                        let _ = waiter.done.send(None);
+                    }
+                    return Err(e);
+                }
+            }
+            match outcome.await {
+                Ok(Some(result)) => return result,
+                _ => continue,
+            }
         }
     }
 
-    fn same_or_conflict(
+    /// Commits `batch` under one new head (its versions deduplicated against the log and
+    /// among themselves) and returns each append's outcome: its record id, or a conflict.
+    /// An `Err` is a failure of the whole commit.
+    async fn commit_batch(
+        &self,
+        batch: &[&Entry],
+    ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+        for _ in 0..MAX_ROUNDS {
+            let head = self.head().await?;
+            // A head is stored only on top of a finished one: a crash after this swap must
+            // find the tiles of `head` to finish the next from its batch.
+            self.finish(&head).await?;
+
+            let mut results: Vec<Option<Result<u64, LedgerError>>> =
+                batch.iter().map(|_| None).collect();
+            let mut fresh = Vec::new();
+            let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+            let mut repeats = Vec::new();
+            for (i, entry) in batch.iter().enumerate() {
+                if let Some((id, recorded)) =
+                    self.committed(&head, &entry.module, &entry.version).await?
+                {
+                    results[i] = Some(self.same_or_conflict(id, &recorded, entry));
+                    continue;
+                }
+                match first.entry((entry.module.as_str(), entry.version.as_str())) {
+                    Slot::Occupied(at) => repeats.push((i, *at.get())),
+                    Slot::Vacant(at) => {
+                        at.insert(i);
+                        fresh.push(i);
+                    }
+                }
+            }
+
+            if !fresh.is_empty() {
+                let added: Vec<&Entry> = fresh.iter().map(|&i| batch[i]).collect();
+                let texts: Vec<&[u8]> = added.iter().map(|e| e.text.as_bytes()).collect();
+                let growth = self.frontier(&head.tree).await?.grow(&texts).map_err(|e| {
+                    self.corrupt(format!("growing the tree of size {}: {e}", head.tree.n))
+                })?;
+                let note = head::sign(&growth.tree, &self.signer).map_err(LedgerError::Internal)?;
+                let doc = head::encode(&growth.tree, &note, &head.tree, &added)
+                    .map_err(LedgerError::Internal)?;
+                if !self.store.swap_head(head.etag.as_ref(), doc).await? {
+                    // Another writer stored a head first: dedupe again against it.
+                    continue;
+                }
+                for (k, &i) in fresh.iter().enumerate() {
+                    results[i] = Some(Ok(head.tree.n + k as u64));
+                }
+                // The new tiles are right for a stored head: keep them for the next commit and
+                // for readers while they are written.
+                for (tile, data) in growth.tiles {
+                    self.store.remember(&tile, data);
+                }
+                self.finish_in_background(Head {
+                    tree: growth.tree,
+                    note,
+                    etag: None,
+                    prev: head.tree,
+                    batch: added.into_iter().cloned().collect(),
+                });
+            }
+            for (i, j) in repeats {
+                results[i] = Some(match &results[j] {
+                    Some(Ok(id)) => self.same_or_conflict(*id, batch[j], batch[i]),
+                    _ => unreachable!("a repeated version's first append is fresh and committed"),
+                });
+            }
+            return Ok(results.into_iter().flatten().collect());
+        }
+        Err(LedgerError::Contended {
+            ledger: self.name().to_owned(),
+            rounds: MAX_ROUNDS,
+        })
+    }
+
+    /// `Ok(id)` when `recorded` (record `id`) is `entry`'s text, else a
+    /// [`LedgerError::Conflict`] naming both.
+    pub(super) fn same_or_conflict(
         &self,
         id: u64,
         recorded: &Entry,
@@ -90,171 +182,230 @@ impl Ledger {
         })
     }
 
-    /// Commits pending records until a stored head covers record `id` (all pending records
-    /// when `None`) and returns that head.
-    pub(super) async fn commit(&self, id: Option<u64>) -> Result<Head, LedgerError> {
-        let _gate = self.commit_gate.lock().await;
-        for _ in 0..MAX_ROUNDS {
-            let head = self.head().await?;
-            if id.is_some_and(|id| id < head.tree.n) {
-                return Ok(head);
-            }
-            let pending = self.pending(head.tree.n).await?;
-            if pending.is_empty() {
-                return match id {
-                    None => Ok(head),
-                    Some(id) => Err(self.corrupt(format!(
-                        "record {id} is pending but slot {} below it is empty",
-                        head.tree.n
-                    ))),
-                };
-            }
-            // Won or lost, the next round re-reads the head.
-            self.try_commit(&head, &pending).await?;
+    /// Stores the tiles and index entries of `head`'s batch (idempotent; nothing to do for a
+    /// head this process finished already), after any finishing still running in the
+    /// background.
+    pub(super) async fn finish(&self, head: &Head) -> Result<(), LedgerError> {
+        let running = self.finishing().take();
+        if let Some(running) = running {
+            // Its failure is logged where it runs; this call does the work again if needed.
+            let _ = running.await;
         }
-        Err(LedgerError::Contended {
-            ledger: self.name().to_owned(),
-            rounds: MAX_ROUNDS,
-        })
+        finish(&self.store, self.name(), &self.finished, head).await
     }
 
-    /// The filled slots from `from` on, in order, up to the first empty one (at most
-    /// [`MAX_BATCH`]).
-    async fn pending(&self, from: u64) -> Result<Vec<Entry>, LedgerError> {
-        let mut pending = Vec::new();
-        while pending.len() < MAX_BATCH {
-            let next = from + pending.len() as u64;
-            let count = READ_AHEAD.min(MAX_BATCH - pending.len()) as u64;
-            let slots =
-                futures::future::try_join_all((next..next + count).map(|id| self.slot(id))).await?;
-            let filled = slots.iter().take_while(|s| s.is_some()).count();
-            pending.extend(slots.into_iter().flatten().take(filled));
-            if filled < count as usize {
-                break;
+    /// Finishes `head` in a task of its own, so the appends it committed return now.
+    fn finish_in_background(&self, head: Head) {
+        let (store, name, finished) = (
+            self.store.clone(),
+            self.name().to_owned(),
+            self.finished.clone(),
+        );
+        let task = tokio::spawn(async move {
+            if let Err(e) = finish(&store, &name, &finished, &head).await {
+                tracing::warn!(
+                    ledger = %name,
+                    size = head.tree.n,
+                    error = %e,
+                    "writing the tiles of a signed head failed; the next append or read retries"
+                );
             }
-        }
-        Ok(pending)
-    }
-
-    /// Commits `pending` (the slots from `head`'s size on) under a new head, unless another
-    /// writer replaces `head` first; whether this call stored the head.
-    async fn try_commit(&self, head: &Head, pending: &[Entry]) -> Result<bool, LedgerError> {
-        let texts: Vec<&[u8]> = pending.iter().map(|e| e.text.as_bytes()).collect();
-        let growth =
-            self.frontier(&head.tree).await?.grow(&texts).map_err(|e| {
-                self.corrupt(format!("growing the tree of size {}: {e}", head.tree.n))
-            })?;
-
-        // Everything the new head covers is stored before the head: its tiles, so every
-        // signed tree can be served and extended, and its index entries, so every committed
-        // record is found by `indexed` (which `claim_slot`'s argument rests on).
-        // (The futures are collected up front: a lazy `map` over borrowed items would keep a
-        // closure the compiler cannot prove `Send` for every lifetime.)
-        let tiles: Vec<_> = (growth.tiles.into_iter())
-            .map(|(tile, data)| self.put_tile(tile, data))
-            .collect();
-        futures::stream::iter(tiles)
-            .buffer_unordered(WRITE_CONCURRENCY)
-            .try_collect::<()>()
-            .await?;
-        let indexes: Vec<_> = (head.tree.n..)
-            .zip(pending)
-            .map(|(id, entry)| self.put_index(id, entry))
-            .collect();
-        futures::stream::iter(indexes)
-            .buffer_unordered(WRITE_CONCURRENCY)
-            .try_collect::<()>()
-            .await?;
-
-        let note = head::sign(&growth.tree, &self.signer).map_err(LedgerError::Internal)?;
-        let doc = head::encode(&growth.tree, &note).map_err(LedgerError::Internal)?;
-        Ok(self.store.swap_head(head.etag.as_ref(), doc).await?)
+        });
+        *self.finishing() = Some(task);
     }
 
     /// The frontier of `tree` from the stored partial tiles, authenticated against its root.
     pub(super) async fn frontier(&self, tree: &Tree) -> Result<Frontier, LedgerError> {
-        let tiles = partial_tiles(tree.n);
-        let data = futures::future::try_join_all(tiles.iter().map(|t| self.store.tile(t))).await?;
-        let mut loaded = Vec::with_capacity(tiles.len());
-        for (tile, data) in tiles.into_iter().zip(data) {
-            let data = data.ok_or_else(|| {
-                self.corrupt(format!(
-                    "tile {} of the signed tree of size {} is missing",
-                    tile.path(),
-                    tree.n
-                ))
-            })?;
-            loaded.push((tile, data));
-        }
-        Frontier::load(tree.n, tree.hash, &loaded).map_err(|r| self.corrupt(r))
+        load_frontier(&self.store, self.name(), tree).await
     }
 
-    /// Stores a tile, or checks that the stored one is the same (tiles are a function of the
-    /// records, so any writer computes the same bytes).
-    async fn put_tile(&self, tile: Tile, data: Bytes) -> Result<(), LedgerError> {
-        let key = self.store.tile_key(&tile)?;
-        if let Some(existing) = self.store.put_once(&key, data.clone()).await?
-            && existing != data
-        {
-            return Err(self.corrupt(format!(
-                "stored tile {} differs from the one its records give",
-                tile.path()
-            )));
-        }
-        self.store.remember(&tile, data);
-        Ok(())
-    }
-
-    /// Stores the index entry of record `id`, or checks the stored one names `id`.
-    async fn put_index(&self, id: u64, entry: &Entry) -> Result<(), LedgerError> {
-        let key = self.store.index_key(&entry.module, &entry.version)?;
-        match self
-            .store
-            .put_once(&key, Bytes::from(id.to_string()))
-            .await?
-        {
-            Some(existing) if existing != id.to_string().as_bytes() => Err(self.corrupt(format!(
-                "{}@{} is in record {id} but its index entry says {:?}",
-                entry.module,
-                entry.version,
-                String::from_utf8_lossy(&existing)
-            ))),
-            _ => Ok(()),
-        }
-    }
-
-    /// The record in slot `id`, if the slot is filled.
-    pub(super) async fn slot(&self, id: u64) -> Result<Option<Entry>, LedgerError> {
-        let Some((text, _)) = self.store.read(&self.store.record_key(id)?).await? else {
-            return Ok(None);
+    /// Record `id` of `tree`, read from its stored data tile.
+    pub(super) async fn record_of(&self, tree: &Tree, id: u64) -> Result<Entry, LedgerError> {
+        let missing = || {
+            self.corrupt(format!(
+                "record {id} of the tree of size {} is missing",
+                tree.n
+            ))
         };
-        Entry::parse(&text)
-            .map(Some)
-            .map_err(|r| self.corrupt(format!("record {id}: {r}")))
+        if id >= tree.n {
+            return Err(missing());
+        }
+        let tile = Tile {
+            h: TILE_HEIGHT,
+            l: -1,
+            n: id >> TILE_HEIGHT,
+            w: (tree.n - (id >> TILE_HEIGHT << TILE_HEIGHT)).min(1 << TILE_HEIGHT) as u32,
+        };
+        let data = self.store.tile(&tile).await?.ok_or_else(missing)?;
+        let records = split_records(&data);
+        let text = records
+            .get((id & ((1 << TILE_HEIGHT) - 1)) as usize)
+            .ok_or_else(missing)?;
+        Entry::parse(text).map_err(|r| self.corrupt(format!("record {id}: {r}")))
     }
 
-    /// The id the index records for `module@version`, committed or not.
+    /// The id the index records for `module@version`.
     pub(super) async fn index_id(
         &self,
         module: &strata_core::path::ModulePath,
         version: &strata_core::version::Version,
     ) -> Result<Option<u64>, LedgerError> {
-        let Some((data, _)) = self
-            .store
-            .read(&self.store.index_key(module, version)?)
-            .await?
-        else {
-            return Ok(None);
-        };
-        std::str::from_utf8(&data)
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .map(Some)
-            .ok_or_else(|| {
-                self.corrupt(format!(
-                    "index entry of {module}@{version} is not a record id: {:?}",
-                    String::from_utf8_lossy(&data)
-                ))
-            })
+        read_index(
+            &self.store,
+            self.name(),
+            &self.store.index_key(module, version)?,
+        )
+        .await
     }
+}
+
+/// The frontier of `tree` from the stored partial tiles, authenticated against its root.
+async fn load_frontier(
+    store: &LedgerStore,
+    name: &str,
+    tree: &Tree,
+) -> Result<Frontier, LedgerError> {
+    let tiles = partial_tiles(tree.n);
+    let data = futures::future::try_join_all(tiles.iter().map(|t| store.tile(t))).await?;
+    let mut loaded = Vec::with_capacity(tiles.len());
+    for (tile, data) in tiles.into_iter().zip(data) {
+        let data = data.ok_or_else(|| {
+            corrupt(
+                name,
+                format!(
+                    "tile {} of the signed tree of size {} is missing",
+                    tile.path(),
+                    tree.n
+                ),
+            )
+        })?;
+        loaded.push((tile, data));
+    }
+    Frontier::load(tree.n, tree.hash, &loaded).map_err(|r| corrupt(name, r))
+}
+
+/// Stores the tiles and index entries of the records `head` added (see [`Ledger::finish`]),
+/// after checking that they grow its previous tree to its signed root.
+async fn finish(
+    store: &LedgerStore,
+    name: &str,
+    finished: &AtomicU64,
+    head: &Head,
+) -> Result<(), LedgerError> {
+    if head.batch.is_empty() || finished.load(Ordering::Acquire) >= head.tree.n {
+        return Ok(());
+    }
+    let texts: Vec<&[u8]> = head.batch.iter().map(|e| e.text.as_bytes()).collect();
+    let growth = load_frontier(store, name, &head.prev)
+        .await?
+        .grow(&texts)
+        .map_err(|e| {
+            corrupt(
+                name,
+                format!("growing the tree of size {}: {e}", head.prev.n),
+            )
+        })?;
+    if growth.tree != head.tree {
+        return Err(corrupt(
+            name,
+            format!(
+                "the records of the head of size {} do not grow the tree of size {} to its \
+                 signed root",
+                head.tree.n, head.prev.n
+            ),
+        ));
+    }
+    let tiles =
+        (growth.tiles.into_iter()).map(|(tile, data)| put_tile(store, name, tile, data).boxed());
+    let indexes = (head.prev.n..)
+        .zip(&head.batch)
+        .map(|(id, entry)| put_index(store, name, head.prev.n, id, entry).boxed());
+    // (Boxed and collected up front: a lazy `map` over borrowed items would keep a closure the
+    // compiler cannot prove `Send` for every lifetime.)
+    let writes: Vec<_> = tiles.chain(indexes).collect();
+    futures::stream::iter(writes)
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .try_collect::<()>()
+        .await?;
+    finished.fetch_max(head.tree.n, Ordering::AcqRel);
+    Ok(())
+}
+
+/// Stores a tile, or checks that the stored one is the same (the tiles of a signed tree are a
+/// function of its records, so any writer computes the same bytes).
+async fn put_tile(
+    store: &LedgerStore,
+    name: &str,
+    tile: Tile,
+    data: Bytes,
+) -> Result<(), LedgerError> {
+    let key = store.tile_key(&tile)?;
+    if let Some(existing) = store.put_once(&key, data.clone()).await?
+        && existing != data
+    {
+        return Err(corrupt(
+            name,
+            format!(
+                "stored tile {} differs from the one its records give",
+                tile.path()
+            ),
+        ));
+    }
+    store.remember(&tile, data);
+    Ok(())
+}
+
+/// Stores the index entry of record `id` (added by a head grown from size `prev`). An entry
+/// naming a record below `prev` means the version was recorded twice: corrupt. Any other
+/// entry is one a crashed writer of the first ledger version left for a record it never
+/// committed (it wrote index entries before its head): replaced.
+async fn put_index(
+    store: &LedgerStore,
+    name: &str,
+    prev: u64,
+    id: u64,
+    entry: &Entry,
+) -> Result<(), LedgerError> {
+    let key = store.index_key(&entry.module, &entry.version)?;
+    let data = Bytes::from(id.to_string());
+    let Some(existing) = store.put_once(&key, data.clone()).await? else {
+        return Ok(());
+    };
+    match parse_index(name, &key.to_string(), &existing)? {
+        found if found == id => Ok(()),
+        found if found < prev => Err(corrupt(
+            name,
+            format!(
+                "{}@{} is in record {id} but already in record {found}",
+                entry.module, entry.version
+            ),
+        )),
+        _ => Ok(store.put(&key, data).await?),
+    }
+}
+
+async fn read_index(
+    store: &LedgerStore,
+    name: &str,
+    key: &crate::storage::ObjectKey,
+) -> Result<Option<u64>, LedgerError> {
+    match store.read(key).await? {
+        None => Ok(None),
+        Some((data, _)) => parse_index(name, &key.to_string(), &data).map(Some),
+    }
+}
+
+fn parse_index(name: &str, key: &str, data: &[u8]) -> Result<u64, LedgerError> {
+    std::str::from_utf8(data)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| {
+            corrupt(
+                name,
+                format!(
+                    "index entry {key} is not a record id: {:?}",
+                    String::from_utf8_lossy(data)
+                ),
+            )
+        })
 }

@@ -1,10 +1,18 @@
 //! The signed tree head: the object `ledger/<name>/head` that says how many records the log
 //! has, and the note served at `/latest`.
 //!
-//! The stored document is JSON `{"size": N, "root": "<base64>", "note": "<signed note>"}`.
-//! Size and root are the note's tree, repeated so a reader sees them without parsing the note;
-//! every read checks that the note verifies with the ledger's own key and signs exactly that
-//! tree, so a head written by anyone without the key is rejected as corrupt.
+//! The stored document is JSON `{"size": N, "root": "<base64>", "note": "<signed note>",
+//! "prev": P, "prev_root": "<base64>", "batch": ["<record text>", …]}`. Size and root are the
+//! note's tree, repeated so a reader sees them without parsing the note; every read checks that
+//! the note verifies with the ledger's own key and signs exactly that tree, so a head written
+//! by anyone without the key is rejected as corrupt.
+//!
+//! `batch` holds the records this head added to the tree of size `prev` (root `prev_root`):
+//! storing the head is what makes them durable, and the tiles and index entries for them are
+//! written after it (see `commit.rs`). Nothing in `batch` or `prev_root` is trusted: whoever
+//! writes the tiles from them checks that they grow the tree of size `prev` to the signed
+//! root. A head without `batch` (as written by the first version of the ledger, which stored
+//! tiles and index entries before the head) added nothing still to be written.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -12,6 +20,7 @@ use strata_core::sumdb::note::{self, Note};
 use strata_core::sumdb::tlog::Hash;
 use strata_core::sumdb::{SignerKey, Tree, VerifierList, format_tree, parse_tree};
 
+use super::record::Entry;
 use crate::storage::ETag;
 
 /// A verified tree head as stored, with the etag to replace it by (none for the empty log,
@@ -24,6 +33,27 @@ pub(super) struct Head {
     pub(super) note: Bytes,
     /// The stored object's etag; `None` when there is no head object yet (size 0).
     pub(super) etag: Option<ETag>,
+    /// The tree this head grew from (equal to `tree` when it added nothing to write).
+    pub(super) prev: Tree,
+    /// The records it added: records `prev.n ..tree.n`, in order.
+    pub(super) batch: Vec<Entry>,
+}
+
+impl Head {
+    /// The head of the empty log (no head object yet): signs size 0 with `note`.
+    pub(super) fn empty(note: Bytes) -> Head {
+        let tree = Tree {
+            n: 0,
+            hash: strata_core::sumdb::tlog::empty_tree_hash(),
+        };
+        Head {
+            tree,
+            note,
+            etag: None,
+            prev: tree,
+            batch: Vec::new(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -32,6 +62,20 @@ struct HeadDoc {
     size: u64,
     root: String,
     note: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prev: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prev_root: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    batch: Vec<String>,
+}
+
+/// A decoded, verified head document (without the etag of the object it came from).
+pub(super) struct Decoded {
+    pub(super) tree: Tree,
+    pub(super) note: Bytes,
+    pub(super) prev: Tree,
+    pub(super) batch: Vec<Entry>,
 }
 
 /// The note signing `tree` with `signer`. Ed25519 signatures are deterministic, so every
@@ -46,12 +90,22 @@ pub(super) fn sign(tree: &Tree, signer: &SignerKey) -> Result<Bytes, String> {
         .map_err(|e| format!("signing tree {}: {e}", tree.n))
 }
 
-/// The stored form of a head.
-pub(super) fn encode(tree: &Tree, note: &Bytes) -> Result<Bytes, String> {
+/// The stored form of a head signing `tree` with `note`, which grew the tree `prev` by the
+/// records `batch`.
+pub(super) fn encode(
+    tree: &Tree,
+    note: &Bytes,
+    prev: &Tree,
+    batch: &[&Entry],
+) -> Result<Bytes, String> {
+    let grew = !batch.is_empty();
     let doc = HeadDoc {
         size: tree.n,
         root: tree.hash.to_string(),
         note: String::from_utf8(note.to_vec()).map_err(|_| "signed note is not UTF-8")?,
+        prev: grew.then_some(prev.n),
+        prev_root: grew.then(|| prev.hash.to_string()),
+        batch: batch.iter().map(|e| e.text.clone()).collect(),
     };
     serde_json::to_vec(&doc)
         .map(Bytes::from)
@@ -59,11 +113,10 @@ pub(super) fn encode(tree: &Tree, note: &Bytes) -> Result<Bytes, String> {
 }
 
 /// Parses and verifies a stored head; the reason it is corrupt otherwise.
-pub(super) fn decode(bytes: &[u8], verifiers: &VerifierList) -> Result<(Tree, Bytes), String> {
+pub(super) fn decode(bytes: &[u8], verifiers: &VerifierList) -> Result<Decoded, String> {
     let doc: HeadDoc =
         serde_json::from_slice(bytes).map_err(|e| format!("head is not a head document: {e}"))?;
-    let root = Hash::from_base64(&doc.root)
-        .ok_or_else(|| format!("head root {:?} is not a base64 hash", doc.root))?;
+    let root = parse_hash(&doc.root)?;
     let opened = note::open(doc.note.as_bytes(), verifiers)
         .map_err(|e| format!("head note does not verify with the ledger's key: {e}"))?;
     let tree = parse_tree(opened.text.as_bytes()).map_err(|e| format!("head note: {e}"))?;
@@ -78,5 +131,33 @@ pub(super) fn decode(bytes: &[u8], verifiers: &VerifierList) -> Result<(Tree, By
             doc.size, tree.n, tree.hash
         ));
     }
-    Ok((tree, Bytes::from(doc.note)))
+    let batch = (doc.batch.iter())
+        .map(|text| Entry::parse(text.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("head batch: {e}"))?;
+    let prev = match (doc.prev, &doc.prev_root) {
+        (None, None) if batch.is_empty() => tree,
+        (Some(n), Some(hash)) if !batch.is_empty() && n + batch.len() as u64 == tree.n => Tree {
+            n,
+            hash: parse_hash(hash)?,
+        },
+        _ => {
+            return Err(format!(
+                "head of size {} has {} batch records after a previous size of {:?}",
+                tree.n,
+                batch.len(),
+                doc.prev
+            ));
+        }
+    };
+    Ok(Decoded {
+        tree,
+        note: Bytes::from(doc.note),
+        prev,
+        batch,
+    })
+}
+
+fn parse_hash(b64: &str) -> Result<Hash, String> {
+    Hash::from_base64(b64).ok_or_else(|| format!("head root {b64:?} is not a base64 hash"))
 }

@@ -13,29 +13,32 @@
 //! segment, module paths and versions are case-encoded; only `store.rs` spells these out):
 //!
 //! ```text
-//! ledger/<name>/head                          signed tree head, JSON (compare-and-swap)
-//! ledger/<name>/record/<id>                   record text: the version's two go.sum lines
+//! ledger/<name>/head                          signed tree head + the records it added (CAS)
 //! ledger/<name>/index/<module>@<version>      record id of a module version
 //! ledger/<name>/tile/8/<L>/<NNN>[.p/<W>]      hash tiles
-//! ledger/<name>/tile/8/data/<NNN>[.p/<W>]     data tiles
+//! ledger/<name>/tile/8/data/<NNN>[.p/<W>]     data tiles (the records)
 //! ```
 //!
-//! All but the head are written once (`put_if_absent`) and never change. Writing works so:
+//! Writing works so (`commit.rs`):
 //!
-//! 1. An appender claims the first free record slot at or above the signed size with
-//!    `put_if_absent` (or finds its module version already there).
-//! 2. Anyone then *commits* the pending slots: computes the new tree from the stored partial
-//!    tiles (`frontier.rs`), writes the new tiles and the slots' index entries, signs the tree
-//!    and compare-and-swaps the head. Losing the swap means someone else advanced the head:
-//!    re-read and repeat until a head covers the record. Appenders help each other, so a
-//!    process that dies between its slot and the head leaves work the next append (or
-//!    [`Ledger::recover`]) finishes; nothing is lost and nothing recorded twice.
-//! 3. Only then does `append` return: a caller makes a version visible only once the signed
-//!    head that proves its hashes is stored.
+//! 1. Appends in one process are committed together (group commit): one of them leads, takes
+//!    every append queued, drops versions the log already has (or that repeat in the batch),
+//!    grows the tree by the rest, signs it and compare-and-swaps the head — a document that
+//!    carries the new records themselves, so storing it is the one write that makes them
+//!    durable. Losing the swap means another writer (process) stored a head first: re-read,
+//!    dedupe against it, repeat.
+//! 2. Then the appends return, and the head is *finished* in the background: the tiles and
+//!    index entries of its records are stored. Until they are, the head's own records answer
+//!    lookups and its batch the tiles (a reader finishes it if needed). Nothing grows a head
+//!    that is not finished, so a process that dies after its swap leaves a head whose batch
+//!    the next writer or reader finishes from the stored tiles of the tree before it.
+//! 3. A caller makes a version visible only once `append` returned: the signed head that
+//!    proves its hashes is stored.
 //!
-//! Ed25519 signatures are deterministic and the tree is a function of the slots, so two writers
-//! committing the same size produce the same tiles and the same signed note: one signed tree
-//! per size, ever, which is what lets clients detect forks.
+//! Only stored heads are ever served, and each replaces the one it grew from by
+//! compare-and-swap: the signed heads form one chain, so there is one signed tree per size and
+//! clients can detect any fork. Tiles and index entries are a function of that chain (written
+//! once, compared when found), so several writers finishing one head write the same bytes.
 
 mod commit;
 mod config;
@@ -49,15 +52,16 @@ mod store;
 pub use config::LedgerConfig;
 pub use error::LedgerError;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use strata_core::path::ModulePath;
 use strata_core::sumdb::key::{Signer as _, is_valid_name};
-use strata_core::sumdb::tlog::empty_tree_hash;
-use strata_core::sumdb::{SignerKey, Tree, VerifierList};
+use strata_core::sumdb::{SignerKey, VerifierList};
 use strata_core::version::Version;
 
+use self::commit::Waiter;
 use self::head::Head;
 use self::record::Entry;
 use self::store::LedgerStore;
@@ -71,14 +75,20 @@ pub struct Ledger {
     signer: SignerKey,
     /// The signer's own verifier: every head read must verify with it.
     verifiers: VerifierList,
-    store: LedgerStore,
+    store: Arc<LedgerStore>,
     /// The signed note of the empty tree, served before the first record.
     empty_note: Bytes,
     /// The last head read, with the stored bytes it was verified from.
     last_head: Mutex<Option<(Bytes, Head)>>,
-    /// Serialises this process's commits: concurrent appenders here queue and then find their
-    /// records committed by the one before them (group commit) instead of racing for the head.
+    /// Appends of this process waiting for a commit; the one holding `commit_gate` commits
+    /// them all (group commit).
+    queue: Mutex<Vec<Waiter>>,
     commit_gate: tokio::sync::Mutex<()>,
+    /// The background task storing the tiles and index entries of the last head this process
+    /// stored, if it may still run.
+    finishing: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The size of the newest head this process knows is finished.
+    finished: Arc<AtomicU64>,
 }
 
 impl Ledger {
@@ -92,18 +102,18 @@ impl Ledger {
         let store = LedgerStore::new(store, &name).map_err(|e| {
             LedgerError::InvalidInput(format!("checksum database name {name:?}: {e}"))
         })?;
-        let empty = Tree {
-            n: 0,
-            hash: empty_tree_hash(),
-        };
-        let empty_note = head::sign(&empty, &signer).map_err(LedgerError::Internal)?;
+        let empty = Head::empty(Bytes::new());
+        let empty_note = head::sign(&empty.tree, &signer).map_err(LedgerError::Internal)?;
         Ok(Ledger {
             verifiers: VerifierList::new([signer.verifier()]),
             signer,
-            store,
+            store: Arc::new(store),
             empty_note,
             last_head: Mutex::new(None),
+            queue: Mutex::default(),
             commit_gate: tokio::sync::Mutex::new(()),
+            finishing: Mutex::default(),
+            finished: Arc::default(),
         })
     }
 
@@ -129,16 +139,11 @@ impl Ledger {
         mod_h1: &str,
     ) -> Result<u64, LedgerError> {
         let entry = Entry::new(module, version, zip_h1, mod_h1)?;
-        // The head first, then the index: see `claim_slot` for why this order makes every
-        // module version land in exactly one slot.
         let head = self.head().await?;
-        let id = match self.indexed(&entry).await? {
-            Some(id) if id < head.tree.n => return Ok(id),
-            Some(id) => id,
-            None => self.claim_slot(head.tree.n, &entry).await?,
-        };
-        self.commit(Some(id)).await?;
-        Ok(id)
+        if let Some((id, recorded)) = self.committed(&head, module, version).await? {
+            return self.same_or_conflict(id, &recorded, &entry);
+        }
+        self.commit_entry(entry).await
     }
 
     /// The record id and go.sum lines of `module@version`, if a signed head covers them.
@@ -159,10 +164,11 @@ impl Ledger {
         Ok(self.head().await?.note)
     }
 
-    /// Commits every pending record (those of appenders that died before their head was
-    /// stored) and checks the signed head against the stored tiles; the log's size.
+    /// Finishes the signed head (stores the tiles and index entries of the records it added,
+    /// if a writer died before it did) and checks it against the stored tiles; the log's size.
     pub async fn recover(&self) -> Result<u64, LedgerError> {
-        let head = self.commit(None).await?;
+        let head = self.head().await?;
+        self.finish(&head).await?;
         self.frontier(&head.tree).await?;
         Ok(head.tree.n)
     }
@@ -173,26 +179,17 @@ impl Ledger {
         if id >= head.tree.n {
             return Ok(None);
         }
-        match self.slot(id).await? {
-            Some(entry) => Ok(Some(Bytes::from(entry.text))),
-            None => Err(self.corrupt(format!(
-                "record {id} of the signed tree of size {} is missing",
-                head.tree.n
-            ))),
-        }
+        let entry = match id.checked_sub(head.prev.n) {
+            Some(k) => head.batch[k as usize].clone(),
+            None => self.record_of(&head.prev, id).await?,
+        };
+        Ok(Some(Bytes::from(entry.text)))
     }
 
     /// The current head, verified: the head object, or the empty tree when there is none.
     async fn head(&self) -> Result<Head, LedgerError> {
         let Some((bytes, etag)) = self.store.read(&self.store.head_key()?).await? else {
-            return Ok(Head {
-                tree: Tree {
-                    n: 0,
-                    hash: empty_tree_hash(),
-                },
-                note: self.empty_note.clone(),
-                etag: None,
-            });
+            return Ok(Head::empty(self.empty_note.clone()));
         };
         let cached = self.last_head().clone();
         if let Some((seen, head)) = cached
@@ -203,11 +200,13 @@ impl Ledger {
                 ..head
             });
         }
-        let (tree, note) = head::decode(&bytes, &self.verifiers).map_err(|r| self.corrupt(r))?;
+        let decoded = head::decode(&bytes, &self.verifiers).map_err(|r| self.corrupt(r))?;
         let head = Head {
-            tree,
-            note,
+            tree: decoded.tree,
+            note: decoded.note,
             etag: Some(etag),
+            prev: decoded.prev,
+            batch: decoded.batch,
         };
         *self.last_head() = Some((bytes, head.clone()));
         Ok(head)
@@ -221,10 +220,26 @@ impl Ledger {
     }
 
     fn corrupt(&self, reason: impl Into<String>) -> LedgerError {
-        LedgerError::Corrupt {
-            ledger: self.name().to_owned(),
-            reason: reason.into(),
-        }
+        corrupt(self.name(), reason)
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Waiter>> {
+        // Pushes and drains leave the queue consistent, so a poisoned lock is still usable.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn finishing(&self) -> std::sync::MutexGuard<'_, Option<tokio::task::JoinHandle<()>>> {
+        self.finishing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What the store holds for ledger `name` contradicts itself.
+fn corrupt(name: &str, reason: impl Into<String>) -> LedgerError {
+    LedgerError::Corrupt {
+        ledger: name.to_owned(),
+        reason: reason.into(),
     }
 }
 

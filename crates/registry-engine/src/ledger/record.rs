@@ -69,11 +69,6 @@ impl Entry {
         Ok(entry)
     }
 
-    /// Whether this is a record of the same module version as `other` (hashes aside).
-    pub(super) fn same_version(&self, other: &Entry) -> bool {
-        self.module == other.module && self.version == other.version
-    }
-
     /// The go.sum lines.
     pub(super) fn lines(&self) -> Vec<String> {
         self.text.lines().map(str::to_owned).collect()

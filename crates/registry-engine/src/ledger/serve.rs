@@ -49,7 +49,16 @@ impl Ledger {
         let Some(stored) = stored_tile(&tile, head.tree.n) else {
             return Ok(None);
         };
-        let data = self.store.tile(&stored).await?.ok_or_else(|| {
+        let data = match self.store.tile(&stored).await? {
+            Some(data) => Some(data),
+            // A tile of the head's own records, not stored yet (its writer is at it, or died
+            // after the head): store it now.
+            None => {
+                self.finish(&head).await?;
+                self.store.tile(&stored).await?
+            }
+        };
+        let data = data.ok_or_else(|| {
             self.corrupt(format!(
                 "tile {} of the signed tree of size {} is missing",
                 stored.path(),
@@ -83,23 +92,28 @@ impl Ledger {
         module: &ModulePath,
         version: &Version,
     ) -> Result<Option<(u64, Entry)>, LedgerError> {
-        // Index entries are written before the head that covers them; an entry beyond the
-        // head is a record still pending, not yet in the database.
-        let Some(id) = self
-            .index_id(module, version)
-            .await?
-            .filter(|&id| id < head.tree.n)
-        else {
+        // The head's own records may not be indexed yet; every record before them is.
+        if let Some(k) =
+            (head.batch.iter()).position(|e| e.module == *module && e.version == *version)
+        {
+            return Ok(Some((head.prev.n + k as u64, head.batch[k].clone())));
+        }
+        let Some(id) = self.index_id(module, version).await? else {
             return Ok(None);
         };
-        match self.slot(id).await? {
-            Some(entry) if entry.module == *module && entry.version == *version => {
-                Ok(Some((id, entry)))
-            }
-            other => Err(self.corrupt(format!(
+        if id >= head.prev.n {
+            // Left by a crashed writer of the first ledger version (which indexed records
+            // before its head) for a record it never committed: not in the database.
+            return Ok(None);
+        }
+        let entry = self.record_of(&head.prev, id).await?;
+        if entry.module == *module && entry.version == *version {
+            Ok(Some((id, entry)))
+        } else {
+            Err(self.corrupt(format!(
                 "the index names record {id} for {module}@{version}, which holds {:?}",
-                other.map(|e| e.text)
-            ))),
+                entry.text
+            )))
         }
     }
 }

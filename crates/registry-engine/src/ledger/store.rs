@@ -1,8 +1,8 @@
 //! Where a ledger lives in the object store (the layout is in the module documentation of
 //! [`super`]), and the typed reads and writes of it. Every key is built here, by one function
-//! per kind of object. Everything but the head is written once with `put_if_absent`, and all of
-//! it is a function of the record texts: a writer that finds an object already there compares
-//! it with what it would have written ([`LedgerStore::put_once`]).
+//! per kind of object. Tiles and index entries are written once with `put_if_absent` and are a
+//! function of the signed heads' records: a writer that finds one already there compares it
+//! with what it would have written ([`LedgerStore::put_once`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -52,11 +52,6 @@ impl LedgerStore {
     /// `ledger/<name>/head`.
     pub(super) fn head_key(&self) -> Result<ObjectKey, StorageError> {
         ObjectKey::new(format!("{}/head", self.prefix))
-    }
-
-    /// `ledger/<name>/record/<id>`.
-    pub(super) fn record_key(&self, id: u64) -> Result<ObjectKey, StorageError> {
-        ObjectKey::new(format!("{}/record/{id}", self.prefix))
     }
 
     /// `ledger/<name>/index/<module>@<version>`, case-encoded.
@@ -114,6 +109,11 @@ impl LedgerStore {
             },
             Err(e) => Err(e),
         }
+    }
+
+    /// Writes `data` under `key`, replacing what is there.
+    pub(super) async fn put(&self, key: &ObjectKey, data: Bytes) -> Result<(), StorageError> {
+        self.store.put(key, body_from_bytes(data)).await.map(drop)
     }
 
     /// Replaces the head: `put_if_match(expected)`, or `put_if_absent` when there was none.
@@ -189,10 +189,6 @@ mod tests {
         assert_eq!(
             s.index_key(&m, &v).unwrap().as_path(),
             "ledger/sum.corp.example/index/example.com/!team/m@v1.0.0-!r!c1"
-        );
-        assert_eq!(
-            s.record_key(12).unwrap().as_path(),
-            "ledger/sum.corp.example/record/12"
         );
         let t = Tile {
             h: 8,

@@ -232,16 +232,16 @@ impl LocalRepository {
         }
     }
 
-    /// Stores a validated module version: blobs first (content-addressed, so concurrent
-    /// publishers never clobber each other), then its record in the ledger (when the registry
-    /// has one), then the index entry with compare-and-swap. Exactly one of any number of
+    /// Stores a validated module version: its blobs (content-addressed, so concurrent
+    /// publishers never clobber each other) and, at the same time, its record in the ledger
+    /// (when the registry has one), then the index entry with compare-and-swap. Exactly one of any number of
     /// concurrent publishers of one version wins; the others get [`RegistryError::Conflict`].
     ///
     /// The ledger comes before the index so that a version is never visible before a signed
     /// tree head proves its hashes: a ledger conflict (the version was recorded with other
     /// hashes, even if it was deleted since) or failure refuses the publish with nothing
-    /// visible. A publish that fails after its record stays recorded; publishing the same
-    /// bytes again succeeds.
+    /// visible. A publish that fails after its record was written (a blob that could not be
+    /// stored, a lost index race) stays recorded; publishing the same bytes again succeeds.
     pub async fn publish(&self, upload: ValidatedModule) -> Result<Published, RegistryError> {
         let (module, version) = (&upload.module, &upload.version);
         // Refuse early, before uploading anything, when the version is already taken.
@@ -263,22 +263,36 @@ impl LocalRepository {
         let zip_key = self
             .blob_key(module, version, ArtifactKind::Zip, &zip_ref.sha256)
             .object_key()?;
-        let file = tokio::fs::File::from_std(upload.zip.reopen()?);
-        self.store
-            .put(&zip_key, Box::pin(ReaderStream::new(file)))
-            .await?;
         let mod_key = self
             .blob_key(module, version, ArtifactKind::Mod, &mod_ref.sha256)
             .object_key()?;
-        self.store
-            .put(&mod_key, body_from_bytes(upload.go_mod.clone()))
-            .await?;
-
-        if let Some(ledger) = &self.ledger {
-            ledger
-                .append(module, version, &upload.zip_h1, &upload.mod_h1)
-                .await?;
-        }
+        let file = tokio::fs::File::from_std(upload.zip.reopen()?);
+        // The blobs and the record are independent writes (the record needs only the hashes,
+        // already computed from the validated upload): made at once, and all of them done
+        // before the index entry makes the version visible.
+        let zip = async {
+            self.store
+                .put(&zip_key, Box::pin(ReaderStream::new(file)))
+                .await
+                .map_err(RegistryError::from)
+        };
+        let go_mod = async {
+            self.store
+                .put(&mod_key, body_from_bytes(upload.go_mod.clone()))
+                .await
+                .map_err(RegistryError::from)
+        };
+        let record = async {
+            match &self.ledger {
+                Some(ledger) => ledger
+                    .append(module, version, &upload.zip_h1, &upload.mod_h1)
+                    .await
+                    .map(drop)
+                    .map_err(RegistryError::from),
+                None => Ok(()),
+            }
+        };
+        tokio::try_join!(zip, go_mod, record)?;
 
         let entry = VersionEntry {
             version: version.to_string(),

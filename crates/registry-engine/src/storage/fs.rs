@@ -177,6 +177,15 @@ impl ObjectStore for FsStore {
     ) -> Result<Stored, StorageError> {
         let op = Operation::Put;
         let io_err = |context, e| StorageError::io(op, key, context, e);
+        // A create-only write to a taken key fails without writing and fsyncing a temp file
+        // first (the `link` in the commit still decides races; this only saves the I/O).
+        if matches!(condition, PutCondition::IfAbsent)
+            && tokio::fs::metadata(self.layout.object_path(key))
+                .await
+                .is_ok_and(|m| m.is_file())
+        {
+            return Err(StorageError::conflict(op, key));
+        }
         let layout = self.layout.clone();
         let (file, temp) =
             blocking(op, key, "create temp file", move || layout.temp_file()).await?;

@@ -1,18 +1,14 @@
-//! Crashes and tampering: record slots whose appender died before the head, a pending slot of
-//! the version being appended, heads and tiles changed behind the ledger's back.
+//! Crashes and tampering: a head stored by a writer that died before its tiles and index
+//! entries, heads and tiles changed behind the ledger's back.
 
 use futures::StreamExt as _;
 use strata_core::sumdb::format_tree;
 
 use super::super::head;
 use super::*;
+use crate::storage::ObjectKey;
 
 const PREFIX: &str = "ledger/sum.strata.test";
-
-/// Fills slot `id` with record `i` by hand, as an appender that died right after it would.
-async fn pending_slot(f: &Fixture, id: u64, i: usize) {
-    f.write(&format!("{PREFIX}/record/{id}"), text(i)).await;
-}
 
 async fn index_entry(f: &Fixture, i: usize) -> Option<Bytes> {
     let m = module(i);
@@ -20,43 +16,87 @@ async fn index_entry(f: &Fixture, i: usize) -> Option<Bytes> {
         .await
 }
 
-#[tokio::test]
-async fn recover_commits_a_pending_slot() {
+/// Records 0..3 appended (one head each), then the tiles and index entry that the last head
+/// (size 3, adding record 2) stored removed again: the state a writer leaves that died right
+/// after storing that head.
+async fn unfinished_head() -> Fixture {
     let f = Fixture::new();
     for i in 0..3 {
         f.append(i).await.unwrap();
     }
-    pending_slot(&f, 3, 100).await;
-    assert_eq!(f.tree().await.n, 3);
-    assert!(
-        f.ledger
-            .find(&module(100), &version())
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        f.ledger
-            .lookup(&format!("{}@v1.0.0", module(100).escaped()))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    f.ledger.recover().await.unwrap();
+    for key in [
+        format!("{PREFIX}/tile/8/0/000.p/3"),
+        format!("{PREFIX}/tile/8/data/000.p/3"),
+        format!("{PREFIX}/index/{}@v1.0.0", module(2).escaped()),
+    ] {
+        f.store.delete(&ObjectKey::new(key).unwrap()).await.unwrap();
+    }
+    f
+}
 
-    assert_eq!(f.replica().recover().await.unwrap(), 4);
-    let (id, lines) = f
-        .ledger
-        .find(&module(100), &version())
+#[tokio::test]
+async fn readers_and_recover_finish_a_head_whose_writer_died() {
+    let f = unfinished_head().await;
+    // A replica (nothing in memory) answers from the head's own records, and a tile of them
+    // is written when asked for.
+    let r = f.replica();
+    assert_eq!(r.find(&module(2), &version()).await.unwrap().unwrap().0, 2);
+    let lookup = r
+        .lookup(&format!("{}@v1.0.0", module(2).escaped()))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((id, lines.join("\n") + "\n"), (3, text(100)));
-    assert_eq!(index_entry(&f, 100).await.as_deref(), Some(b"3".as_slice()));
-    assert!(f.read(&format!("{PREFIX}/record/4")).await.is_none());
+    assert!(lookup.starts_with(b"2\n"), "{lookup:?}");
+    assert!(index_entry(&f, 2).await.is_none());
+    let tile = f
+        .replica()
+        .tile("tile/8/data/000.p/3")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        tile.as_ref(),
+        (0..3)
+            .map(|i| text(i) + "\n")
+            .collect::<String>()
+            .as_bytes()
+    );
+    assert!(
+        f.read(&format!("{PREFIX}/tile/8/0/000.p/3"))
+            .await
+            .is_some()
+    );
 
-    // Appending it again finds it; recovering again changes nothing.
-    assert_eq!(f.append(100).await.unwrap(), 3);
-    assert_eq!(f.ledger.recover().await.unwrap(), 4);
+    assert_eq!(f.replica().recover().await.unwrap(), 3);
+    assert_eq!(index_entry(&f, 2).await.as_deref(), Some(b"2".as_slice()));
+    let records = f.records().await;
+    assert_eq!(records.len(), 3);
+    assert_eq!(
+        f.tree().await.hash,
+        tree_hash(3, &reference(&records)).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn an_append_finishes_the_head_it_grows() {
+    let f = unfinished_head().await;
+    let r = f.replica();
+    assert_eq!(append(&r, 3).await.unwrap(), 3);
+    // Appending the unfinished head's own version again finds it; other hashes conflict.
+    assert_eq!(append(&r, 2).await.unwrap(), 2);
+    let err = r
+        .append(&module(2), &version(), &h1("other"), &h1("other"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::Conflict { .. }), "{err}");
+    r.recover().await.unwrap();
+    assert_eq!(index_entry(&f, 2).await.as_deref(), Some(b"2".as_slice()));
+    assert!(
+        f.read(&format!("{PREFIX}/tile/8/data/000.p/3"))
+            .await
+            .is_some()
+    );
     let records = f.records().await;
     assert_eq!(records.len(), 4);
     assert_eq!(
@@ -66,57 +106,25 @@ async fn recover_commits_a_pending_slot() {
 }
 
 #[tokio::test]
-async fn an_append_commits_a_pending_slot_of_another_version() {
-    let f = Fixture::new();
-    for i in 0..3 {
-        f.append(i).await.unwrap();
-    }
-    pending_slot(&f, 3, 100).await;
-    assert_eq!(f.append(3).await.unwrap(), 4);
-    assert_eq!(f.tree().await.n, 5);
-    assert_eq!(
-        f.ledger
-            .find(&module(100), &version())
-            .await
-            .unwrap()
-            .unwrap()
-            .0,
-        3
-    );
-    assert_eq!(index_entry(&f, 100).await.as_deref(), Some(b"3".as_slice()));
-    assert_eq!(f.records().await[3], text(100).into_bytes());
-}
-
-#[tokio::test]
-async fn an_append_of_a_pending_version_takes_its_slot() {
-    let f = Fixture::new();
-    for i in 0..2 {
-        f.append(i).await.unwrap();
-    }
-    // Slot 2 holds version 100 (its appender died): appending it returns 2, no slot 3.
-    pending_slot(&f, 2, 100).await;
-    assert_eq!(f.append(100).await.unwrap(), 2);
-    assert!(f.read(&format!("{PREFIX}/record/3")).await.is_none());
-    assert_eq!(f.tree().await.n, 3);
-
-    // Slot 3 holds version 101: appending 101 with other hashes conflicts and writes nothing;
-    // the pending record stands and is committed as it was.
-    pending_slot(&f, 3, 101).await;
-    let err = f
-        .ledger
-        .append(&module(101), &version(), &h1("other"), &h1("other"))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, LedgerError::Conflict { .. }), "{err}");
-    assert!(f.read(&format!("{PREFIX}/record/4")).await.is_none());
-    assert_eq!(f.ledger.recover().await.unwrap(), 4);
-    assert_eq!(f.records().await[3], text(101).into_bytes());
+async fn a_head_whose_records_are_not_its_root_is_rejected() {
+    let f = unfinished_head().await;
+    // The stored head's batch altered (record 2 replaced by record 9): the note still signs
+    // the right tree, but the batch does not grow the tree of size 2 to it.
+    let key = format!("{PREFIX}/head");
+    let doc = String::from_utf8(f.read(&key).await.unwrap().to_vec()).unwrap();
+    let escaped = |i: usize| serde_json::to_string(&text(i)).unwrap();
+    let altered = doc.replace(escaped(2).trim_matches('"'), escaped(9).trim_matches('"'));
+    assert_ne!(altered, doc);
+    f.write(&key, altered).await;
+    is_corrupt(f.replica().recover().await, "recover");
+    is_corrupt(f.replica().tile("tile/8/0/000.p/3").await, "tile");
+    is_corrupt(append(&f.replica(), 3).await, "append");
 }
 
 /// A head document signing `tree` with `signer`.
 fn head_doc(tree: &Tree, signer: &SignerKey) -> Bytes {
     let note = head::sign(tree, signer).unwrap();
-    head::encode(tree, &note).unwrap()
+    head::encode(tree, &note, tree, &[]).unwrap()
 }
 
 fn is_corrupt(result: Result<impl std::fmt::Debug, LedgerError>, what: &str) {
@@ -145,7 +153,6 @@ async fn a_head_signed_by_another_key_is_rejected() {
     );
     is_corrupt(f.ledger.tile("tile/8/0/000.p/3").await, "tile");
     is_corrupt(f.ledger.recover().await, "recover");
-    assert!(f.read(&format!("{PREFIX}/record/3")).await.is_none());
 }
 
 #[tokio::test]
@@ -174,7 +181,7 @@ async fn a_head_whose_root_is_not_the_tiles_is_rejected() {
         hash: tree_hash(3, &all).unwrap(),
     };
     let note = head::sign(&right, &signer).unwrap();
-    let doc = head::encode(&wrong, &note).unwrap();
+    let doc = head::encode(&wrong, &note, &wrong, &[]).unwrap();
     f.write(&format!("{PREFIX}/head"), doc).await;
     is_corrupt(f.ledger.latest().await, "latest");
 
@@ -188,11 +195,10 @@ async fn a_head_whose_root_is_not_the_tiles_is_rejected() {
     .await;
     is_corrupt(f.ledger.latest().await, "latest");
 
-    // Restoring the right head heals everything: the append that failed had claimed slot 3
-    // before it found the head corrupt, and recovering commits it.
+    // Restoring the right head heals everything: the append that failed stored nothing.
     f.write(&format!("{PREFIX}/head"), head_doc(&right, &signer))
         .await;
-    assert_eq!(f.ledger.recover().await.unwrap(), 4);
+    assert_eq!(f.ledger.recover().await.unwrap(), 3);
     assert_eq!(f.append(3).await.unwrap(), 3);
     assert_eq!(f.records().await.len(), 4);
 }
@@ -203,6 +209,7 @@ async fn a_changed_tile_is_rejected() {
     for i in 0..3 {
         f.append(i).await.unwrap();
     }
+    f.ledger.recover().await.unwrap();
     let path = format!("{PREFIX}/tile/8/0/000.p/3");
     let mut tile = f.read(&path).await.unwrap().to_vec();
     tile[0] ^= 1;
@@ -218,32 +225,29 @@ async fn a_changed_tile_is_rejected() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn more_pending_slots_than_one_commit_takes() {
+async fn more_appends_at_once_than_one_head_takes() {
     let f = Fixture::new();
     f.append(0).await.unwrap();
-    // 1100 slots left by appenders that died: more than one commit's batch of 1024.
-    let writes = (1..1101u64).map(|id| {
+    // 1100 appends at once in one process: more than one head's batch of 1024.
+    let appends = (1..1101usize).map(|i| {
         let f = &f;
-        async move { pending_slot(f, id, 1000 + id as usize).await }
+        async move { (i, f.append(i).await.unwrap()) }
     });
-    futures::stream::iter(writes)
-        .buffer_unordered(32)
-        .collect::<Vec<()>>()
+    let ids: Vec<(usize, u64)> = futures::stream::iter(appends)
+        .buffer_unordered(1100)
+        .collect()
         .await;
-    assert_eq!(f.append(1).await.unwrap(), 1101);
-    assert_eq!(f.tree().await.n, 1102);
+    let mut got: Vec<u64> = ids.iter().map(|(_, id)| *id).collect();
+    got.sort_unstable();
+    assert_eq!(got, (1..1101).collect::<Vec<u64>>());
+    f.ledger.recover().await.unwrap();
     let records = f.records().await;
+    assert_eq!(records.len(), 1101);
+    for (i, id) in ids {
+        assert_eq!(records[id as usize], text(i).into_bytes());
+    }
     assert_eq!(
         f.tree().await.hash,
-        tree_hash(1102, &reference(&records)).unwrap()
-    );
-    assert_eq!(
-        f.ledger
-            .find(&module(2000), &version())
-            .await
-            .unwrap()
-            .unwrap()
-            .0,
-        1000
+        tree_hash(1101, &reference(&records)).unwrap()
     );
 }
