@@ -62,11 +62,17 @@ fuzz-build: ## build the fuzz targets with cargo-fuzz (installs it if missing)
 live-test: ## opt-in: remote repository against proxy.golang.org + sum.golang.org's real key; the ledger's public half vs the 4 real go.sums (needs network)
 	STRATA_LIVE_UPSTREAM=1 $(CARGO) test --locked -p strata-central-registry --test live_upstream -- --nocapture
 
+# With BENCH_GOPROXY_BIN and/or BENCH_ATHENS_BIN set (binaries you built from their sources), the
+# edge benchmark also measures those proxies as peers (scripts/bench-peers.sh); without, as before.
 bench: ## throughput and memory benchmarks (prints a report)
 	@scripts/bench-core.sh
-	@scripts/bench-edge.sh
+	@if [ -n "$${BENCH_GOPROXY_BIN:-}$${BENCH_ATHENS_BIN:-}" ]; then scripts/bench-peers.sh; else scripts/bench-edge.sh; fi
 	@scripts/bench-publish.sh
 
 .PHONY: bench-edge
 bench-edge: ## edge vs nginx: warm .info and 1 MiB .zip req/s and p99 at 64 connections (installs nginx, wrk)
 	@scripts/bench-edge.sh
+
+.PHONY: bench-peers
+bench-peers: ## the edge bench plus goproxy and Athens as peers (BENCH_GOPROXY_BIN, BENCH_ATHENS_BIN: binaries you built)
+	@scripts/bench-peers.sh
