@@ -153,16 +153,19 @@ impl<C> Loaded<C> {
 
 /// Reads the TOML file at `path`, applies the process environment's overrides and validates.
 pub fn load<C: ServiceConfig>(path: &Path) -> Result<Loaded<C>, ConfigError> {
+    load_with_env(path, &std::env::vars().collect::<Vec<_>>())
+}
+
+/// [`load`] with the environment `env` (`(name, value)` pairs) instead of the process's.
+pub fn load_with_env<C: ServiceConfig>(
+    path: &Path,
+    env: &[(String, String)],
+) -> Result<Loaded<C>, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_and_check(
-        &text,
-        &path.display().to_string(),
-        Some(path),
-        &std::env::vars().collect::<Vec<_>>(),
-    )
+    parse_and_check(&text, &path.display().to_string(), Some(path), env)
 }
 
 /// Parses TOML `text` (from `origin`, for messages), applies the overrides in `env`

@@ -456,6 +456,15 @@ async fn the_binary_embeds_the_registry_its_config_names() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("registry configuration"), "{stderr}");
+    // `--check-config` loads it too, as a start would.
+    let output = binary()
+        .args(["--check-config", "--config"])
+        .arg(&worker)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("registry configuration"), "{stderr}");
 }
 
 /// `refresh_metadata`: the list is fetched now and the newest listed versions that are not

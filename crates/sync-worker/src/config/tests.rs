@@ -215,6 +215,11 @@ fn mistakes_name_their_key() {
 #[test]
 fn a_relative_registry_config_is_taken_from_the_config_file_directory() {
     let dir = tempfile::tempdir().unwrap();
+    let registry = format!(
+        "storage = {{ kind = \"fs\", root = {:?} }}\n",
+        dir.path().join("data")
+    );
+    std::fs::write(dir.path().join("registry.toml"), &registry).unwrap();
     let file = dir.path().join("worker.toml");
     std::fs::write(&file, "[registry]\nconfig = \"registry.toml\"\n").unwrap();
     let loaded = config::load::<WorkerConfig>(&file).unwrap();
@@ -222,10 +227,24 @@ fn a_relative_registry_config_is_taken_from_the_config_file_directory() {
         loaded.config.registry.unwrap().config,
         dir.path().join("registry.toml")
     );
-    std::fs::write(&file, "[registry]\nconfig = \"/srv/registry.toml\"\n").unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let absolute = elsewhere.path().join("registry.toml");
+    std::fs::write(&absolute, &registry).unwrap();
+    std::fs::write(&file, format!("[registry]\nconfig = {absolute:?}\n")).unwrap();
     let loaded = config::load::<WorkerConfig>(&file).unwrap();
-    assert_eq!(
-        loaded.config.registry.unwrap().config,
-        PathBuf::from("/srv/registry.toml")
-    );
+    assert_eq!(loaded.config.registry.unwrap().config, absolute);
+
+    // The registry configuration is loaded as the registry would load it: one it refuses
+    // (here a ledger whose key variable is unset) makes the worker's configuration invalid.
+    std::fs::write(
+        &absolute,
+        format!("{registry}[ledger]\nname = \"sum.example.com\"\nkey_env = \"STRATA_TEST_UNSET_LEDGER_KEY\"\n"),
+    )
+    .unwrap();
+    let err = config::load::<WorkerConfig>(&file).unwrap_err().to_string();
+    assert!(err.contains("registry configuration"), "{err}");
+    assert!(err.contains("STRATA_TEST_UNSET_LEDGER_KEY"), "{err}");
+    std::fs::remove_file(&absolute).unwrap();
+    let err = config::load::<WorkerConfig>(&file).unwrap_err().to_string();
+    assert!(err.contains("registry configuration"), "{err}");
 }
