@@ -583,8 +583,8 @@ PY
     fail "$bin did not refuse an unknown key (exit $status): the boot check cannot tell a bad configuration"
   fi
   # With [ledger] on, the signer key is what the pod's STRATA_LEDGER_KEY brings: without it the
-  # registry and the worker (its embedded engine) must refuse to start (a start, not
-  # --check-config: the worker's does not load registry.toml).
+  # registry and the worker (its embedded engine) must refuse to start (a real start; the
+  # --check-config runs above check the same configuration without starting).
   local ledger_note=""
   if printf '%s\n' "${env_args[@]}" | grep -q '^STRATA_LEDGER_KEY='; then
     local no_key=()
