@@ -1,9 +1,10 @@
 //! Writing the log: group commit of this process's appends under a new signed head by
-//! compare-and-swap, and *finishing* a stored head — storing the tiles and index entries of
-//! the records it added (see the module documentation of [`super`] for the protocol).
+//! compare-and-swap, and *finishing* a stored head — storing the tiles its records completed
+//! and the index entries of their records (see the module documentation of [`super`]).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry as Slot;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -118,12 +119,22 @@ impl Ledger {
             if !fresh.is_empty() {
                 let added: Vec<&Entry> = fresh.iter().map(|&i| batch[i]).collect();
                 let texts: Vec<&[u8]> = added.iter().map(|e| e.text.as_bytes()).collect();
-                let growth = self.frontier(&head.tree).await?.grow(&texts).map_err(|e| {
-                    self.corrupt(format!("growing the tree of size {}: {e}", head.tree.n))
-                })?;
+                let current = self.current(&head).await?;
+                let growth = Frontier::load(head.tree.n, head.tree.hash, &current.partials)
+                    .map_err(|r| self.corrupt(r))?
+                    .grow(&texts)
+                    .map_err(|e| {
+                        self.corrupt(format!("growing the tree of size {}: {e}", head.tree.n))
+                    })?;
                 let note = head::sign(&growth.tree, &self.signer).map_err(LedgerError::Internal)?;
-                let doc = head::encode(&growth.tree, &note, &head.tree, &added)
-                    .map_err(LedgerError::Internal)?;
+                let doc = head::encode(
+                    &growth.tree,
+                    &note,
+                    &head.tree,
+                    &added,
+                    Some(&current.partials),
+                )
+                .map_err(LedgerError::Internal)?;
                 if !self.store.swap_head(head.etag.as_ref(), doc).await? {
                     // Another writer stored a head first: dedupe again against it.
                     continue;
@@ -131,17 +142,13 @@ impl Ledger {
                 for (k, &i) in fresh.iter().enumerate() {
                     results[i] = Some(Ok(head.tree.n + k as u64));
                 }
-                // The new tiles are right for a stored head: keep them for the next commit and
-                // for readers while they are written.
-                for (tile, data) in growth.tiles {
-                    self.store.remember(&tile, data);
-                }
                 self.finish_in_background(Head {
                     tree: growth.tree,
                     note,
                     etag: None,
                     prev: head.tree,
                     batch: added.into_iter().cloned().collect(),
+                    prev_tiles: Some(current.partials.clone()),
                 });
             }
             for (i, j) in repeats {
@@ -214,33 +221,49 @@ impl Ledger {
         *self.finishing() = Some(task);
     }
 
-    /// The frontier of `tree` from the stored partial tiles, authenticated against its root.
-    pub(super) async fn frontier(&self, tree: &Tree) -> Result<Frontier, LedgerError> {
-        load_frontier(&self.store, self.name(), tree).await
+    /// The partial tiles of `head`'s tree (and the complete tiles its records filled),
+    /// authenticated against its signed root; remembered for the head last asked about.
+    pub(super) async fn current(&self, head: &Head) -> Result<Arc<Grown>, LedgerError> {
+        if let Some((tree, grown)) = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            && tree == head.tree
+        {
+            return Ok(grown);
+        }
+        let grown = Arc::new(grown(&self.store, self.name(), head).await?);
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((head.tree, grown.clone()));
+        Ok(grown)
     }
 
-    /// Record `id` of `tree`, read from its stored data tile.
-    pub(super) async fn record_of(&self, tree: &Tree, id: u64) -> Result<Entry, LedgerError> {
-        let missing = || {
-            self.corrupt(format!(
-                "record {id} of the tree of size {} is missing",
-                tree.n
-            ))
-        };
-        if id >= tree.n {
+    /// The record with id `id` under `head`: from the head itself when it carries it (its
+    /// batch, or the partial data tile of the tree it grew from), else from the store.
+    pub(super) async fn record(&self, head: &Head, id: u64) -> Result<Entry, LedgerError> {
+        self.current(head).await?;
+        if let Some(entry) = carried(head).find(|(i, _)| *i == id).map(|(_, e)| e) {
+            return entry.map_err(|r| self.corrupt(r));
+        }
+        self.record_of(indexed_below(head), id).await
+    }
+
+    /// Record `id` of a tree whose data tiles are stored up to `size`.
+    async fn record_of(&self, size: u64, id: u64) -> Result<Entry, LedgerError> {
+        let missing = || self.corrupt(format!("record {id} of the tree of size {size} is missing"));
+        if id >= size {
             return Err(missing());
         }
+        let start = id >> TILE_HEIGHT << TILE_HEIGHT;
         let tile = Tile {
             h: TILE_HEIGHT,
             l: -1,
             n: id >> TILE_HEIGHT,
-            w: (tree.n - (id >> TILE_HEIGHT << TILE_HEIGHT)).min(1 << TILE_HEIGHT) as u32,
+            w: (size - start).min(1 << TILE_HEIGHT) as u32,
         };
         let data = self.store.tile(&tile).await?.ok_or_else(missing)?;
         let records = split_records(&data);
-        let text = records
-            .get((id & ((1 << TILE_HEIGHT) - 1)) as usize)
-            .ok_or_else(missing)?;
+        let text = records.get((id - start) as usize).ok_or_else(missing)?;
         Entry::parse(text).map_err(|r| self.corrupt(format!("record {id}: {r}")))
     }
 
@@ -259,52 +282,39 @@ impl Ledger {
     }
 }
 
-/// The frontier of `tree` from the stored partial tiles, authenticated against its root.
-async fn load_frontier(
-    store: &LedgerStore,
-    name: &str,
-    tree: &Tree,
-) -> Result<Frontier, LedgerError> {
-    let tiles = partial_tiles(tree.n);
-    let data = futures::future::try_join_all(tiles.iter().map(|t| store.tile(t))).await?;
-    let mut loaded = Vec::with_capacity(tiles.len());
-    for (tile, data) in tiles.into_iter().zip(data) {
-        let data = data.ok_or_else(|| {
-            corrupt(
-                name,
-                format!(
-                    "tile {} of the signed tree of size {} is missing",
-                    tile.path(),
-                    tree.n
-                ),
-            )
-        })?;
-        loaded.push((tile, data));
-    }
-    Frontier::load(tree.n, tree.hash, &loaded).map_err(|r| corrupt(name, r))
+/// What a head's records make of the tree it grew from: the partial tiles of the head's tree
+/// and the tiles that became complete.
+#[derive(Debug)]
+pub(super) struct Grown {
+    /// The partial tiles of the head's tree, in [`partial_tiles`] order.
+    pub(super) partials: Vec<(Tile, Bytes)>,
+    /// The complete tiles the head's records filled (stored by [`finish`]).
+    pub(super) full: Vec<(Tile, Bytes)>,
 }
 
-/// Stores the tiles and index entries of the records `head` added (see [`Ledger::finish`]),
-/// after checking that they grow its previous tree to its signed root.
-async fn finish(
-    store: &LedgerStore,
-    name: &str,
-    finished: &AtomicU64,
-    head: &Head,
-) -> Result<(), LedgerError> {
-    if head.batch.is_empty() || finished.load(Ordering::Acquire) >= head.tree.n {
-        return Ok(());
+/// [`Grown`] of `head`: its batch grown onto the partial tiles of the tree before it (carried
+/// by the head, or in the store for a head of the first ledger version), checked against the
+/// signed root.
+async fn grown(store: &LedgerStore, name: &str, head: &Head) -> Result<Grown, LedgerError> {
+    let prev_tiles = match &head.prev_tiles {
+        Some(tiles) => tiles.clone(),
+        None => stored_partials(store, name, &head.prev).await?,
+    };
+    let frontier =
+        Frontier::load(head.prev.n, head.prev.hash, &prev_tiles).map_err(|r| corrupt(name, r))?;
+    if head.batch.is_empty() {
+        return Ok(Grown {
+            partials: prev_tiles,
+            full: Vec::new(),
+        });
     }
     let texts: Vec<&[u8]> = head.batch.iter().map(|e| e.text.as_bytes()).collect();
-    let growth = load_frontier(store, name, &head.prev)
-        .await?
-        .grow(&texts)
-        .map_err(|e| {
-            corrupt(
-                name,
-                format!("growing the tree of size {}: {e}", head.prev.n),
-            )
-        })?;
+    let growth = frontier.grow(&texts).map_err(|e| {
+        corrupt(
+            name,
+            format!("growing the tree of size {}: {e}", head.prev.n),
+        )
+    })?;
     if growth.tree != head.tree {
         return Err(corrupt(
             name,
@@ -315,11 +325,95 @@ async fn finish(
             ),
         ));
     }
+    let (full, changed): (Vec<_>, Vec<_>) =
+        (growth.tiles.into_iter()).partition(|(t, _)| t.w == 1 << TILE_HEIGHT);
+    let partials = partial_tiles(head.tree.n)
+        .into_iter()
+        .map(|tile| {
+            (changed.iter().chain(&prev_tiles))
+                .find(|(t, _)| *t == tile)
+                .cloned()
+                .ok_or_else(|| corrupt(name, format!("no tile {} after growing", tile.path())))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Grown { partials, full })
+}
+
+/// The partial tiles of `tree` from the store (where the first ledger version kept them).
+async fn stored_partials(
+    store: &LedgerStore,
+    name: &str,
+    tree: &Tree,
+) -> Result<Vec<(Tile, Bytes)>, LedgerError> {
+    let tiles = partial_tiles(tree.n);
+    let data = futures::future::try_join_all(tiles.iter().map(|t| store.tile(t))).await?;
+    tiles
+        .into_iter()
+        .zip(data)
+        .map(|(tile, data)| {
+            data.map(|data| (tile, data)).ok_or_else(|| {
+                corrupt(
+                    name,
+                    format!(
+                        "tile {} of the signed tree of size {} is missing",
+                        tile.path(),
+                        tree.n
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The records `head` carries, with their ids: the partial data tile of the tree it grew
+/// from, then its batch. Every record below them is indexed and in a stored data tile.
+pub(super) fn carried(head: &Head) -> impl Iterator<Item = (u64, Result<Entry, String>)> + '_ {
+    let data = (head.prev_tiles.iter().flatten())
+        .filter(|(t, _)| t.l == -1)
+        .flat_map(|(t, data)| {
+            let start = t.n << TILE_HEIGHT;
+            split_records(data)
+                .into_iter()
+                .enumerate()
+                .map(move |(i, text)| (start + i as u64, Entry::parse(text)))
+        });
+    let batch = (head.prev.n..).zip(head.batch.iter().cloned().map(Ok));
+    data.chain(batch)
+}
+
+/// The size below which `head`'s records are indexed and their data tiles stored.
+pub(super) fn indexed_below(head: &Head) -> u64 {
+    match head.prev_tiles {
+        Some(_) => head.prev.n >> TILE_HEIGHT << TILE_HEIGHT,
+        None => head.prev.n,
+    }
+}
+
+/// Stores the tiles `head`'s records completed and the index entries of the records in them
+/// (see [`Ledger::finish`]), after checking that its records grow to its signed root.
+async fn finish(
+    store: &LedgerStore,
+    name: &str,
+    finished: &AtomicU64,
+    head: &Head,
+) -> Result<(), LedgerError> {
+    if head.batch.is_empty() || finished.load(Ordering::Acquire) >= head.tree.n {
+        return Ok(());
+    }
+    let grown = grown(store, name, head).await?;
+    let lower = indexed_below(head);
+    let mut entries = Vec::new();
+    for (tile, data) in grown.full.iter().filter(|(t, _)| t.l == -1) {
+        let start = tile.n << TILE_HEIGHT;
+        for (i, text) in split_records(data).into_iter().enumerate() {
+            let entry = Entry::parse(text).map_err(|r| corrupt(name, r))?;
+            entries.push((start + i as u64, entry));
+        }
+    }
     let tiles =
-        (growth.tiles.into_iter()).map(|(tile, data)| put_tile(store, name, tile, data).boxed());
-    let indexes = (head.prev.n..)
-        .zip(&head.batch)
-        .map(|(id, entry)| put_index(store, name, head.prev.n, id, entry).boxed());
+        (grown.full.iter()).map(|(tile, data)| put_tile(store, name, *tile, data.clone()).boxed());
+    let indexes =
+        (entries.iter()).map(|(id, entry)| put_index(store, name, lower, *id, entry).boxed());
     // (Boxed and collected up front: a lazy `map` over borrowed items would keep a closure the
     // compiler cannot prove `Send` for every lifetime.)
     let writes: Vec<_> = tiles.chain(indexes).collect();
@@ -355,14 +449,14 @@ async fn put_tile(
     Ok(())
 }
 
-/// Stores the index entry of record `id` (added by a head grown from size `prev`). An entry
-/// naming a record below `prev` means the version was recorded twice: corrupt. Any other
-/// entry is one a crashed writer of the first ledger version left for a record it never
+/// Stores the index entry of record `id` (a head's records are indexed from `lower` on). An
+/// entry naming a record below `lower` means the version was recorded twice: corrupt. Any
+/// other entry is one a crashed writer of the first ledger version left for a record it never
 /// committed (it wrote index entries before its head): replaced.
 async fn put_index(
     store: &LedgerStore,
     name: &str,
-    prev: u64,
+    lower: u64,
     id: u64,
     entry: &Entry,
 ) -> Result<(), LedgerError> {
@@ -373,7 +467,7 @@ async fn put_index(
     };
     match parse_index(name, &key.to_string(), &existing)? {
         found if found == id => Ok(()),
-        found if found < prev => Err(corrupt(
+        found if found < lower => Err(corrupt(
             name,
             format!(
                 "{}@{} is in record {id} but already in record {found}",

@@ -2,24 +2,32 @@
 //! has, and the note served at `/latest`.
 //!
 //! The stored document is JSON `{"size": N, "root": "<base64>", "note": "<signed note>",
-//! "prev": P, "prev_root": "<base64>", "batch": ["<record text>", …]}`. Size and root are the
+//! "prev": P, "prev_root": "<base64>", "batch": ["<record text>", …], "tiles": {"<tile path>":
+//! "<base64>", …}}`. Size and root are the
 //! note's tree, repeated so a reader sees them without parsing the note; every read checks that
 //! the note verifies with the ledger's own key and signs exactly that tree, so a head written
 //! by anyone without the key is rejected as corrupt.
 //!
-//! `batch` holds the records this head added to the tree of size `prev` (root `prev_root`):
-//! storing the head is what makes them durable, and the tiles and index entries for them are
-//! written after it (see `commit.rs`). Nothing in `batch` or `prev_root` is trusted: whoever
-//! writes the tiles from them checks that they grow the tree of size `prev` to the signed
-//! root. A head without `batch` (as written by the first version of the ledger, which stored
-//! tiles and index entries before the head) added nothing still to be written.
+//! `batch` holds the records this head added to the tree of size `prev` (root `prev_root`), and
+//! `tiles` the partial tiles of that tree (its frontier: the last, incomplete tile of every
+//! level, the data tile included). Together they give the whole frontier of the signed tree, so
+//! storing the head is the one write that makes new records durable; tiles reach the object
+//! store only once complete (see `commit.rs`). Nothing in `batch`, `tiles` or `prev_root` is
+//! trusted: it is used only after checking that it grows to the signed root. A head without
+//! `tiles` (as written by the first version of the ledger, which stored every tile and index
+//! entry before its head) has its partial tiles in the store and added nothing to write.
 
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use strata_core::sumdb::Tile;
 use strata_core::sumdb::note::{self, Note};
 use strata_core::sumdb::tlog::Hash;
 use strata_core::sumdb::{SignerKey, Tree, VerifierList, format_tree, parse_tree};
 
+use super::frontier::partial_tiles;
 use super::record::Entry;
 use crate::storage::ETag;
 
@@ -37,6 +45,9 @@ pub(super) struct Head {
     pub(super) prev: Tree,
     /// The records it added: records `prev.n ..tree.n`, in order.
     pub(super) batch: Vec<Entry>,
+    /// The partial tiles of `prev` ([`partial_tiles`] order), carried by the head; `None`
+    /// when they are in the store.
+    pub(super) prev_tiles: Option<Vec<(Tile, Bytes)>>,
 }
 
 impl Head {
@@ -52,6 +63,7 @@ impl Head {
             etag: None,
             prev: tree,
             batch: Vec::new(),
+            prev_tiles: Some(Vec::new()),
         }
     }
 }
@@ -68,6 +80,8 @@ struct HeadDoc {
     prev_root: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     batch: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tiles: Option<BTreeMap<String, String>>,
 }
 
 /// A decoded, verified head document (without the etag of the object it came from).
@@ -76,6 +90,7 @@ pub(super) struct Decoded {
     pub(super) note: Bytes,
     pub(super) prev: Tree,
     pub(super) batch: Vec<Entry>,
+    pub(super) prev_tiles: Option<Vec<(Tile, Bytes)>>,
 }
 
 /// The note signing `tree` with `signer`. Ed25519 signatures are deterministic, so every
@@ -90,15 +105,17 @@ pub(super) fn sign(tree: &Tree, signer: &SignerKey) -> Result<Bytes, String> {
         .map_err(|e| format!("signing tree {}: {e}", tree.n))
 }
 
-/// The stored form of a head signing `tree` with `note`, which grew the tree `prev` by the
-/// records `batch`.
+/// The stored form of a head signing `tree` with `note`, which grew the tree `prev` (whose
+/// partial tiles are `prev_tiles`) by the records `batch`.
 pub(super) fn encode(
     tree: &Tree,
     note: &Bytes,
     prev: &Tree,
     batch: &[&Entry],
+    prev_tiles: Option<&[(Tile, Bytes)]>,
 ) -> Result<Bytes, String> {
     let grew = !batch.is_empty();
+    let b64 = base64::engine::general_purpose::STANDARD;
     let doc = HeadDoc {
         size: tree.n,
         root: tree.hash.to_string(),
@@ -106,6 +123,11 @@ pub(super) fn encode(
         prev: grew.then_some(prev.n),
         prev_root: grew.then(|| prev.hash.to_string()),
         batch: batch.iter().map(|e| e.text.clone()).collect(),
+        tiles: prev_tiles.map(|tiles| {
+            (tiles.iter())
+                .map(|(tile, data)| (tile.path(), b64.encode(data)))
+                .collect()
+        }),
     };
     serde_json::to_vec(&doc)
         .map(Bytes::from)
@@ -150,12 +172,42 @@ pub(super) fn decode(bytes: &[u8], verifiers: &VerifierList) -> Result<Decoded, 
             ));
         }
     };
+    let prev_tiles = match doc.tiles {
+        None if batch.is_empty() => None,
+        None => return Err("head has records but no tiles".to_owned()),
+        Some(tiles) => Some(decode_tiles(prev.n, tiles)?),
+    };
     Ok(Decoded {
         tree,
         note: Bytes::from(doc.note),
         prev,
         batch,
+        prev_tiles,
     })
+}
+
+/// The partial tiles of a tree of `size` from a head document: exactly [`partial_tiles`].
+fn decode_tiles(size: u64, tiles: BTreeMap<String, String>) -> Result<Vec<(Tile, Bytes)>, String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let want = partial_tiles(size);
+    if tiles.len() != want.len() {
+        return Err(format!(
+            "head carries {} tiles, the tree of size {size} has {} partial tiles",
+            tiles.len(),
+            want.len()
+        ));
+    }
+    want.into_iter()
+        .map(|tile| {
+            let data = tiles
+                .get(&tile.path())
+                .ok_or_else(|| format!("head lacks tile {}", tile.path()))?;
+            let data = b64
+                .decode(data)
+                .map_err(|e| format!("head tile {}: {e}", tile.path()))?;
+            Ok((tile, Bytes::from(data)))
+        })
+        .collect()
 }
 
 fn parse_hash(b64: &str) -> Result<Hash, String> {

@@ -89,6 +89,8 @@ pub struct Ledger {
     finishing: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The size of the newest head this process knows is finished.
     finished: Arc<AtomicU64>,
+    /// The partial tiles of the last head asked about (see `Ledger::current`).
+    current: Mutex<Option<(strata_core::sumdb::Tree, Arc<commit::Grown>)>>,
 }
 
 impl Ledger {
@@ -114,6 +116,7 @@ impl Ledger {
             commit_gate: tokio::sync::Mutex::new(()),
             finishing: Mutex::default(),
             finished: Arc::default(),
+            current: Mutex::default(),
         })
     }
 
@@ -164,12 +167,13 @@ impl Ledger {
         Ok(self.head().await?.note)
     }
 
-    /// Finishes the signed head (stores the tiles and index entries of the records it added,
-    /// if a writer died before it did) and checks it against the stored tiles; the log's size.
+    /// Finishes the signed head (stores the tiles its records completed and their index
+    /// entries, if the writer died before it did) and checks it against its signed root; the
+    /// log's size.
     pub async fn recover(&self) -> Result<u64, LedgerError> {
         let head = self.head().await?;
         self.finish(&head).await?;
-        self.frontier(&head.tree).await?;
+        self.current(&head).await?;
         Ok(head.tree.n)
     }
 
@@ -179,11 +183,7 @@ impl Ledger {
         if id >= head.tree.n {
             return Ok(None);
         }
-        let entry = match id.checked_sub(head.prev.n) {
-            Some(k) => head.batch[k as usize].clone(),
-            None => self.record_of(&head.prev, id).await?,
-        };
-        Ok(Some(Bytes::from(entry.text)))
+        Ok(Some(Bytes::from(self.record(&head, id).await?.text)))
     }
 
     /// The current head, verified: the head object, or the empty tree when there is none.
@@ -207,6 +207,7 @@ impl Ledger {
             etag: Some(etag),
             prev: decoded.prev,
             batch: decoded.batch,
+            prev_tiles: decoded.prev_tiles,
         };
         *self.last_head() = Some((bytes, head.clone()));
         Ok(head)

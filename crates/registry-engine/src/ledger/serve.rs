@@ -8,6 +8,7 @@ use strata_core::sumdb::record::format_record;
 use strata_core::sumdb::tlog::HASH_SIZE;
 use strata_core::version::Version;
 
+use super::commit::{carried, indexed_below};
 use super::frontier::{TILE_HEIGHT, split_records};
 use super::head::Head;
 use super::record::{Entry, parse_lookup_key};
@@ -49,13 +50,21 @@ impl Ledger {
         let Some(stored) = stored_tile(&tile, head.tree.n) else {
             return Ok(None);
         };
-        let data = match self.store.tile(&stored).await? {
-            Some(data) => Some(data),
-            // A tile of the head's own records, not stored yet (its writer is at it, or died
-            // after the head): store it now.
-            None => {
-                self.finish(&head).await?;
-                self.store.tile(&stored).await?
+        let data = if stored.w < 1 << TILE_HEIGHT {
+            // The last tile of its level: carried by the head, never in the store.
+            let current = self.current(&head).await?;
+            (current.partials.iter())
+                .find(|(t, _)| *t == stored)
+                .map(|(_, data)| data.clone())
+        } else {
+            match self.store.tile(&stored).await? {
+                Some(data) => Some(data),
+                // Completed by the head's own records, not stored yet (its writer is at it,
+                // or died after the head): store it now.
+                None => {
+                    self.finish(&head).await?;
+                    self.store.tile(&stored).await?
+                }
             }
         };
         let data = data.ok_or_else(|| {
@@ -92,21 +101,25 @@ impl Ledger {
         module: &ModulePath,
         version: &Version,
     ) -> Result<Option<(u64, Entry)>, LedgerError> {
-        // The head's own records may not be indexed yet; every record before them is.
-        if let Some(k) =
-            (head.batch.iter()).position(|e| e.module == *module && e.version == *version)
-        {
-            return Ok(Some((head.prev.n + k as u64, head.batch[k].clone())));
+        // The head's own records and those of its last data tile are not indexed (yet);
+        // every record before them is. What the head carries is used only once it is known
+        // to grow to the signed root.
+        self.current(head).await?;
+        for (id, entry) in carried(head) {
+            let entry = entry.map_err(|r| self.corrupt(format!("record {id}: {r}")))?;
+            if entry.module == *module && entry.version == *version {
+                return Ok(Some((id, entry)));
+            }
         }
         let Some(id) = self.index_id(module, version).await? else {
             return Ok(None);
         };
-        if id >= head.prev.n {
+        if id >= indexed_below(head) {
             // Left by a crashed writer of the first ledger version (which indexed records
             // before its head) for a record it never committed: not in the database.
             return Ok(None);
         }
-        let entry = self.record_of(&head.prev, id).await?;
+        let entry = self.record(head, id).await?;
         if entry.module == *module && entry.version == *version {
             Ok(Some((id, entry)))
         } else {
