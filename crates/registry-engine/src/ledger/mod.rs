@@ -13,10 +13,11 @@
 //! segment, module paths and versions are case-encoded; only `store.rs` spells these out):
 //!
 //! ```text
-//! ledger/<name>/head                          signed tree head + the records it added (CAS)
+//! ledger/<name>/head                          signed tree head, the records it added and the
+//!                                             last (partial) tile of every level (CAS)
 //! ledger/<name>/index/<module>@<version>      record id of a module version
-//! ledger/<name>/tile/8/<L>/<NNN>[.p/<W>]      hash tiles
-//! ledger/<name>/tile/8/data/<NNN>[.p/<W>]     data tiles (the records)
+//! ledger/<name>/tile/8/<L>/<NNN>              complete hash tiles
+//! ledger/<name>/tile/8/data/<NNN>             complete data tiles (the records)
 //! ```
 //!
 //! Writing works so (`commit.rs`):
@@ -24,21 +25,24 @@
 //! 1. Appends in one process are committed together (group commit): one of them leads, takes
 //!    every append queued, drops versions the log already has (or that repeat in the batch),
 //!    grows the tree by the rest, signs it and compare-and-swaps the head — a document that
-//!    carries the new records themselves, so storing it is the one write that makes them
-//!    durable. Losing the swap means another writer (process) stored a head first: re-read,
-//!    dedupe against it, repeat.
-//! 2. Then the appends return, and the head is *finished* in the background: the tiles and
-//!    index entries of its records are stored. Until they are, the head's own records answer
-//!    lookups and its batch the tiles (a reader finishes it if needed). Nothing grows a head
-//!    that is not finished, so a process that dies after its swap leaves a head whose batch
-//!    the next writer or reader finishes from the stored tiles of the tree before it.
+//!    carries the new records and the partial tiles of the tree they were added to, so
+//!    storing it is the one write that makes them durable. Losing the swap means another
+//!    writer (process) stored a head first: re-read, dedupe against it, repeat.
+//! 2. Then the appends return, and the head is *finished* in the background: the tiles its
+//!    records completed (one in 256 records completes a data tile) are stored, with the index
+//!    entries of the records in them. Records in no complete tile are found in the head;
+//!    partial tiles are served from it. Nothing grows a head that is not finished, so a
+//!    process that dies after its swap leaves a head the next writer or reader finishes.
 //! 3. A caller makes a version visible only once `append` returned: the signed head that
 //!    proves its hashes is stored.
 //!
 //! Only stored heads are ever served, and each replaces the one it grew from by
 //! compare-and-swap: the signed heads form one chain, so there is one signed tree per size and
-//! clients can detect any fork. Tiles and index entries are a function of that chain (written
+//! clients can detect any fork. What a head carries is used only after checking that it grows
+//! to the signed root; complete tiles and index entries are a function of the chain (written
 //! once, compared when found), so several writers finishing one head write the same bytes.
+//! (Heads of the first version of the ledger carry neither records nor tiles: every tile,
+//! partial ones included, and every index entry were stored before them; both kinds are read.)
 
 mod commit;
 mod config;
