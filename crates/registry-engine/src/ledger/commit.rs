@@ -142,14 +142,33 @@ impl Ledger {
                 for (k, &i) in fresh.iter().enumerate() {
                     results[i] = Some(Ok(head.tree.n + k as u64));
                 }
-                self.finish_in_background(Head {
-                    tree: growth.tree,
-                    note,
-                    etag: None,
-                    prev: head.tree,
-                    batch: added.into_iter().cloned().collect(),
-                    prev_tiles: Some(current.partials.clone()),
-                });
+                // What the new head carries: the records of the last data tile of the tree it
+                // grew, then its own.
+                let tile_start = head.tree.n >> TILE_HEIGHT << TILE_HEIGHT;
+                let carried = (current.carried.iter())
+                    .filter(|(id, _)| *id >= tile_start)
+                    .cloned()
+                    .chain((head.tree.n..).zip(added.iter().map(|e| (*e).clone())))
+                    .collect();
+                let next = Arc::new(assemble(
+                    self.name(),
+                    &growth.tree,
+                    &current.partials,
+                    growth.tiles,
+                    carried,
+                )?);
+                *self.current_cache() = Some((growth.tree, next.clone()));
+                self.finish_in_background(
+                    Head {
+                        tree: growth.tree,
+                        note,
+                        etag: None,
+                        prev: head.tree,
+                        batch: added.into_iter().cloned().collect(),
+                        prev_tiles: Some(current.partials.clone()),
+                    },
+                    next,
+                );
             }
             for (i, j) in repeats {
                 results[i] = Some(match &results[j] {
@@ -198,18 +217,22 @@ impl Ledger {
             // Its failure is logged where it runs; this call does the work again if needed.
             let _ = running.await;
         }
-        finish(&self.store, self.name(), &self.finished, head).await
+        if head.batch.is_empty() || self.finished.load(Ordering::Acquire) >= head.tree.n {
+            return Ok(());
+        }
+        let grown = self.current(head).await?;
+        finish(&self.store, self.name(), &self.finished, head, &grown).await
     }
 
     /// Finishes `head` in a task of its own, so the appends it committed return now.
-    fn finish_in_background(&self, head: Head) {
+    fn finish_in_background(&self, head: Head, grown: Arc<Grown>) {
         let (store, name, finished) = (
             self.store.clone(),
             self.name().to_owned(),
             self.finished.clone(),
         );
         let task = tokio::spawn(async move {
-            if let Err(e) = finish(&store, &name, &finished, &head).await {
+            if let Err(e) = finish(&store, &name, &finished, &head, &grown).await {
                 tracing::warn!(
                     ledger = %name,
                     size = head.tree.n,
@@ -224,26 +247,29 @@ impl Ledger {
     /// The partial tiles of `head`'s tree (and the complete tiles its records filled),
     /// authenticated against its signed root; remembered for the head last asked about.
     pub(super) async fn current(&self, head: &Head) -> Result<Arc<Grown>, LedgerError> {
-        if let Some((tree, grown)) = self
-            .current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        if let Some((tree, grown)) = self.current_cache().clone()
             && tree == head.tree
         {
             return Ok(grown);
         }
         let grown = Arc::new(grown(&self.store, self.name(), head).await?);
-        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((head.tree, grown.clone()));
+        *self.current_cache() = Some((head.tree, grown.clone()));
         Ok(grown)
+    }
+
+    fn current_cache(&self) -> std::sync::MutexGuard<'_, Option<(Tree, Arc<Grown>)>> {
+        // A plain replacement: a poisoned lock still holds a consistent value.
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The record with id `id` under `head`: from the head itself when it carries it (its
     /// batch, or the partial data tile of the tree it grew from), else from the store.
     pub(super) async fn record(&self, head: &Head, id: u64) -> Result<Entry, LedgerError> {
-        self.current(head).await?;
-        if let Some(entry) = carried(head).find(|(i, _)| *i == id).map(|(_, e)| e) {
-            return entry.map_err(|r| self.corrupt(r));
+        let current = self.current(head).await?;
+        if let Some((_, entry)) = current.carried.iter().find(|(i, _)| *i == id) {
+            return Ok(entry.clone());
         }
         self.record_of(indexed_below(head), id).await
     }
@@ -290,6 +316,10 @@ pub(super) struct Grown {
     pub(super) partials: Vec<(Tile, Bytes)>,
     /// The complete tiles the head's records filled (stored by [`finish`]).
     pub(super) full: Vec<(Tile, Bytes)>,
+    /// The records the head carries, with their ids: those of the partial data tile of the
+    /// tree it grew from, then its batch. Every record below them is indexed and stored in a
+    /// complete data tile.
+    pub(super) carried: Vec<(u64, Entry)>,
 }
 
 /// [`Grown`] of `head`: its batch grown onto the partial tiles of the tree before it (carried
@@ -302,10 +332,22 @@ async fn grown(store: &LedgerStore, name: &str, head: &Head) -> Result<Grown, Le
     };
     let frontier =
         Frontier::load(head.prev.n, head.prev.hash, &prev_tiles).map_err(|r| corrupt(name, r))?;
+    let mut carried = Vec::new();
+    for (tile, data) in prev_tiles.iter().filter(|(t, _)| t.l == -1) {
+        let start = tile.n << TILE_HEIGHT;
+        for (i, text) in split_records(data).into_iter().enumerate() {
+            let id = start + i as u64;
+            let entry =
+                Entry::parse(text).map_err(|r| corrupt(name, format!("record {id}: {r}")))?;
+            carried.push((id, entry));
+        }
+    }
+    carried.extend((head.prev.n..).zip(head.batch.iter().cloned()));
     if head.batch.is_empty() {
         return Ok(Grown {
             partials: prev_tiles,
             full: Vec::new(),
+            carried,
         });
     }
     let texts: Vec<&[u8]> = head.batch.iter().map(|e| e.text.as_bytes()).collect();
@@ -325,18 +367,35 @@ async fn grown(store: &LedgerStore, name: &str, head: &Head) -> Result<Grown, Le
             ),
         ));
     }
+    assemble(name, &head.tree, &prev_tiles, growth.tiles, carried)
+}
+
+/// [`Grown`] of a tree of `tree.n` records reached by growing a tree whose partial tiles are
+/// `prev_tiles`: `tiles` are the tiles the growth made, `carried` the records its head
+/// carries.
+fn assemble(
+    name: &str,
+    tree: &Tree,
+    prev_tiles: &[(Tile, Bytes)],
+    tiles: Vec<(Tile, Bytes)>,
+    carried: Vec<(u64, Entry)>,
+) -> Result<Grown, LedgerError> {
     let (full, changed): (Vec<_>, Vec<_>) =
-        (growth.tiles.into_iter()).partition(|(t, _)| t.w == 1 << TILE_HEIGHT);
-    let partials = partial_tiles(head.tree.n)
+        (tiles.into_iter()).partition(|(t, _)| t.w == 1 << TILE_HEIGHT);
+    let partials = partial_tiles(tree.n)
         .into_iter()
         .map(|tile| {
-            (changed.iter().chain(&prev_tiles))
+            (changed.iter().chain(prev_tiles))
                 .find(|(t, _)| *t == tile)
                 .cloned()
                 .ok_or_else(|| corrupt(name, format!("no tile {} after growing", tile.path())))
         })
         .collect::<Result<_, _>>()?;
-    Ok(Grown { partials, full })
+    Ok(Grown {
+        partials,
+        full,
+        carried,
+    })
 }
 
 /// The partial tiles of `tree` from the store (where the first ledger version kept them).
@@ -365,22 +424,6 @@ async fn stored_partials(
         .collect()
 }
 
-/// The records `head` carries, with their ids: the partial data tile of the tree it grew
-/// from, then its batch. Every record below them is indexed and in a stored data tile.
-pub(super) fn carried(head: &Head) -> impl Iterator<Item = (u64, Result<Entry, String>)> + '_ {
-    let data = (head.prev_tiles.iter().flatten())
-        .filter(|(t, _)| t.l == -1)
-        .flat_map(|(t, data)| {
-            let start = t.n << TILE_HEIGHT;
-            split_records(data)
-                .into_iter()
-                .enumerate()
-                .map(move |(i, text)| (start + i as u64, Entry::parse(text)))
-        });
-    let batch = (head.prev.n..).zip(head.batch.iter().cloned().map(Ok));
-    data.chain(batch)
-}
-
 /// The size below which `head`'s records are indexed and their data tiles stored.
 pub(super) fn indexed_below(head: &Head) -> u64 {
     match head.prev_tiles {
@@ -390,17 +433,14 @@ pub(super) fn indexed_below(head: &Head) -> u64 {
 }
 
 /// Stores the tiles `head`'s records completed and the index entries of the records in them
-/// (see [`Ledger::finish`]), after checking that its records grow to its signed root.
+/// (see [`Ledger::finish`]); `grown` is [`Grown`] of `head`, checked against its signed root.
 async fn finish(
     store: &LedgerStore,
     name: &str,
     finished: &AtomicU64,
     head: &Head,
+    grown: &Grown,
 ) -> Result<(), LedgerError> {
-    if head.batch.is_empty() || finished.load(Ordering::Acquire) >= head.tree.n {
-        return Ok(());
-    }
-    let grown = grown(store, name, head).await?;
     let lower = indexed_below(head);
     let mut entries = Vec::new();
     for (tile, data) in grown.full.iter().filter(|(t, _)| t.l == -1) {

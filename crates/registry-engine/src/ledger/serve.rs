@@ -8,7 +8,7 @@ use strata_core::sumdb::record::format_record;
 use strata_core::sumdb::tlog::HASH_SIZE;
 use strata_core::version::Version;
 
-use super::commit::{carried, indexed_below};
+use super::commit::indexed_below;
 use super::frontier::{TILE_HEIGHT, split_records};
 use super::head::Head;
 use super::record::{Entry, parse_lookup_key};
@@ -104,12 +104,11 @@ impl Ledger {
         // The head's own records and those of its last data tile are not indexed (yet);
         // every record before them is. What the head carries is used only once it is known
         // to grow to the signed root.
-        self.current(head).await?;
-        for (id, entry) in carried(head) {
-            let entry = entry.map_err(|r| self.corrupt(format!("record {id}: {r}")))?;
-            if entry.module == *module && entry.version == *version {
-                return Ok(Some((id, entry)));
-            }
+        let current = self.current(head).await?;
+        if let Some((id, entry)) =
+            (current.carried.iter()).find(|(_, e)| e.module == *module && e.version == *version)
+        {
+            return Ok(Some((*id, entry.clone())));
         }
         let Some(id) = self.index_id(module, version).await? else {
             return Ok(None);
