@@ -60,7 +60,7 @@ fuzz-build: ## build the fuzz targets with cargo-fuzz (installs it if missing)
 	  $(CARGO) +nightly fuzz build; else RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build; fi
 
 live-test: ## opt-in: remote repository against proxy.golang.org + sum.golang.org's real key; the ledger's public half vs the 4 real go.sums (needs network)
-	STRATA_LIVE_UPSTREAM=1 $(CARGO) test --locked -p strata-central-registry --test live_upstream -- --nocapture
+	STRATA_LIVE_UPSTREAM=1 $(CARGO) test --locked --workspace --test live_upstream -- --nocapture
 
 # With BENCH_GOPROXY_BIN and/or BENCH_ATHENS_BIN set (binaries you built from their sources), the
 # edge benchmark also measures those proxies as peers (scripts/bench-peers.sh); without, as before.
