@@ -135,7 +135,11 @@ impl Ledger {
                     Some(&current.partials),
                 )
                 .map_err(LedgerError::Internal)?;
-                if !self.store.swap_head(head.etag.as_ref(), doc).await? {
+                if !self
+                    .store
+                    .swap_head(head.etag.as_ref(), doc.clone())
+                    .await?
+                {
                     // Another writer stored a head first: dedupe again against it.
                     continue;
                 }
@@ -158,17 +162,17 @@ impl Ledger {
                     carried,
                 )?);
                 *self.current_cache() = Some((growth.tree, next.clone()));
-                self.finish_in_background(
-                    Head {
-                        tree: growth.tree,
-                        note,
-                        etag: None,
-                        prev: head.tree,
-                        batch: added.into_iter().cloned().collect(),
-                        prev_tiles: Some(current.partials.clone()),
-                    },
-                    next,
-                );
+                let stored = Head {
+                    tree: growth.tree,
+                    note,
+                    etag: None,
+                    prev: head.tree,
+                    batch: added.into_iter().cloned().collect(),
+                    prev_tiles: Some(current.partials.clone()),
+                };
+                // The next read of the head finds these bytes: no need to decode them again.
+                *self.last_head() = Some((doc, stored.clone()));
+                self.finish_in_background(stored, next);
             }
             for (i, j) in repeats {
                 results[i] = Some(match &results[j] {
