@@ -57,6 +57,7 @@ if [ -n "${BENCH_GOPROXY_DIR:-}" ]; then
   export BENCH_GOPROXY_DIR
 fi
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 need() { command -v "$1" >/dev/null 2>&1; }
 
@@ -127,20 +128,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/strata-bench-edge.XXXXXX")
 # servers itself, and records their pids so that this trap can stop any it could not.
 cleanup() {
   local status=$?
-  if [ -n "${py_pid:-}" ] && kill -0 "$py_pid" 2>/dev/null; then
-    kill -TERM "$py_pid" 2>/dev/null || true
-    wait "$py_pid" 2>/dev/null || true
-  fi
-  if [ -f "$work/pids" ]; then
-    while read -r pid; do
-      [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
-    done <"$work/pids"
-  fi
-  if [ -n "${BENCH_KEEP:-}" ]; then
-    echo "bench-edge: work directory kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
+  bench_stop_driver "${py_pid:-}" "$work/pids"
+  bench_remove_work bench-edge "$work"
   exit "$status"
 }
 trap cleanup EXIT

@@ -74,6 +74,7 @@ need() { command -v "$1" >/dev/null 2>&1; }
 need curl || fail "curl is needed (scripts/bench-edge.sh installs it)"
 need python3 || fail "python3 is needed"
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/bench-lib.sh"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/strata-bench-peers.XXXXXX")
 tree="$work/goproxy-tree"
@@ -82,16 +83,8 @@ chmod 755 "$work" "$tree"
 peer_pids=()
 cleanup() {
   local status=$? pid i
-  if [ -n "${bench_pid:-}" ] && kill -0 "$bench_pid" 2>/dev/null; then
-    kill -TERM "$bench_pid" 2>/dev/null || true
-    wait "$bench_pid" 2>/dev/null || true
-  fi
   # BENCH_PREBUILT: the servers the driver started itself, should it not have stopped them.
-  if [ -f "$work/bench/pids" ]; then
-    while read -r pid; do
-      [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
-    done <"$work/bench/pids"
-  fi
+  bench_stop_driver "${bench_pid:-}" "$work/bench/pids"
   for pid in ${peer_pids[@]+"${peer_pids[@]}"}; do
     kill -TERM "$pid" 2>/dev/null || true
   done
@@ -100,11 +93,7 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  if [ -n "${BENCH_KEEP:-}" ]; then
-    say "work directory kept: $work"
-  else
-    rm -rf "$work"
-  fi
+  bench_remove_work bench-peers "$work"
   exit "$status"
 }
 trap cleanup EXIT

@@ -17,6 +17,7 @@
 set -euo pipefail
 fail() { echo "bench-publish: $*" >&2; exit 1; }
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 command -v python3 >/dev/null 2>&1 || fail "python3 is needed"
 
 bin="${CARGO_TARGET_DIR:-target}/release"
@@ -33,20 +34,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/strata-bench-publish.XXXXXX")
 # registries itself, and records their pids so that this trap can stop any it could not.
 cleanup() {
   local status=$?
-  if [ -n "${py_pid:-}" ] && kill -0 "$py_pid" 2>/dev/null; then
-    kill -TERM "$py_pid" 2>/dev/null || true
-    wait "$py_pid" 2>/dev/null || true
-  fi
-  if [ -f "$work/pids" ]; then
-    while read -r pid; do
-      [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
-    done <"$work/pids"
-  fi
-  if [ -n "${BENCH_KEEP:-}" ]; then
-    echo "bench-publish: work directory kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
+  bench_stop_driver "${py_pid:-}" "$work/pids"
+  bench_remove_work bench-publish "$work"
   exit "$status"
 }
 trap cleanup EXIT
