@@ -217,7 +217,7 @@ impl Ledger {
         Ok(head)
     }
 
-    pub(super) fn last_head(&self) -> std::sync::MutexGuard<'_, Option<(Bytes, Head)>> {
+    fn last_head(&self) -> std::sync::MutexGuard<'_, Option<(Bytes, Head)>> {
         // A plain replacement: a poisoned lock still holds a consistent value.
         self.last_head
             .lock()
