@@ -135,14 +135,10 @@ impl Ledger {
                     Some(&current.partials),
                 )
                 .map_err(LedgerError::Internal)?;
-                if !self
-                    .store
-                    .swap_head(head.etag.as_ref(), doc.clone())
-                    .await?
-                {
+                let Some(etag) = self.store.swap_head(head.etag.as_ref(), doc).await? else {
                     // Another writer stored a head first: dedupe again against it.
                     continue;
-                }
+                };
                 for (k, &i) in fresh.iter().enumerate() {
                     results[i] = Some(Ok(head.tree.n + k as u64));
                 }
@@ -165,13 +161,13 @@ impl Ledger {
                 let stored = Head {
                     tree: growth.tree,
                     note,
-                    etag: None,
+                    etag: Some(etag),
                     prev: head.tree,
                     batch: added.into_iter().cloned().collect(),
                     prev_tiles: Some(current.partials.clone()),
                 };
-                // The next read of the head finds these bytes: no need to decode them again.
-                *self.last_head() = Some((doc, stored.clone()));
+                // The next read of the head finds this etag: no need to read and decode it.
+                *self.last_head() = Some(stored.clone());
                 self.finish_in_background(stored, next);
             }
             for (i, j) in repeats {

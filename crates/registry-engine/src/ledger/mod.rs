@@ -82,8 +82,8 @@ pub struct Ledger {
     store: Arc<LedgerStore>,
     /// The signed note of the empty tree, served before the first record.
     empty_note: Bytes,
-    /// The last head read, with the stored bytes it was verified from.
-    last_head: Mutex<Option<(Bytes, Head)>>,
+    /// The last head read or stored (with its etag).
+    last_head: Mutex<Option<Head>>,
     /// Appends of this process waiting for a commit; the one holding `commit_gate` commits
     /// them all (group commit).
     queue: Mutex<Vec<Waiter>>,
@@ -191,19 +191,17 @@ impl Ledger {
     }
 
     /// The current head, verified: the head object, or the empty tree when there is none.
+    /// Only its etag is read when it is the head read (or stored) last.
     async fn head(&self) -> Result<Head, LedgerError> {
-        let Some((bytes, etag)) = self.store.read(&self.store.head_key()?).await? else {
+        let cached = self.last_head().clone();
+        let known = cached.as_ref().and_then(|head| head.etag.as_ref());
+        let Some((etag, bytes)) = self.store.read_head(known).await? else {
             return Ok(Head::empty(self.empty_note.clone()));
         };
-        let cached = self.last_head().clone();
-        if let Some((seen, head)) = cached
-            && seen == bytes
-        {
-            return Ok(Head {
-                etag: Some(etag),
-                ..head
-            });
-        }
+        let Some(bytes) = bytes else {
+            // Unchanged: `read_head` only skips the body for the cached etag.
+            return cached.ok_or_else(|| LedgerError::Internal("head cache lost".into()));
+        };
         let decoded = head::decode(&bytes, &self.verifiers).map_err(|r| self.corrupt(r))?;
         let head = Head {
             tree: decoded.tree,
@@ -213,11 +211,11 @@ impl Ledger {
             batch: decoded.batch,
             prev_tiles: decoded.prev_tiles,
         };
-        *self.last_head() = Some((bytes, head.clone()));
+        *self.last_head() = Some(head.clone());
         Ok(head)
     }
 
-    fn last_head(&self) -> std::sync::MutexGuard<'_, Option<(Bytes, Head)>> {
+    fn last_head(&self) -> std::sync::MutexGuard<'_, Option<Head>> {
         // A plain replacement: a poisoned lock still holds a consistent value.
         self.last_head
             .lock()

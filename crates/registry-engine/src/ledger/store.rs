@@ -116,13 +116,39 @@ impl LedgerStore {
         self.store.put(key, body_from_bytes(data)).await.map(drop)
     }
 
+    /// The head object: its etag, and its bytes unless the etag is `known` (the caller has
+    /// them); `None` if there is none.
+    pub(super) async fn read_head(
+        &self,
+        known: Option<&ETag>,
+    ) -> Result<Option<(ETag, Option<Bytes>)>, StorageError> {
+        let key = self.head_key()?;
+        let object = match self.store.get(&key).await {
+            Ok(object) => object,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let etag = object.meta.etag.clone();
+        if known == Some(&etag) {
+            return Ok(Some((etag, None)));
+        }
+        let data = read_body(object.body, MAX_OBJECT_BYTES)
+            .await
+            .map_err(|source| StorageError::Body {
+                op: Operation::Get,
+                key: key.to_string(),
+                source,
+            })?;
+        Ok(Some((etag, Some(data))))
+    }
+
     /// Replaces the head: `put_if_match(expected)`, or `put_if_absent` when there was none.
-    /// `Ok(false)` when another writer replaced it first.
+    /// The new etag; `Ok(None)` when another writer replaced it first.
     pub(super) async fn swap_head(
         &self,
         expected: Option<&ETag>,
         data: Bytes,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<Option<ETag>, StorageError> {
         let key = self.head_key()?;
         let body = body_from_bytes(data);
         let written = match expected {
@@ -130,8 +156,8 @@ impl LedgerStore {
             None => self.store.put_if_absent(&key, body).await,
         };
         match written {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_conflict() => Ok(false),
+            Ok(stored) => Ok(Some(stored.etag)),
+            Err(e) if e.is_conflict() => Ok(None),
             Err(e) => Err(e),
         }
     }
