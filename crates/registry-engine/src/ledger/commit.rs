@@ -21,8 +21,10 @@ use super::{Ledger, LedgerError, corrupt};
 /// Most records one head adds; more waiting appends are committed by the next round.
 pub(super) const MAX_BATCH: usize = 1024;
 
-/// Objects written at once while finishing a head.
-const WRITE_CONCURRENCY: usize = 8;
+/// Objects written at once while finishing a head: the tiles one in 256 records completes and
+/// the index entries of those 256 records, which the next commit waits for (the store's
+/// fsyncs share journal commits when they come together).
+const WRITE_CONCURRENCY: usize = 32;
 
 /// Heads tried before giving up. Every lost swap means another writer stored a head, so this
 /// only ends a commit when the store keeps failing conditional writes.
