@@ -30,7 +30,7 @@ pub enum LedgerError {
     Storage(#[from] StorageError),
     /// What the store holds contradicts itself: a head whose signature does not verify with
     /// the ledger's key or whose root is not the hash of the stored tiles, a tile missing below
-    /// the signed head, a record slot that is no record. Never repaired automatically.
+    /// the signed head, a record that is no record. Never repaired automatically.
     #[error("checksum database {ledger}: corrupt stored state: {reason}")]
     Corrupt {
         /// The ledger (key) name.

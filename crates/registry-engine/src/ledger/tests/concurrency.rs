@@ -26,7 +26,7 @@ async fn concurrent_appenders_on_two_replicas() {
     };
 
     // 20 versions spread over both replicas, 6 of them appended twice at once (once on each)
-    // and 2 twice on the same replica (whose appenders share its memory of claimed slots), all
+    // and 2 twice on the same replica (whose appenders share one group commit), all
     // started together.
     let appends = (0..20)
         .map(|i| (i, i % 2))
