@@ -69,6 +69,10 @@ where
             return ExitCode::from(64);
         }
     };
+    if let Err(e) = loaded.config.check_references() {
+        eprintln!("{binary}: {e}");
+        return ExitCode::from(64);
+    }
     if args.check_config {
         for warning in &loaded.warnings {
             eprintln!("{binary}: warning: {warning}");

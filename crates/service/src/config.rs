@@ -107,6 +107,13 @@ pub trait ServiceConfig: DeserializeOwned + Sized {
         Ok(())
     }
 
+    /// Checks what the configuration refers to beyond itself (another configuration file it
+    /// names), as a start would find it. The binaries' bootstrap runs it for `--check-config`
+    /// and before starting (exit 64); [`load`] does not.
+    fn check_references(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
     /// [`load`]: the file at `path` with the process environment, the warnings logged
     /// (for callers other than a binary's bootstrap, which logs them once logging is up).
     fn load(path: &Path) -> Result<Self, ConfigError> {

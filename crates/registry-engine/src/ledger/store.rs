@@ -78,20 +78,8 @@ impl LedgerStore {
         &self,
         key: &ObjectKey,
     ) -> Result<Option<(Bytes, ETag)>, StorageError> {
-        let object = match self.store.get(key).await {
-            Ok(object) => object,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let etag = object.meta.etag.clone();
-        let data = read_body(object.body, MAX_OBJECT_BYTES)
-            .await
-            .map_err(|source| StorageError::Body {
-                op: Operation::Get,
-                key: key.to_string(),
-                source,
-            })?;
-        Ok(Some((data, etag)))
+        let read = self.read_unless(key, None).await?;
+        Ok(read.and_then(|(etag, data)| data.map(|data| (data, etag))))
     }
 
     /// Writes `data` under `key` unless the key is taken; `None` when written, else what the
@@ -122,8 +110,17 @@ impl LedgerStore {
         &self,
         known: Option<&ETag>,
     ) -> Result<Option<(ETag, Option<Bytes>)>, StorageError> {
-        let key = self.head_key()?;
-        let object = match self.store.get(&key).await {
+        self.read_unless(&self.head_key()?, known).await
+    }
+
+    /// The object at `key`: its etag, and its bytes unless the etag is `known`; `None` if
+    /// there is none.
+    async fn read_unless(
+        &self,
+        key: &ObjectKey,
+        known: Option<&ETag>,
+    ) -> Result<Option<(ETag, Option<Bytes>)>, StorageError> {
+        let object = match self.store.get(key).await {
             Ok(object) => object,
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),

@@ -210,16 +210,19 @@ impl ServiceConfig for WorkerConfig {
         }
     }
 
-    /// Each webhook's `secret_env` must be set (a configuration error otherwise, exit 64),
-    /// and the registry configuration the worker embeds must load as the registry's own
-    /// start would load it (its ledger key, its named variables): the worker opens that
-    /// registry when it starts, so `--check-config` checks it too.
+    /// Each webhook's `secret_env` must be set (a configuration error otherwise, exit 64).
     fn read_named_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
-        self.resolve_secrets(env)?;
+        self.resolve_secrets(env)
+    }
+
+    /// The registry configuration the worker embeds must load as the registry's own start
+    /// would load it (its ledger key, its named variables): the worker opens that registry
+    /// when it starts, so `--check-config` checks it too.
+    fn check_references(&self) -> Result<(), ConfigError> {
         if let Some(section) = &self.registry {
-            strata_service::config::load_with_env::<
-                strata_registry_engine::config::RegistryConfig,
-            >(&section.config, env)
+            strata_service::config::load::<strata_registry_engine::config::RegistryConfig>(
+                &section.config,
+            )
             .map_err(|e| {
                 ConfigError::Invalid(format!(
                     "registry configuration {}: {e}",

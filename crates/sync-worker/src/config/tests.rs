@@ -234,17 +234,20 @@ fn a_relative_registry_config_is_taken_from_the_config_file_directory() {
     let loaded = config::load::<WorkerConfig>(&file).unwrap();
     assert_eq!(loaded.config.registry.unwrap().config, absolute);
 
-    // The registry configuration is loaded as the registry would load it: one it refuses
-    // (here a ledger whose key variable is unset) makes the worker's configuration invalid.
+    // What a start (and --check-config) checks beyond the file: the registry configuration
+    // loads as the registry would load it; one it refuses (here a ledger whose key variable
+    // is unset), or none at all, is a configuration error.
+    let loaded = config::load::<WorkerConfig>(&file).unwrap();
+    loaded.config.check_references().unwrap();
     std::fs::write(
         &absolute,
         format!("{registry}[ledger]\nname = \"sum.example.com\"\nkey_env = \"STRATA_TEST_UNSET_LEDGER_KEY\"\n"),
     )
     .unwrap();
-    let err = config::load::<WorkerConfig>(&file).unwrap_err().to_string();
+    let err = loaded.config.check_references().unwrap_err().to_string();
     assert!(err.contains("registry configuration"), "{err}");
     assert!(err.contains("STRATA_TEST_UNSET_LEDGER_KEY"), "{err}");
     std::fs::remove_file(&absolute).unwrap();
-    let err = config::load::<WorkerConfig>(&file).unwrap_err().to_string();
+    let err = loaded.config.check_references().unwrap_err().to_string();
     assert!(err.contains("registry configuration"), "{err}");
 }
