@@ -92,7 +92,7 @@ for bin in strata-registry strata-sync strata-edge strata; do
 done
 # keygen NAME: a new signer key of checksum database NAME (stdout; the verifier key goes to stderr).
 keygen() { "$TARGET/strata" sumdb keygen "$1" 2>/dev/null || fail "strata sumdb keygen $1 failed"; }
-# The ci/ case's ledger.signerKey (its file holds a placeholder): a real key, so the chart-made
+# The ci/ case's ledger.signerKey (its file holds a stand-in that is no key): a real key, so the chart-made
 # Secret's value reaches the registry and the worker and is accepted there.
 mkdir -p "$WORK/values"
 printf 'ledger:\n  signerKey: "%s"\n' "$(keygen sum.ci.example)" >"$WORK/values/ledger-key.yaml"

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use clap::Args;
 use strata_core::sumdb::ops::{ClientOps, OpsError, WriteConfigError};
-use strata_core::sumdb::record::Tree;
+use strata_core::sumdb::record::{Tree, split_data_tile};
 use strata_core::sumdb::tile::Tile;
 use strata_core::sumdb::tlog::{Hash, stored_hashes, tree_hash};
 use strata_core::sumdb::{Client, ClientError};
@@ -241,7 +241,7 @@ fn read_records(get: &Getter, base: &str, tree: Tree) -> Result<Vec<Record>, Fai
                 tree.n
             ))
         })?;
-        let records = split_records(&data);
+        let records = split_data_tile(&data);
         if records.len() != tile.w as usize {
             return Err(fail(format!(
                 "{url} holds {} records, not {}",
@@ -286,17 +286,6 @@ fn read_records(get: &Getter, base: &str, tree: Tree) -> Result<Vec<Record>, Fai
 fn base64(h: &Hash) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(h.0)
-}
-
-/// The record texts of a data tile: each ends in `\n` and is followed by a blank line.
-fn split_records(data: &[u8]) -> Vec<&[u8]> {
-    let mut records = Vec::new();
-    let mut rest = data;
-    while let Some(j) = rest.windows(2).position(|w| w == b"\n\n") {
-        records.push(&rest[..=j]);
-        rest = &rest[j + 2..];
-    }
-    records
 }
 
 /// `module version h1:…\nmodule version/go.mod h1:…\n`.
@@ -396,7 +385,7 @@ mod tests {
         tile.push(b'\n');
         tile.extend_from_slice(b);
         tile.push(b'\n');
-        let split = split_records(&tile);
+        let split = split_data_tile(&tile);
         assert_eq!(split, vec![&a[..], &b[..]]);
         let r = parse_record(0, split[1]).unwrap();
         assert_eq!(

@@ -203,18 +203,21 @@ impl Registry {
                 "{module}@{version}: not stored in {repo:?}"
             )));
         };
-        let mut bytes = 0;
-        let mut problems = Vec::new();
-        let mut damaged = Vec::new();
-        for (kind, blob) in blobs_of(&entry) {
-            let key = ArtifactKey {
+        let key_of = |kind, blob: &BlobRef| {
+            ArtifactKey {
                 repo: name.clone(),
                 module: module.clone(),
                 version: version.clone(),
                 kind,
                 digest: blob.sha256.clone(),
             }
-            .object_key()?;
+            .object_key()
+        };
+        let mut bytes = 0;
+        let mut problems = Vec::new();
+        let mut damaged = Vec::new();
+        for (kind, blob) in blobs_of(&entry) {
+            let key = key_of(kind, blob)?;
             match self.check_blob(&key, kind, blob).await? {
                 (n, None) => bytes += n,
                 (n, Some(problem)) => {
@@ -245,14 +248,7 @@ impl Registry {
                         kind.extension(),
                         logged.unwrap_or("has no such line"),
                     ));
-                    let key = ArtifactKey {
-                        repo: name.clone(),
-                        module: module.clone(),
-                        version: version.clone(),
-                        kind,
-                        digest: blob.sha256.clone(),
-                    }
-                    .object_key()?;
+                    let key = key_of(kind, blob)?;
                     if !damaged.contains(&key) {
                         damaged.push(key);
                     }

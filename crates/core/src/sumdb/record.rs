@@ -119,6 +119,19 @@ pub fn parse_record(msg: &[u8]) -> Result<Record<'_>, FormatError> {
     Ok(Record { id, text, rest })
 }
 
+/// The record texts of a data tile (each ends in one `\n`; a blank line follows it). A record
+/// has no blank line, so the first `\n\n` after a record's start ends it; bytes after the last
+/// blank line are not a record.
+pub fn split_data_tile(data: &[u8]) -> Vec<&[u8]> {
+    let mut records = Vec::new();
+    let mut rest = data;
+    while let Some(j) = rest.windows(2).position(|w| w == b"\n\n") {
+        records.push(&rest[..=j]);
+        rest = &rest[j + 2..];
+    }
+    records
+}
+
 /// The go.sum lines of a record that belong to `module version` (`version` may end in
 /// `/go.mod`): the lines starting with `"module version "`.
 pub fn record_lines(text: &[u8], module: &str, version: &str) -> Vec<String> {

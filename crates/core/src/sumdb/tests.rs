@@ -156,3 +156,16 @@ fn absurd_tile_coordinates_are_errors() {
         Err(TlogError::IndexNotInTree)
     ));
 }
+
+#[test]
+fn data_tiles_split_into_their_records() {
+    use super::record::split_data_tile;
+    let a = b"example.com/a v1.0.0 h1:x=\nexample.com/a v1.0.0/go.mod h1:y=\n";
+    let b = b"example.com/b v1.0.0 h1:z=\nexample.com/b v1.0.0/go.mod h1:w=\n";
+    let tile = [a.as_slice(), b"\n", b.as_slice(), b"\n"].concat();
+    assert_eq!(split_data_tile(&tile), vec![a.as_slice(), b.as_slice()]);
+    assert_eq!(split_data_tile(&tile[..a.len() + 1]), vec![a.as_slice()]);
+    // A record whose blank line has not come yet is not a record.
+    assert_eq!(split_data_tile(&tile[..tile.len() - 1]), vec![a.as_slice()]);
+    assert!(split_data_tile(b"").is_empty());
+}

@@ -12,7 +12,9 @@ use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
 use strata_core::sumdb::{Tile, Tree};
 use tokio::sync::oneshot;
 
-use super::frontier::{Frontier, TILE_HEIGHT, partial_tiles, split_records};
+use strata_core::sumdb::record::split_data_tile as split_records;
+
+use super::frontier::{Frontier, TILE_HEIGHT, partial_tiles};
 use super::head::{self, Head};
 use super::record::Entry;
 use super::store::LedgerStore;

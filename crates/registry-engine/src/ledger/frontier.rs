@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use strata_core::sumdb::record::split_data_tile as split_records;
 use strata_core::sumdb::tile::{new_tiles, read_tile_data};
 use strata_core::sumdb::tlog::{
     HASH_SIZE, Hash, HashReader, TlogError, node_hash, record_hash, split_stored_hash_index,
@@ -197,18 +198,6 @@ impl HashReader for Frontier {
             })
             .collect()
     }
-}
-
-/// The record texts of a data tile (each ends in one `\n`; a blank line follows it). A record
-/// has no blank line, so the first `\n\n` after a record's start ends it.
-pub(super) fn split_records(data: &[u8]) -> Vec<&[u8]> {
-    let mut records = Vec::new();
-    let mut rest = data;
-    while let Some(j) = rest.windows(2).position(|w| w == b"\n\n") {
-        records.push(&rest[..=j]);
-        rest = &rest[j + 2..];
-    }
-    records
 }
 
 #[cfg(test)]

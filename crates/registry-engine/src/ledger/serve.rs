@@ -9,7 +9,9 @@ use strata_core::sumdb::tlog::HASH_SIZE;
 use strata_core::version::Version;
 
 use super::commit::indexed_below;
-use super::frontier::{TILE_HEIGHT, split_records};
+use strata_core::sumdb::record::split_data_tile as split_records;
+
+use super::frontier::TILE_HEIGHT;
 use super::head::Head;
 use super::record::{Entry, parse_lookup_key};
 use super::{Ledger, LedgerError};
