@@ -524,17 +524,14 @@ async fn a_zip_overwritten_in_storage_is_refused_by_the_go_command() {
 /// and reported like any damaged artifact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scrub_compares_the_index_with_the_ledger() {
-    use sha2::Digest as _;
     use strata_central_registry::config::RegistryConfig;
-    use strata_central_registry::index::{IndexError, IndexStore};
-    use strata_central_registry::keys::{ArtifactKey, Digest, RepoName};
     use strata_central_registry::maintenance::ScrubOutcome;
     use strata_central_registry::metrics::Metrics;
     use strata_central_registry::registry::{NoListener, Registry};
-    use strata_central_registry::storage::{ObjectStore, body_from_bytes, open_store};
+    use strata_central_registry::storage::{ObjectStore, open_store};
     use strata_core::path::ModulePath;
-    use strata_core::protocol::ArtifactKind;
     use strata_core::version::Version;
+    use strata_registry_engine::test_util::swap_zip_and_index;
     use strata_service::config::ServiceConfig as _;
 
     let dir = tempfile::tempdir().unwrap();
@@ -570,32 +567,16 @@ async fn the_scrub_compares_the_index_with_the_ledger() {
     let evil = FixtureModule::new(path, "v1.0.0", &[])
         .with_file("backdoor.go", "package scrubbed\n\nconst Backdoor = true\n")
         .build();
-    let sha: [u8; 32] = sha2::Sha256::digest(&evil.zip).into();
-    let repo = RepoName::new("private").unwrap();
-    let key = ArtifactKey {
-        repo: repo.clone(),
-        module: module.clone(),
-        version: version.clone(),
-        kind: ArtifactKind::Zip,
-        digest: Digest::from_bytes(&sha),
-    };
-    store
-        .put(
-            &key.object_key().unwrap(),
-            body_from_bytes(evil.zip.clone()),
-        )
-        .await
-        .unwrap();
-    IndexStore::new(repo, store.clone())
-        .update(&module, |index| {
-            let zip = index.entry_mut(&version).unwrap().zip.as_mut().unwrap();
-            zip.sha256 = Digest::from_bytes(&sha);
-            zip.size = evil.zip.len() as u64;
-            zip.h1 = Some(evil.zip_hash.clone());
-            Ok::<_, IndexError>(Some(()))
-        })
-        .await
-        .unwrap();
+    swap_zip_and_index(
+        &store,
+        "private",
+        &module,
+        &version,
+        &evil.zip,
+        &evil.zip_hash,
+    )
+    .await
+    .unwrap();
     let (status, _, served) = h.fetch("private", &format!("{path}/@v/v1.0.0.zip")).await;
     assert_eq!((status, &served), (200, &evil.zip), "served as stored");
 

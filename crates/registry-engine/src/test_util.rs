@@ -53,3 +53,45 @@ pub async fn flip_last_byte(
     store.put(&key, body_from_bytes(Bytes::from(bytes))).await?;
     Ok(())
 }
+
+/// Stores `zip` (whose `h1:` is `zip_h1`) as the zip of the published `module@version` in
+/// `repo` and rewrites its index entry to match, behind the registry's back: what someone
+/// holding the bucket could do. The bytes pass the scrubber's own checks; only the checksum
+/// database can tell. Fails if the version or its zip is not in the index.
+pub async fn swap_zip_and_index(
+    store: &std::sync::Arc<dyn crate::storage::ObjectStore>,
+    repo: &str,
+    module: &ModulePath,
+    version: &Version,
+    zip: &[u8],
+    zip_h1: &str,
+) -> Result<(), RegistryError> {
+    let repo = RepoName::new(repo).map_err(|e| RegistryError::NotFound(e.to_string()))?;
+    let sha: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(zip).into();
+    let digest = crate::keys::Digest::from_bytes(&sha);
+    let key = ArtifactKey {
+        repo: repo.clone(),
+        module: module.clone(),
+        version: version.clone(),
+        kind: ArtifactKind::Zip,
+        digest: digest.clone(),
+    };
+    store
+        .put(
+            &key.object_key()?,
+            body_from_bytes(Bytes::copy_from_slice(zip)),
+        )
+        .await?;
+    crate::index::IndexStore::new(repo, store.clone())
+        .update(module, |index| {
+            let zip_ref = (index.entry_mut(version))
+                .and_then(|entry| entry.zip.as_mut())
+                .ok_or_else(|| RegistryError::NotFound(format!("{module}@{version} zip")))?;
+            zip_ref.sha256 = digest.clone();
+            zip_ref.size = zip.len() as u64;
+            zip_ref.h1 = Some(zip_h1.to_owned());
+            Ok::<_, RegistryError>(Some(()))
+        })
+        .await?;
+    Ok(())
+}

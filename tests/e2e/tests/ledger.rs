@@ -17,20 +17,16 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use sha2::Digest as _;
-use strata_central_registry::index::IndexStore;
-use strata_central_registry::keys::{ArtifactKey, Digest};
 use strata_central_registry::ledger::{Ledger, generate_key};
 use strata_central_registry::storage::fs::FsStore;
 use strata_central_registry::storage::{KeyPrefix, ObjectStore, body_from_bytes, read_body};
 use strata_core::path::ModulePath;
-use strata_core::protocol::ArtifactKind;
-use strata_core::repo::RepoName;
 use strata_core::sumdb::tlog::{Hash, stored_hashes, tree_hash};
 use strata_core::sumdb::{VerifierKey, VerifierList, note, parse_tree};
 use strata_core::version::Version;
 use strata_e2e::go::{GoClient, write_main_module};
 use strata_e2e::{CI_TOKEN, EdgeProcess, RegistryProcess, Stack, binaries};
+use strata_registry_engine::test_util::swap_zip_and_index;
 use strata_testkit::{FixtureModule, dependency_graph};
 
 const LEDGER: &str = "sum.corp.test";
@@ -151,34 +147,16 @@ async fn go_verifies_private_and_public_modules_against_the_ledger_and_sees_tamp
         ModulePath::new(APP).unwrap(),
         Version::new("v1.0.1").unwrap(),
     );
-    let sha: [u8; 32] = sha2::Sha256::digest(&evil.zip).into();
-    let repo = RepoName::new("private").unwrap();
-    let key = ArtifactKey {
-        repo: repo.clone(),
-        module: module.clone(),
-        version: version.clone(),
-        kind: ArtifactKind::Zip,
-        digest: Digest::from_bytes(&sha),
-    };
-    store
-        .put(
-            &key.object_key().unwrap(),
-            body_from_bytes(evil.zip.clone()),
-        )
-        .await
-        .unwrap();
-    let index = IndexStore::new(repo, store.clone());
-    index
-        .update(&module, |index| {
-            let entry = index.entry_mut(&version).unwrap();
-            let zip = entry.zip.as_mut().unwrap();
-            zip.sha256 = Digest::from_bytes(&sha);
-            zip.size = evil.zip.len() as u64;
-            zip.h1 = Some(evil.zip_hash.clone());
-            Ok::<_, strata_central_registry::index::IndexError>(Some(()))
-        })
-        .await
-        .unwrap();
+    swap_zip_and_index(
+        &store,
+        "private",
+        &module,
+        &version,
+        &evil.zip,
+        &evil.zip_hash,
+    )
+    .await
+    .unwrap();
     // Without the ledger (private modules exempt, as GONOSUMDB used to require) nobody
     // notices ...
     let exempt_client = stack.go_client(&edge, "", "exempt");
