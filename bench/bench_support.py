@@ -3,6 +3,7 @@ pids recorded for the shell wrapper's cleanup trap, stopping them, waiting for r
 plain HTTP. The importing script sets NAME, which prefixes every message.
 """
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -64,6 +65,20 @@ def stop_all():
                 proc.kill()
                 proc.wait()
     processes.clear()
+
+
+def run_then_stop_all(run, args):
+    """Runs `run(args)` with SIGTERM turned into an exit (status 128 + 15), and stops every
+    process `start` started however it ends."""
+
+    def on_term(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        run(args)
+    finally:
+        stop_all()
 
 
 def http(method, url, body=None, headers=None, timeout=30):

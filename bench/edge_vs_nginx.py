@@ -78,7 +78,6 @@ import random
 import re
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -89,7 +88,7 @@ import urllib.request
 import zipfile
 
 import bench_support
-from bench_support import die, env_int, free_port, http, start, stop_all, tail, wait_ready
+from bench_support import die, env_int, free_port, http, start, tail, wait_ready
 
 bench_support.NAME = "bench-edge"
 
@@ -668,14 +667,7 @@ def main():
             print(f"bench-edge: warning: --baseline-edge is the same file as --edge ({args.edge}): "
                   f"this measures the edge against itself", file=sys.stderr)
 
-    def on_term(signum, _frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        run(args)
-    finally:
-        stop_all()
+    bench_support.run_then_stop_all(run, args)
 
 
 def run(args):

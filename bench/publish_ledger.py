@@ -43,7 +43,6 @@ import io
 import os
 import queue
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -52,7 +51,7 @@ import time
 import zipfile
 
 import bench_support
-from bench_support import die, env_int, free_port, http, start, stop_all, wait_ready
+from bench_support import die, env_int, free_port, http, start, wait_ready
 
 bench_support.NAME = "bench-publish"
 
@@ -260,14 +259,7 @@ def main():
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             die(f"{flag} {path}: not an executable file")
 
-    def on_term(signum, _frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        run(args)
-    finally:
-        stop_all()
+    bench_support.run_then_stop_all(run, args)
 
 
 def run(args):
