@@ -93,6 +93,8 @@ pub struct Metrics {
     pub cache: Family<CacheLabels, Counter>,
     /// Body bytes sent.
     pub bytes_served: Family<KindLabels, Counter>,
+    /// Body bytes sent with `sendfile(2)` (a part of `bytes_served`).
+    pub sendfile_bytes: Counter,
     /// Registry call latency.
     pub upstream_duration: Family<RegistryLabels, Histogram>,
     /// Registry calls.
@@ -133,6 +135,7 @@ impl Metrics {
             Family::<KindLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> _);
         let cache = Family::<CacheLabels, Counter>::default();
         let bytes_served = Family::<KindLabels, Counter>::default();
+        let sendfile_bytes = Counter::default();
         let upstream_duration = Family::<RegistryLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> _,
         );
@@ -166,6 +169,11 @@ impl Metrics {
             "strata_edge_served_bytes",
             "Response body bytes",
             bytes_served.clone(),
+        );
+        r.register(
+            "strata_edge_sendfile_bytes",
+            "Response body bytes sent from a disk-tier file with sendfile(2)",
+            sendfile_bytes.clone(),
         );
         r.register(
             "strata_edge_upstream_duration_seconds",
@@ -223,6 +231,7 @@ impl Metrics {
             request_duration,
             cache,
             bytes_served,
+            sendfile_bytes,
             upstream_duration,
             upstream_calls,
             registry_healthy,

@@ -253,3 +253,86 @@ async fn disk_tier_survives_restart_and_corruption_is_refetched() {
     assert_eq!(cache_of(&headers), "hit-disk");
     edge.stop().await;
 }
+
+/// Warm zips go from the disk tier's file to the socket with sendfile on plain HTTP/1.1 —
+/// whole, ranged, from either tier — byte for byte what the registry has; with
+/// `server.sendfile = false` the same answers are copied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn warm_zips_go_with_sendfile_unless_it_is_off() {
+    let registry = TestRegistry::start().await;
+    // One zip the memory tier keeps (≤ 1 MiB), one it leaves to the disk tier.
+    let small = big_module("example.com/zc/small", "v1.0.0", 300_000);
+    let large = big_module("example.com/zc/large", "v1.0.0", 3 << 20);
+    registry.publish("go", &small).await;
+    registry.publish("go", &large).await;
+    for sendfile in [true, false] {
+        let cache = tempfile::tempdir().unwrap();
+        let options = EdgeOptions {
+            memory_zip_max_bytes: 1 << 20,
+            server_extra: format!("sendfile = {sendfile}"),
+            ..EdgeOptions::default()
+        };
+        let edge = TestEdge::for_registry(&registry, cache.path(), &options).await;
+        let metrics = &edge.running.edge.metrics;
+        let client = reqwest::Client::new();
+        let mut warm_bytes = 0u64;
+        for (m, tier) in [(&small, "hit-memory"), (&large, "hit-disk")] {
+            let zip = m.zip();
+            let url = edge.url(&format!("{}/@v/v1.0.0.zip", m.path));
+            let (status, headers, cold) = get(&url, None).await;
+            assert_eq!((status, cache_of(&headers).as_str()), (200, "miss"));
+            assert!(cold == zip);
+            let before = metrics.sendfile_bytes.get();
+            let sent_so_far = if sendfile { warm_bytes } else { 0 };
+            assert_eq!(
+                before, sent_so_far,
+                "a fill streams, it is not sent from a file"
+            );
+            // Several times on one connection (regions are per connection). The small zip's
+            // first warm read comes from disk and puts it in memory.
+            for round in 0..3 {
+                let r = client.get(&url).send().await.unwrap();
+                let source = if round == 0 { "hit-disk" } else { tier };
+                assert_eq!(r.headers()["x-strata-cache"], source);
+                assert!(r.bytes().await.unwrap() == zip, "{tier}: other bytes");
+                warm_bytes += zip.len() as u64;
+            }
+            let r = client
+                .get(&url)
+                .header("range", "bytes=70000-250000")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 206);
+            assert!(
+                r.bytes().await.unwrap() == zip[70_000..=250_000],
+                "{tier}: range"
+            );
+            warm_bytes += 180_001;
+        }
+        let want = if sendfile { warm_bytes } else { 0 };
+        assert_eq!(
+            sendfile_bytes_settled(metrics, want).await,
+            want,
+            "sendfile = {sendfile}"
+        );
+        let exposition = metrics.encode();
+        assert!(
+            exposition.contains(&format!("strata_edge_sendfile_bytes_total {want}")),
+            "{exposition}"
+        );
+        edge.stop().await;
+    }
+}
+
+/// The edge's sendfile byte count once it reaches `want` or 2 s have passed: the count goes up
+/// just after the bytes went out, so a client can have them a moment before it does.
+async fn sendfile_bytes_settled(metrics: &strata_edge_proxy::metrics::Metrics, want: u64) -> u64 {
+    for _ in 0..200 {
+        if metrics.sendfile_bytes.get() == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    metrics.sendfile_bytes.get()
+}

@@ -108,6 +108,10 @@ pub struct ServerConfig {
     /// `127.0.0.1:9181`; `""` serves them on `listen` instead (the all-in-one `strata up`).
     #[serde(deserialize_with = "admin_address")]
     pub admin_listen: Option<SocketAddr>,
+    /// Send zips that are in a disk-tier file with `sendfile(2)` on plain-HTTP/1.1
+    /// connections, instead of copying them through the process. Default on; HTTPS and h2
+    /// connections always copy.
+    pub sendfile: bool,
 }
 
 /// The default admin listener: loopback, so nothing outside the host reaches it unless the
@@ -138,6 +142,7 @@ impl Default for ServerConfig {
             max_concurrent_requests: 1024,
             shutdown_grace_ms: 10_000,
             admin_listen: Some(DEFAULT_ADMIN_LISTEN),
+            sendfile: true,
         }
     }
 }

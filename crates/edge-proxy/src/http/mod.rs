@@ -12,6 +12,7 @@ mod ops;
 pub mod respond;
 pub mod server;
 mod sumdb;
+pub mod zerocopy;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -256,12 +257,29 @@ async fn route<B>(
             if !matches!(parsed, ProxyRequest::Query(..)) {
                 edge.heat.record(repo, &log.module, &log.version);
             }
+            // Bytes that are also in a disk-tier file may go with sendfile on HTTP/1 over
+            // plain TCP (the listener sets the extension only there).
+            let zero_copy = request
+                .extensions()
+                .get::<zerocopy::ZeroCopy>()
+                .filter(|_| request.version() <= http::Version::HTTP_11);
+            let rel = match (&parsed, zero_copy) {
+                (ProxyRequest::Zip(..), Some(_)) => {
+                    Some(crate::cache::CacheKey::proxy(repo, &parsed).relative_path())
+                }
+                _ => None,
+            };
+            let delivery = respond::Delivery {
+                disk: Arc::clone(&edge.disk),
+                zero_copy,
+                rel,
+            };
             respond::answer(
                 method,
                 request.headers(),
                 parsed.cache_class(),
                 answer,
-                Arc::clone(&edge.disk),
+                delivery,
             )
             .await
         }

@@ -22,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::{ServiceBuilder, ServiceExt};
 
+use super::zerocopy::{FileRegions, ZeroCopy, ZeroCopyStream};
 use crate::edge::Edge;
 
 /// Longest a client may take to finish the TLS handshake.
@@ -49,19 +50,30 @@ pub async fn serve(
     let builder = Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     let acceptor = tls.map(TlsAcceptor::from);
+    let sendfile = edge.config.server.sendfile;
     while let Some((tcp, peer)) = accept(&listener, &shutdown).await {
         let _ = tcp.set_nodelay(true);
+        // On plain TCP, responses can hand file-backed bytes to sendfile (`zerocopy`); with
+        // `server.sendfile = false` no request gets the extension, so none registers any.
+        let regions = Arc::new(FileRegions::new(edge.metrics.sendfile_bytes.clone()));
+        let extension = (acceptor.is_none() && sendfile).then(|| ZeroCopy(Arc::clone(&regions)));
         // The peer rides along as a request extension, for the access log.
         let hyper_service = TowerToHyperService::new(service.clone().map_request(
             move |mut request: http::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(super::ClientAddr(peer));
+                if let Some(zc) = &extension {
+                    request.extensions_mut().insert(zc.clone());
+                }
                 request
             },
         ));
         match &acceptor {
             None => {
                 let conn = builder
-                    .serve_connection(TokioIo::new(tcp), hyper_service)
+                    .serve_connection(
+                        TokioIo::new(ZeroCopyStream::new(tcp, regions)),
+                        hyper_service,
+                    )
                     .into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
