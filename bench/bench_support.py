@@ -61,7 +61,7 @@ def stop_all():
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                print(f"bench-edge: {name} ignored SIGTERM; killing it", file=sys.stderr)
+                print(f"{NAME}: {name} ignored SIGTERM; killing it", file=sys.stderr)
                 proc.kill()
                 proc.wait()
     processes.clear()

@@ -11,6 +11,8 @@ the servers, for several rounds after a short warm-up, and prints medians and ed
 With --baseline-edge, a second edge from that binary (its own config, cache directory and port, in
 front of the same registry, warmed the same way) joins every round's alternation, gets its own
 rows, and the summary adds current/baseline ratios: "no regression" measured in the same run.
+--baseline-server TOML adds lines to the baseline's [server] section: with the same binary
+as --edge and 'sendfile = false' it measures one build with and without sendfile.
 --edge-env KEY=VALUE (repeatable) sets a variable for the current edge only, e.g.
 OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 to measure the cost of tracing. Every OTEL_*
 variable of the caller's environment is removed from the registry's and both edges' environments,
@@ -172,7 +174,7 @@ permissions = {{ {REPO} = ["read", "deploy"] }}
 """
 
 
-def edge_config(cache_dir, port, admin_port, reg_http, reg_grpc, cold=False):
+def edge_config(cache_dir, port, admin_port, reg_http, reg_grpc, cold=False, server_extra=""):
     # admin_listen (/metrics, /readyz) on a free port rather than the default 127.0.0.1:9181,
     # which two edges cannot share (nor an edge and anything else using it); None leaves the line
     # out, for edges older than that setting.
@@ -187,7 +189,7 @@ events = {{ kind = "none" }}
 
 [server]
 listen = "127.0.0.1:{port}"
-{admin}
+{admin}{server_extra}
 [[routes]]
 prefix = "/"
 repository = "{REPO}"
@@ -296,11 +298,12 @@ def server_env(extra=()):
 
 
 def start_edge(work, name, binary, conf_path, cache_dir, ports, registry_ports, log_path, env,
-               cold=False):
+               cold=False, server_extra=""):
     """Writes an edge's config, starts it and waits for /healthz; returns (Popen, url)."""
     port, admin_port = ports
     with open(conf_path, "w") as f:
-        f.write(edge_config(cache_dir, port, admin_port, *registry_ports, cold=cold))
+        f.write(edge_config(cache_dir, port, admin_port, *registry_ports, cold=cold,
+                            server_extra=server_extra))
     proc = start(work, name, [binary, "--config", conf_path], log_path, env=env)
     url = f"http://127.0.0.1:{port}"
     what = f"{name} ({binary}, config {conf_path})"
@@ -313,7 +316,8 @@ def start_edge(work, name, binary, conf_path, cache_dir, ports, registry_ports, 
     print(f"bench-edge: {name} does not know server.admin_listen (older build): "
           f"starting it without that line", file=sys.stderr)
     with open(conf_path, "w") as f:
-        f.write(edge_config(cache_dir, port, None, *registry_ports, cold=cold))
+        f.write(edge_config(cache_dir, port, None, *registry_ports, cold=cold,
+                            server_extra=server_extra))
     proc = start(work, name, [binary, "--config", conf_path], log_path, env=env)
     wait_ready(what, proc, f"{url}/healthz", log_path)
     return proc, url
@@ -588,6 +592,10 @@ def main():
     ap.add_argument("--baseline-edge", default=os.environ.get("BENCH_BASELINE_EDGE") or None,
                     metavar="BIN",
                     help="also measure an edge started from BIN, side by side with --edge")
+    ap.add_argument("--baseline-server", default=os.environ.get("BENCH_BASELINE_SERVER", ""),
+                    metavar="TOML",
+                    help="extra lines for the baseline edge's [server] section, e.g. "
+                         "'sendfile = false' to measure one build with and without a setting")
     ap.add_argument("--edge-env", action="append", metavar="KEY=VALUE",
                     help="a variable for the current edge only (repeatable; default: the "
                          "space-separated pairs of BENCH_EDGE_ENV)")
@@ -663,7 +671,7 @@ def main():
             die(f"{flag} {path}: not an executable file")
     if args.baseline_edge:
         args.baseline_edge = os.path.abspath(args.baseline_edge)
-        if os.path.samefile(args.baseline_edge, args.edge):
+        if os.path.samefile(args.baseline_edge, args.edge) and not args.baseline_server:
             print(f"bench-edge: warning: --baseline-edge is the same file as --edge ({args.edge}): "
                   f"this measures the edge against itself", file=sys.stderr)
 
@@ -750,7 +758,8 @@ def run(args):
         base, base_url = start_edge(work, baseline, args.baseline_edge,
                                     f"{work}/edge-baseline.toml", f"{work}/edge-baseline-cache",
                                     (base_port, base_admin), (reg_http, reg_grpc), base_log,
-                                    server_env({"RUST_LOG": "info"}), cold=cold is not None)
+                                    server_env({"RUST_LOG": "info"}), cold=cold is not None,
+                                    server_extra=args.baseline_server)
 
     # Warm the edge(s); write the very bytes the edge serves where nginx serves them from, and
     # as the GOPROXY tree peers read.

@@ -254,40 +254,47 @@ async fn disk_tier_survives_restart_and_corruption_is_refetched() {
     edge.stop().await;
 }
 
-/// Warm zips go from the disk tier's file to the socket with sendfile on plain HTTP/1.1 —
-/// whole, ranged, from either tier — byte for byte what the registry has; with
-/// `server.sendfile = false` the same answers are copied.
+/// Warm disk-tier zips from `server.sendfile_min_bytes` on go from their file to the socket
+/// with sendfile on plain HTTP/1.1 — whole and ranged — byte for byte what the registry has;
+/// smaller ones, memory-tier ones, and everything with `server.sendfile = false` are streamed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn warm_zips_go_with_sendfile_unless_it_is_off() {
+async fn large_warm_zips_go_with_sendfile_unless_it_is_off() {
     let registry = TestRegistry::start().await;
-    // One zip the memory tier keeps (≤ 1 MiB), one it leaves to the disk tier.
+    // One zip the memory tier keeps (≤ 1 MiB), one the disk tier holds above the sendfile
+    // threshold, one below it.
     let small = big_module("example.com/zc/small", "v1.0.0", 300_000);
     let large = big_module("example.com/zc/large", "v1.0.0", 3 << 20);
-    registry.publish("go", &small).await;
-    registry.publish("go", &large).await;
+    let medium = big_module("example.com/zc/medium", "v1.0.0", 1_500_000);
+    for m in [&small, &large, &medium] {
+        registry.publish("go", m).await;
+    }
     for sendfile in [true, false] {
         let cache = tempfile::tempdir().unwrap();
         let options = EdgeOptions {
             memory_zip_max_bytes: 1 << 20,
-            server_extra: format!("sendfile = {sendfile}"),
+            server_extra: format!("sendfile = {sendfile}\nsendfile_min_bytes = 2097152"),
             ..EdgeOptions::default()
         };
         let edge = TestEdge::for_registry(&registry, cache.path(), &options).await;
         let metrics = &edge.running.edge.metrics;
         let client = reqwest::Client::new();
-        let mut warm_bytes = 0u64;
-        for (m, tier) in [(&small, "hit-memory"), (&large, "hit-disk")] {
+        let mut sent = 0u64;
+        for (m, tier) in [
+            (&small, "hit-memory"),
+            (&large, "hit-disk"),
+            (&medium, "hit-disk"),
+        ] {
             let zip = m.zip();
             let url = edge.url(&format!("{}/@v/v1.0.0.zip", m.path));
             let (status, headers, cold) = get(&url, None).await;
             assert_eq!((status, cache_of(&headers).as_str()), (200, "miss"));
             assert!(cold == zip);
-            let before = metrics.sendfile_bytes.get();
-            let sent_so_far = if sendfile { warm_bytes } else { 0 };
             assert_eq!(
-                before, sent_so_far,
+                sendfile_bytes_settled(metrics, sent).await,
+                sent,
                 "a fill streams, it is not sent from a file"
             );
+            let by_sendfile = sendfile && m.path == large.path;
             // Several times on one connection (regions are per connection). The small zip's
             // first warm read comes from disk and puts it in memory.
             for round in 0..3 {
@@ -295,30 +302,38 @@ async fn warm_zips_go_with_sendfile_unless_it_is_off() {
                 let source = if round == 0 { "hit-disk" } else { tier };
                 assert_eq!(r.headers()["x-strata-cache"], source);
                 assert!(r.bytes().await.unwrap() == zip, "{tier}: other bytes");
-                warm_bytes += zip.len() as u64;
+                if by_sendfile {
+                    sent += zip.len() as u64;
+                }
             }
-            let r = client
-                .get(&url)
-                .header("range", "bytes=70000-250000")
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status().as_u16(), 206);
-            assert!(
-                r.bytes().await.unwrap() == zip[70_000..=250_000],
-                "{tier}: range"
-            );
-            warm_bytes += 180_001;
+            // A range above the threshold, and one below it (streamed).
+            for (from, to) in [(70_000, 2_300_000), (70_000, 250_000)] {
+                let to = to.min(zip.len() - 1);
+                let r = client
+                    .get(&url)
+                    .header("range", format!("bytes={from}-{to}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 206);
+                assert!(r.bytes().await.unwrap() == zip[from..=to], "{tier}: range");
+                if by_sendfile && to + 1 - from >= 2 << 20 {
+                    sent += (to + 1 - from) as u64;
+                }
+            }
         }
-        let want = if sendfile { warm_bytes } else { 0 };
+        assert!(
+            !sendfile || sent > 3 * (3 << 20),
+            "the large zip went by sendfile"
+        );
         assert_eq!(
-            sendfile_bytes_settled(metrics, want).await,
-            want,
+            sendfile_bytes_settled(metrics, sent).await,
+            sent,
             "sendfile = {sendfile}"
         );
         let exposition = metrics.encode();
         assert!(
-            exposition.contains(&format!("strata_edge_sendfile_bytes_total {want}")),
+            exposition.contains(&format!("strata_edge_sendfile_bytes_total {sent}")),
             "{exposition}"
         );
         edge.stop().await;

@@ -263,16 +263,10 @@ async fn route<B>(
                 .extensions()
                 .get::<zerocopy::ZeroCopy>()
                 .filter(|_| request.version() <= http::Version::HTTP_11);
-            let rel = match (&parsed, zero_copy) {
-                (ProxyRequest::Zip(..), Some(_)) => {
-                    Some(crate::cache::CacheKey::proxy(repo, &parsed).relative_path())
-                }
-                _ => None,
-            };
             let delivery = respond::Delivery {
                 disk: Arc::clone(&edge.disk),
                 zero_copy,
-                rel,
+                sendfile_min_bytes: edge.config.server.sendfile_min_bytes,
             };
             respond::answer(
                 method,

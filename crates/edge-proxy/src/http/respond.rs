@@ -56,13 +56,11 @@ pub struct Delivery<'a> {
     pub disk: Arc<crate::cache::disk::DiskTier>,
     /// The connection's zero-copy regions, if bytes may go with `sendfile`.
     pub zero_copy: Option<&'a ZeroCopy>,
-    /// The answer's disk-tier path, where a memory-tier copy may be sent from.
-    pub rel: Option<String>,
+    /// Disk-tier bodies of at least this many bytes go with `sendfile` (when `zero_copy`
+    /// allows); smaller ones are streamed through the process, which measured faster
+    /// (`server.sendfile_min_bytes`).
+    pub sendfile_min_bytes: u64,
 }
-
-/// Memory-tier bodies from this size on are sent from their disk-tier file with `sendfile`
-/// (where the connection allows): opening the file costs about what copying 64 KiB does.
-pub const ZERO_COPY_MIN_BYTES: usize = 64 << 10;
 
 /// The response for an answer.
 pub async fn answer(
@@ -172,19 +170,11 @@ pub async fn answer(
     let Delivery {
         disk,
         zero_copy,
-        rel,
+        sendfile_min_bytes,
     } = delivery;
+    let zero_copy = zero_copy.filter(|_| end - start >= sendfile_min_bytes);
     *base.body_mut() = match body {
-        Body::Bytes(b) => {
-            let part = b.slice(start as usize..end as usize);
-            if let (Some(zc), Some(rel)) = (zero_copy, rel)
-                && meta.kind == EntryKind::Zip
-                && part.len() >= ZERO_COPY_MIN_BYTES
-            {
-                register_disk_copy(&zc.0, &disk, &rel, &meta.etag, &part, start).await;
-            }
-            full(part)
-        }
+        Body::Bytes(b) => full(b.slice(start as usize..end as usize)),
         Body::File { file, data_offset } => match zero_copy {
             Some(zc) => match zerocopy::map_entry(&file, data_offset + start, end - start) {
                 Ok(mapped) => {
@@ -202,24 +192,6 @@ pub async fn answer(
         Body::Stream(_) => full(Bytes::new()),
     };
     base
-}
-
-/// Registers `part` (bytes `start..` of a memory-tier entry) with the disk tier's file of the
-/// same entry, so that it goes with `sendfile`. Nothing is registered unless the file holds
-/// the very bytes (its ETag is the entry's); then the copy is simply written.
-async fn register_disk_copy(
-    regions: &zerocopy::FileRegions,
-    disk: &crate::cache::disk::DiskTier,
-    rel: &str,
-    etag: &str,
-    part: &Bytes,
-    start: u64,
-) {
-    if let Some(entry) = disk.get(rel).await
-        && entry.meta.etag == etag
-    {
-        regions.register(part, Arc::new(entry.file), entry.data_offset + start);
-    }
 }
 
 fn stream_body(
