@@ -28,6 +28,9 @@ pub(super) const MAX_BATCH: usize = 1024;
 /// fsyncs share journal commits when they come together).
 const WRITE_CONCURRENCY: usize = 32;
 
+/// Index entries read at once while deduplicating a batch against the log.
+const LOOKUP_CONCURRENCY: usize = 32;
+
 /// Heads tried before giving up. Every lost swap means another writer stored a head, so this
 /// only ends a commit when the store keeps failing conditional writes.
 const MAX_ROUNDS: usize = 1000;
@@ -93,8 +96,20 @@ impl Ledger {
         &self,
         batch: &[&Entry],
     ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
-        for _ in 0..MAX_ROUNDS {
-            let head = self.head().await?;
+        for round in 0..MAX_ROUNDS {
+            // The first round builds on the head this process last saw (usually the one it
+            // stored itself) without reading it again: if another writer stored one since,
+            // the swap below fails on the etag and the next round reads it. One store round
+            // trip less per commit.
+            let cached = if round == 0 {
+                self.last_head().clone()
+            } else {
+                None
+            };
+            let head = match cached {
+                Some(head) => head,
+                None => self.head().await?,
+            };
             // A head is stored only on top of a finished one: a crash after this swap must
             // find the tiles of `head` to finish the next from its batch.
             self.finish(&head).await?;
@@ -104,10 +119,17 @@ impl Ledger {
             let mut fresh = Vec::new();
             let mut first: HashMap<(&str, &str), usize> = HashMap::new();
             let mut repeats = Vec::new();
-            for (i, entry) in batch.iter().enumerate() {
-                if let Some((id, recorded)) =
-                    self.committed(&head, &entry.module, &entry.version).await?
-                {
+            // Every version's index entry is read at once, not one after the other (a batch of
+            // k appends cost k store round trips inside the commit before).
+            let lookups: Vec<_> = (batch.iter())
+                .map(|entry| self.committed(&head, &entry.module, &entry.version))
+                .collect();
+            let recorded: Vec<Option<(u64, Entry)>> = futures::stream::iter(lookups)
+                .buffered(LOOKUP_CONCURRENCY)
+                .try_collect()
+                .await?;
+            for (i, (entry, recorded)) in batch.iter().zip(recorded).enumerate() {
+                if let Some((id, recorded)) = recorded {
                     results[i] = Some(self.same_or_conflict(id, &recorded, entry));
                     continue;
                 }
