@@ -2,9 +2,18 @@
 """Benchmark: the cost of the registry's checksum database ([ledger], issue 16) on publishing.
 
 Starts two registries from the same binary, side by side in WORKDIR, with identical
-configurations (fs storage, in-process events, a local repository `bench` with a deploy token)
-except that one has a `[ledger]` table (a signer key made by `strata sumdb keygen`, in a 0600
-file). Then publishes distinct module versions to each through the HTTP publish API
+configurations (same storage kind, in-process events, a local repository `bench` with a deploy
+token) except that one has a `[ledger]` table (a signer key made by `strata sumdb keygen`, in a
+0600 file). Storage (--storage):
+
+- fs (the default): each registry its own directory under WORKDIR;
+- s3: one MinIO (scripts/s3-server.sh start WORKDIR/minio, data under WORKDIR/minio, which the
+  script starts itself and stops however the run ends), each registry its own bucket
+  (`strata-bench-off`, `strata-bench-on`) through `storage = { kind = "s3", bucket, endpoint,
+  region, path_style = true }`, credentials from the environment (AWS_ACCESS_KEY_ID,
+  AWS_SECRET_ACCESS_KEY as s3-server.sh prints them). The ledger lives in the object store, so
+  this is what it costs on production storage (here a local MinIO on the same disk: no network
+  round trips beyond loopback). Then publishes distinct module versions to each through the HTTP publish API
 (`PUT /api/repos/bench/upload`, one standard module zip per request, as README "Publishing"
 describes) and compares:
 
@@ -30,9 +39,10 @@ route; otherwise the numbers would mean nothing and it fails.
 Usage: publish_ledger.py --registry BIN --strata BIN --workdir DIR
                          [--count 200] [--large-count 100] [--small-kib 4] [--large-kib 1024]
                          [--concurrency 8] [--rounds 4] [--modes sequential,concurrent]
+                         [--storage fs|s3]
 Defaults come from BENCH_PUBLISH_COUNT, BENCH_PUBLISH_LARGE_COUNT (0 leaves the large row out),
-BENCH_PUBLISH_SMALL_KIB, BENCH_PUBLISH_LARGE_KIB, BENCH_PUBLISH_CONCURRENCY, BENCH_ROUNDS and
-BENCH_PUBLISH_MODES. Stdlib only. Reports numbers; never fails on a threshold (the issue's target,
+BENCH_PUBLISH_SMALL_KIB, BENCH_PUBLISH_LARGE_KIB, BENCH_PUBLISH_CONCURRENCY, BENCH_ROUNDS,
+BENCH_PUBLISH_MODES and BENCH_PUBLISH_STORAGE (fs). Stdlib only. Reports numbers; never fails on a threshold (the issue's target,
 on/off <= 1.10 in total time, is printed next to each ratio).
 """
 import argparse
@@ -43,6 +53,7 @@ import io
 import os
 import queue
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -62,6 +73,9 @@ LEDGER_NAME = "sum.bench.strata.test"
 KIB = 1 << 10
 TARGET_RATIO = 1.10
 OFF, ON = "ledger off", "ledger on"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+S3_SERVER = os.path.join(ROOT, "scripts", "s3-server.sh")
+BUCKETS = {OFF: "strata-bench-off", ON: "strata-bench-on"}
 
 def module_zip(module, size, seed):
     """A module zip of exactly `size` bytes: a go.mod, a small Go file and one file of random
@@ -91,15 +105,23 @@ def module_zip(module, size, seed):
     return data
 
 
-def registry_config(workdir, name, http_port, grpc_port, ledger_key=None):
+def registry_config(workdir, name, http_port, grpc_port, ledger_key=None, s3=None):
+    """The registry's TOML. `s3`: None for fs storage under WORKDIR, else (endpoint, region,
+    bucket); credentials come from the environment (the AWS default chain)."""
     token_sha = hashlib.sha256(TOKEN.encode()).hexdigest()
     ledger = "" if ledger_key is None else f"""
 [ledger]
 name = "{LEDGER_NAME}"
 key_file = "{ledger_key}"
 """
+    if s3 is None:
+        storage = f'{{ kind = "fs", root = "{workdir}/{name}-data" }}'
+    else:
+        endpoint, region, bucket = s3
+        storage = (f'{{ kind = "s3", bucket = "{bucket}", endpoint = "{endpoint}", '
+                   f'region = "{region}", path_style = true }}')
     return f"""\
-storage = {{ kind = "fs", root = "{workdir}/{name}-data" }}
+storage = {storage}
 events = {{ kind = "memory" }}
 
 [server]
@@ -117,6 +139,96 @@ name = "bench"
 sha256 = "{token_sha}"
 permissions = {{ {REPO} = ["read", "deploy"] }}
 {ledger}"""
+
+
+class ScriptServer:
+    """A server that scripts/s3-server.sh starts detached (it records the pid in DIR/pid) and
+    stops, with the interface bench_support.stop_all uses of a Popen, so that it joins
+    bench_support.processes and is stopped with the rest, however the run ends, after the
+    registries started later."""
+
+    def __init__(self, script, directory):
+        self.script = script
+        self.dir = directory
+        self.returncode = None
+
+    def pid(self):
+        try:
+            with open(os.path.join(self.dir, "pid")) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def poll(self):
+        pid = self.pid()
+        if pid is not None:
+            try:
+                os.kill(pid, 0)
+                return None
+            except OSError:
+                pass
+        self.returncode = 0
+        return 0
+
+    def terminate(self):
+        # `stop` sends SIGTERM, waits up to 10 s, then SIGKILL, and removes DIR/pid.
+        subprocess.run([self.script, "stop", self.dir], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30,
+                       check=False)
+
+    def wait(self, timeout=None):
+        deadline = time.monotonic() + (timeout or 0)
+        while self.poll() is None:
+            if timeout is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(self.script, timeout)
+            time.sleep(0.1)
+        return self.returncode
+
+    def kill(self):
+        pid = self.pid()
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def start_minio(work, env):
+    """Starts one MinIO with a bucket per registry through scripts/s3-server.sh; its
+    (endpoint, region) and the variables it prints (credentials) are added to `env`."""
+    directory = f"{work}/minio"
+    server = ScriptServer(S3_SERVER, directory)
+    # Registered before it starts: a SIGTERM (or a failure) during start-up stops it too.
+    bench_support.processes.append(("minio", server))
+    t0 = time.perf_counter()
+    out = subprocess.run([S3_SERVER, "start", directory, BUCKETS[OFF], BUCKETS[ON]],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+                         check=False)
+    pid = server.pid()
+    if pid is not None:
+        # For the shell wrapper's trap, should this driver be killed before it stops MinIO.
+        bench_support.record_pid(work, pid)
+    if out.returncode != 0:
+        die(f"scripts/s3-server.sh start failed ({out.returncode}); log: "
+            f"{directory}/server.log\n{bench_support.tail(directory + '/server.log')}")
+    exported = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, value = line[len("export "):].split("=", 1)
+            exported[key] = value
+    for key in ("STRATA_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        if not exported.get(key):
+            die(f"scripts/s3-server.sh start printed no {key}:\n{out.stdout}")
+    # The default credential chain reads these first; a session token of the caller's own AWS
+    # credentials would be sent along with MinIO's key and refused.
+    env.pop("AWS_SESSION_TOKEN", None)
+    env.pop("AWS_PROFILE", None)
+    env.update(exported)
+    env.setdefault("AWS_REGION", "us-east-1")
+    print(f"bench-publish: minio (pid {pid}) at {exported['STRATA_S3_ENDPOINT']} ready in "
+          f"{time.perf_counter() - t0:.1f} s, buckets {BUCKETS[OFF]}, {BUCKETS[ON]}",
+          file=sys.stderr)
+    return exported["STRATA_S3_ENDPOINT"], env["AWS_REGION"]
 
 
 class Publisher:
@@ -246,6 +358,10 @@ def main():
     ap.add_argument("--modes", default=os.environ.get("BENCH_PUBLISH_MODES",
                                                        "sequential,concurrent"),
                     help="comma-separated subset of sequential, concurrent")
+    ap.add_argument("--storage", choices=("fs", "s3"),
+                    default=os.environ.get("BENCH_PUBLISH_STORAGE") or "fs",
+                    help="the registries' storage: fs (a directory each) or s3 (a bucket each "
+                         "in one MinIO that this script starts)")
     args = ap.parse_args()
     if args.count < 1 or args.large_count < 0 or args.rounds < 1 or args.concurrency < 1:
         die("--count, --rounds and --concurrency must be at least 1, --large-count at least 0")
@@ -258,6 +374,8 @@ def main():
     for flag, path in (("--registry", args.registry), ("--strata", args.strata)):
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             die(f"{flag} {path}: not an executable file")
+    if args.storage not in ("fs", "s3"):  # BENCH_PUBLISH_STORAGE bypasses argparse's choices
+        die(f"--storage / BENCH_PUBLISH_STORAGE: expected fs or s3, got {args.storage!r}")
 
     bench_support.run_then_stop_all(run, args)
 
@@ -276,15 +394,22 @@ def run(args):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["RUST_LOG"] = "warn"
+    s3 = None
+    if args.storage == "s3":
+        s3 = start_minio(work, env)
+        storage_label = f"s3 storage (MinIO at {s3[0]}, a bucket per registry)"
+    else:
+        storage_label = "fs storage"
     ports = {}
     for name, key in ((OFF, None), (ON, key_path)):
         slug = "on" if key else "off"
         http_port, grpc_port = free_port(), free_port()
-        for d in (f"{slug}-data", f"{slug}-spool"):
+        for d in ([f"{slug}-spool"] if s3 else [f"{slug}-data", f"{slug}-spool"]):
             os.makedirs(f"{work}/{d}", exist_ok=True)
         conf = f"{work}/registry-{slug}.toml"
         with open(conf, "w") as f:
-            f.write(registry_config(work, slug, http_port, grpc_port, key))
+            f.write(registry_config(work, slug, http_port, grpc_port, key,
+                                    None if s3 is None else (*s3, BUCKETS[name])))
         log = f"{work}/registry-{slug}.log"
         proc = start(work, f"registry ({name})", [args.registry, "--config", conf], log, env=env)
         wait_ready(f"registry ({name})", proc, f"http://127.0.0.1:{http_port}/healthz", log)
@@ -299,7 +424,7 @@ def run(args):
     concurrency = {"sequential": 1, "concurrent": args.concurrency}
     mode_label = {"sequential": "sequential", "concurrent": f"concurrency {args.concurrency}"}
 
-    print(f"bench-publish: registry {args.registry}", file=sys.stderr)
+    print(f"bench-publish: registry {args.registry}, {storage_label}", file=sys.stderr)
     print(f"bench-publish: ledger {LEDGER_NAME}, verifier key {verifier}", file=sys.stderr)
     results = {}  # (row, mode, server) -> {"wall": s, "lat": [s]}
     published = {OFF: 0, ON: 0}
@@ -354,7 +479,7 @@ def run(args):
 
     print()
     print(f"Publish with the registry's checksum database on vs off "
-          f"(PUT /api/repos/{REPO}/upload, fs storage, {args.rounds} interleaved rounds)")
+          f"(PUT /api/repos/{REPO}/upload, {storage_label}, {args.rounds} interleaved rounds)")
     print(f"{'row':<10} {'mode':<15} {'server':<11} {'n':>5} {'median ms':>10} {'p90 ms':>8} "
           f"{'total s':>8} {'publ/s':>8}")
     summary = []
@@ -371,7 +496,7 @@ def run(args):
             summary.append((size_label[row], mode_label[mode], cells[ON][1] / cells[OFF][1],
                             cells[ON][0] / cells[OFF][0]))
     print()
-    print(f"on/off ratios (target: total time <= {TARGET_RATIO:.2f})")
+    print(f"on/off ratios, {args.storage} storage (target: total time <= {TARGET_RATIO:.2f})")
     print(f"{'row':<10} {'mode':<15} {'total time':>10} {'median':>8}")
     for size, mode, total, med in summary:
         verdict = "ok" if total <= TARGET_RATIO else "ABOVE TARGET"
