@@ -40,6 +40,8 @@ const MAX_ROUNDS: usize = 1000;
 #[derive(Debug)]
 pub(super) struct Waiter {
     pub(super) entry: Entry,
+    /// The size of the head its look-ahead read against, if it made one that found nothing.
+    pub(super) basis: Option<u64>,
     pub(super) done: oneshot::Sender<Option<Result<u64, LedgerError>>>,
 }
 
@@ -47,11 +49,16 @@ impl Ledger {
     /// Waits until a stored head covers `entry` and returns its record id: as the leader of
     /// a group commit (taking every append queued in this process) or because the leader
     /// before took it.
-    pub(super) async fn commit_entry(&self, entry: Entry) -> Result<u64, LedgerError> {
+    pub(super) async fn commit_entry(
+        &self,
+        entry: Entry,
+        basis: Option<u64>,
+    ) -> Result<u64, LedgerError> {
         loop {
             let (done, mut outcome) = oneshot::channel();
             self.queue().push(Waiter {
                 entry: entry.clone(),
+                basis,
                 done,
             });
             let _gate = self.commit_gate.lock().await;
@@ -68,7 +75,8 @@ impl Ledger {
                 let take = queue.len().min(MAX_BATCH);
                 queue.drain(..take).collect()
             };
-            let entries: Vec<&Entry> = waiters.iter().map(|w| &w.entry).collect();
+            let entries: Vec<(&Entry, Option<u64>)> =
+                waiters.iter().map(|w| (&w.entry, w.basis)).collect();
             match self.commit_batch(&entries).await {
                 Ok(results) => {
                     for (waiter, result) in waiters.into_iter().zip(results) {
@@ -94,8 +102,9 @@ impl Ledger {
     /// An `Err` is a failure of the whole commit.
     async fn commit_batch(
         &self,
-        batch: &[&Entry],
+        appends: &[(&Entry, Option<u64>)],
     ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+        let batch: Vec<&Entry> = appends.iter().map(|(entry, _)| *entry).collect();
         for round in 0..MAX_ROUNDS {
             // The first round builds on the head this process last saw (usually the one it
             // stored itself) without reading it again: if another writer stored one since,
@@ -120,9 +129,14 @@ impl Ledger {
             let mut first: HashMap<(&str, &str), usize> = HashMap::new();
             let mut repeats = Vec::new();
             // Every version's index entry is read at once, not one after the other (a batch of
-            // k appends cost k store round trips inside the commit before).
-            let lookups: Vec<_> = (batch.iter())
-                .map(|entry| self.committed(&head, &entry.module, &entry.version))
+            // k appends cost k store round trips inside the commit before) — and not at all
+            // for an append whose look-ahead found nothing against a head at least this one:
+            // then only what this head carries can hold it.
+            let lookups: Vec<_> = (appends.iter())
+                .map(|(entry, basis)| {
+                    let index = !basis.is_some_and(|b| head.tree.n <= b);
+                    self.committed_in(&head, &entry.module, &entry.version, index)
+                })
                 .collect();
             let recorded: Vec<Option<(u64, Entry)>> = futures::stream::iter(lookups)
                 .buffered(LOOKUP_CONCURRENCY)

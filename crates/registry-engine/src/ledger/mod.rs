@@ -36,6 +36,13 @@
 //! 3. A caller makes a version visible only once `append` returned: the signed head that
 //!    proves its hashes is stored.
 //!
+//! Round trips: a commit builds on the head its process last saw (a lost swap re-reads it),
+//! and [`Ledger::look_ahead`] reads whether a version is recorded before the append (a publish
+//! does it beside its own index read), so that a commit on a head no newer than the one the
+//! look-ahead read against needs no index read: an index entry is stored before the head after
+//! the one that completed its tile, so one missing then is missing in every tree up to that
+//! head but for what the head carries. An append is then, as a rule, only the head's write.
+//!
 //! Only stored heads are ever served, and each replaces the one it grew from by
 //! compare-and-swap: the signed heads form one chain, so there is one signed tree per size and
 //! clients can detect any fork. What a head carries is used only after checking that it grows
@@ -70,6 +77,15 @@ use self::head::Head;
 use self::record::Entry;
 use self::store::LedgerStore;
 use crate::storage::ObjectStore;
+
+/// What the log held of one version when [`Ledger::look_ahead`] read it: its record if any, and
+/// the size of the head it read against (a commit on a head no newer need not read the index
+/// again: an index entry is stored before the head after the one that completed its tile).
+#[derive(Debug, Clone)]
+pub struct Lookahead {
+    found: Option<(u64, Entry)>,
+    basis: u64,
+}
 
 /// One checksum database, signing with its private key and keeping its log in an object store.
 /// Share it (`Arc`) between requests; any number of `Ledger`s, in any number of processes, may
@@ -145,12 +161,48 @@ impl Ledger {
         zip_h1: &str,
         mod_h1: &str,
     ) -> Result<u64, LedgerError> {
+        let ahead = self.look_ahead(module, version).await?;
+        self.append_with(ahead, module, version, zip_h1, mod_h1)
+            .await
+    }
+
+    /// What the log holds of `module@version` now, read ahead of [`Ledger::append_with`] —
+    /// e.g. while the caller reads its own index — so that the append itself is, in the usual
+    /// case, only the head's write. Reads the head only if this process has seen none.
+    pub async fn look_ahead(
+        &self,
+        module: &ModulePath,
+        version: &Version,
+    ) -> Result<Lookahead, LedgerError> {
+        let cached = self.last_head().clone();
+        let head = match cached {
+            Some(head) => head,
+            None => self.head().await?,
+        };
+        // `head` was stored before the index read below starts: what that read does not find
+        // is not in any tree up to `head`'s size, but what the newer heads carry.
+        let found = self.committed(&head, module, version).await?;
+        Ok(Lookahead {
+            found,
+            basis: head.tree.n,
+        })
+    }
+
+    /// [`Ledger::append`] with the look-ahead made for the same version.
+    pub async fn append_with(
+        &self,
+        ahead: Lookahead,
+        module: &ModulePath,
+        version: &Version,
+        zip_h1: &str,
+        mod_h1: &str,
+    ) -> Result<u64, LedgerError> {
         let entry = Entry::new(module, version, zip_h1, mod_h1)?;
-        let head = self.head().await?;
-        if let Some((id, recorded)) = self.committed(&head, module, version).await? {
-            return self.same_or_conflict(id, &recorded, &entry);
+        if let Some((id, recorded)) = &ahead.found {
+            // Records are permanent: found once, found for good.
+            return self.same_or_conflict(*id, recorded, &entry);
         }
-        self.commit_entry(entry).await
+        self.commit_entry(entry, Some(ahead.basis)).await
     }
 
     /// The record id and go.sum lines of `module@version`, if a signed head covers them.

@@ -103,6 +103,17 @@ impl Ledger {
         module: &ModulePath,
         version: &Version,
     ) -> Result<Option<(u64, Entry)>, LedgerError> {
+        self.committed_in(head, module, version, true).await
+    }
+
+    /// [`Ledger::committed`], looking only at what `head` carries unless `index`.
+    pub(super) async fn committed_in(
+        &self,
+        head: &Head,
+        module: &ModulePath,
+        version: &Version,
+        index: bool,
+    ) -> Result<Option<(u64, Entry)>, LedgerError> {
         // The head's own records and those of its last data tile are not indexed (yet);
         // every record before them is. What the head carries is used only once it is known
         // to grow to the signed root.
@@ -111,6 +122,9 @@ impl Ledger {
             (current.carried.iter()).find(|(_, e)| e.module == *module && e.version == *version)
         {
             return Ok(Some((*id, entry.clone())));
+        }
+        if !index {
+            return Ok(None);
         }
         let Some(id) = self.index_id(module, version).await? else {
             return Ok(None);

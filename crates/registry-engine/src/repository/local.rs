@@ -244,8 +244,22 @@ impl LocalRepository {
     /// stored, a lost index race) stays recorded; publishing the same bytes again succeeds.
     pub async fn publish(&self, upload: ValidatedModule) -> Result<Published, RegistryError> {
         let (module, version) = (&upload.module, &upload.version);
-        // Refuse early, before uploading anything, when the version is already taken.
-        let current = self.index.load(module).await?.index;
+        // Refuse early, before uploading anything, when the version is already taken. The
+        // ledger's look-ahead (is the version recorded?) is read at the same time, so that its
+        // append below is, as a rule, only the head's write.
+        let load = async { self.index.load(module).await.map_err(RegistryError::from) };
+        let ahead = async {
+            match &self.ledger {
+                Some(ledger) => ledger
+                    .look_ahead(module, version)
+                    .await
+                    .map(Some)
+                    .map_err(RegistryError::from),
+                None => Ok(None),
+            }
+        };
+        let (loaded, ahead) = tokio::try_join!(load, ahead)?;
+        let current = loaded.index;
         check_free(&current, &upload)?;
 
         let zip_ref = BlobRef {
@@ -283,13 +297,13 @@ impl LocalRepository {
                 .map_err(RegistryError::from)
         };
         let record = async {
-            match &self.ledger {
-                Some(ledger) => ledger
-                    .append(module, version, &upload.zip_h1, &upload.mod_h1)
+            match (&self.ledger, ahead) {
+                (Some(ledger), Some(ahead)) => ledger
+                    .append_with(ahead, module, version, &upload.zip_h1, &upload.mod_h1)
                     .await
                     .map(drop)
                     .map_err(RegistryError::from),
-                None => Ok(()),
+                _ => Ok(()),
             }
         };
         tokio::try_join!(zip, go_mod, record)?;

@@ -79,3 +79,78 @@ async fn concurrent_appenders_on_two_replicas() {
     assert!(sizes.contains(&20));
     assert_eq!(f.replica().recover().await.unwrap(), 20);
 }
+
+/// A look-ahead (made where a publish reads its own index) that found nothing stays safe when
+/// another replica records the version before the append: the append then returns that record
+/// (same hashes) or refuses (other hashes), and the log holds the version once — also when so
+/// many records came after it that its tile completed and only the index knows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_look_ahead_neither_duplicates_nor_hides_a_record() {
+    for later in [0usize, 300] {
+        let f = Fixture::new();
+        let other = f.replica();
+        // This replica has seen a head (its own first record) before looking ahead.
+        append(&f.ledger, 1000).await.unwrap();
+        let ahead0 = f.ledger.look_ahead(&module(0), &version()).await.unwrap();
+        let ahead1 = f.ledger.look_ahead(&module(1), &version()).await.unwrap();
+        // The other replica records both versions, then `later` more.
+        let id0 = append(&other, 0).await.unwrap();
+        let id1 = append(&other, 1).await.unwrap();
+        for i in 2..2 + later {
+            append(&other, i).await.unwrap();
+        }
+        let size = 3 + later as u64;
+        // Same hashes: the other replica's record.
+        let (zip, go_mod) = hashes(0);
+        let got = f
+            .ledger
+            .append_with(ahead0, &module(0), &version(), &zip, &go_mod)
+            .await
+            .unwrap();
+        assert_eq!(got, id0, "later = {later}");
+        // Other hashes: a conflict naming the recorded ones.
+        let (zip, _) = hashes(7);
+        let (_, go_mod) = hashes(1);
+        let refused = f
+            .ledger
+            .append_with(ahead1, &module(1), &version(), &zip, &go_mod)
+            .await;
+        assert!(
+            matches!(refused, Err(LedgerError::Conflict { .. })),
+            "later = {later}: {refused:?}"
+        );
+        assert_eq!(f.tree().await.n, size, "later = {later}: nothing added");
+        let records = f.records().await;
+        assert_eq!(records[id0 as usize], text(0).into_bytes());
+        assert_eq!(records[id1 as usize], text(1).into_bytes());
+    }
+}
+
+/// The usual case: a look-ahead on this replica's own last head, nothing recorded since — the
+/// append records the version (once) without reading the index again.
+#[tokio::test]
+async fn a_look_ahead_on_the_current_head_records_the_version() {
+    let f = Fixture::new();
+    append(&f.ledger, 5).await.unwrap();
+    let ahead = f.ledger.look_ahead(&module(6), &version()).await.unwrap();
+    let (zip, go_mod) = hashes(6);
+    let id = f
+        .ledger
+        .append_with(ahead, &module(6), &version(), &zip, &go_mod)
+        .await
+        .unwrap();
+    assert_eq!(id, 1);
+    // Recorded already: a new look-ahead finds it, and appending it again is that record.
+    let again = f.ledger.look_ahead(&module(6), &version()).await.unwrap();
+    assert_eq!(
+        f.ledger
+            .append_with(again, &module(6), &version(), &zip, &go_mod)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        f.records().await,
+        vec![text(5).into_bytes(), text(6).into_bytes()]
+    );
+}
