@@ -108,10 +108,12 @@ impl FileRegions {
         let regions = self.lock();
         regions.iter().enumerate().find_map(|(index, region)| {
             let at = region.position(slice)?;
+            let left = region.bytes.len() - at;
             Some(SendPlan {
                 file: Arc::clone(&region.file),
                 offset: region.offset + at as u64,
-                len: slice.len().min(region.bytes.len() - at),
+                len: slice.len().min(left),
+                left,
                 region_end: region.bytes.as_ptr() as usize + region.bytes.len(),
                 index,
             })
@@ -123,9 +125,9 @@ impl FileRegions {
     }
 
     /// Notes that `n` bytes of `send` went out; a region whose last byte went is dropped.
-    fn sent(&self, send: &SendPlan, n: usize, sent_from: usize) {
+    fn sent(&self, send: &SendPlan, n: usize) {
         self.sent.inc_by(n as u64);
-        if sent_from + n >= send.region_end {
+        if n == send.left {
             let mut regions = self.lock();
             if let Some(r) = regions.get(send.index)
                 && r.bytes.as_ptr() as usize + r.bytes.len() == send.region_end
@@ -148,6 +150,9 @@ struct SendPlan {
     file: Arc<File>,
     offset: u64,
     len: usize,
+    /// Bytes of the region from `offset` on: all of them sent, the region is done.
+    left: usize,
+    /// Where the region ends in memory and its place in the list (to find it again).
     region_end: usize,
     index: usize,
 }
@@ -171,12 +176,7 @@ impl ZeroCopyStream {
         Self { tcp, regions }
     }
 
-    fn poll_sendfile(
-        &self,
-        cx: &mut Context<'_>,
-        send: &SendPlan,
-        from: usize,
-    ) -> Poll<io::Result<usize>> {
+    fn poll_sendfile(&self, cx: &mut Context<'_>, send: &SendPlan) -> Poll<io::Result<usize>> {
         loop {
             ready!(self.tcp.poll_write_ready(cx))?;
             let attempt = self.tcp.try_io(Interest::WRITABLE, || {
@@ -189,7 +189,7 @@ impl ZeroCopyStream {
                     // 0 means the file ended early (it was cut short behind our back): hyper
                     // then fails the response (a write of zero bytes) instead of sending
                     // anything else.
-                    self.regions.sent(send, n, from);
+                    self.regions.sent(send, n);
                     return Poll::Ready(Ok(n));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -231,8 +231,7 @@ impl AsyncWrite for ZeroCopyStream {
             return Poll::Ready(Ok(0));
         };
         if let Some(send) = this.regions.find(&bufs[first]) {
-            let from = bufs[first].as_ptr() as usize;
-            return this.poll_sendfile(cx, &send, from);
+            return this.poll_sendfile(cx, &send);
         }
         // Everything before the next registered slice goes out in one writev.
         let end = bufs[first..]
